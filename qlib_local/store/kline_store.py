@@ -1,0 +1,363 @@
+"""The local K-line store: Parquet datasets that research and live jobs both read."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from filelock import FileLock
+
+from qlib_local.errors import DataError
+from qlib_local.store import layout
+from qlib_local.store.resample import resample_frame
+from qlib_local.timeframes import (
+    check_offset,
+    normalize_timeframe,
+    parse_offset,
+    parse_timeframe,
+    timeframe_name,
+    to_ms,
+)
+
+ROOT_ENV = "QLIB_LOCAL_ROOT"
+PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+COLUMNS = (*PRICE_COLUMNS, "quote_volume")
+SCHEMA = pa.schema(
+    [("ts", pa.timestamp("ms", tz="UTC"))] + [(c, pa.float64()) for c in COLUMNS]
+)
+COMPACT_AFTER = 8  # deltas per partition before they are folded into the full file
+
+
+def default_root() -> Path:
+    return Path(os.environ.get(ROOT_ENV, "data"))
+
+
+def _empty_frame(columns: Sequence[str] = COLUMNS) -> pd.DataFrame:
+    idx = pd.DatetimeIndex(np.empty(0, "datetime64[ms]"), name="ts").tz_localize("UTC")
+    return pd.DataFrame({c: np.empty(0, np.float64) for c in columns}, index=idx)
+
+
+def _atomic_write_table(table: pa.Table, dest: Path, durable: bool) -> None:
+    """Write aside, then rename: readers never see a partial file."""
+    tmp = dest.parent / f"{layout.TMP_PREFIX}{uuid.uuid4().hex}.parquet"
+    try:
+        pq.write_table(table, tmp, compression="snappy", write_statistics=["ts"])
+        if durable:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _atomic_write_text(text: str, dest: Path) -> None:
+    tmp = dest.parent / f"{layout.TMP_PREFIX}{uuid.uuid4().hex}"
+    tmp.write_text(text)
+    os.replace(tmp, dest)
+
+
+class KlineStore:
+    """Bars keyed by (exchange, instrument, timeframe), instruments by the exchange's own id."""
+
+    def __init__(self, root: str | Path | None = None, create: bool = False, durable: bool = True):
+        self.root = Path(root) if root is not None else default_root()
+        self.durable = durable
+        if not self.root.is_dir():
+            if create:
+                self.root.mkdir(parents=True, exist_ok=True)
+            else:
+                raise DataError(f"data root {self.root} does not exist (create it or pass --root)")
+
+    # ----------------------------------------------------------------- paths
+    def dataset_dir(self, exchange: str, instrument: str, timeframe: str) -> Path:
+        for part, what in ((exchange, "exchange"), (instrument, "instrument")):
+            if not part or "/" in part or part.startswith("."):
+                raise DataError(f"invalid {what} name {part!r}")
+        return self.root / exchange / instrument / normalize_timeframe(timeframe)
+
+    def exchanges(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def instruments(self, exchange: str, timeframe: str | None = None) -> list[str]:
+        base = self.root / exchange
+        if not base.is_dir():
+            return []
+        names = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if timeframe is None:
+            return names
+        tf = normalize_timeframe(timeframe)
+        return [n for n in names if layout.scan(base / n / tf)]
+
+    def timeframes(self, exchange: str, instrument: str) -> list[str]:
+        base = self.root / exchange / instrument
+        if not base.is_dir():
+            return []
+        tfs = [p.name for p in base.iterdir() if p.is_dir() and layout.scan(p)]
+        return sorted(tfs, key=parse_timeframe)
+
+    # ----------------------------------------------------------------- write
+    def upsert(self, exchange: str, instrument: str, timeframe: str, bars: pd.DataFrame) -> int:
+        """Insert or replace bars; writing a bar again replaces it. Returns rows written."""
+        tf = normalize_timeframe(timeframe)
+        table = self._validated_table(bars, tf, f"{exchange}/{instrument}/{tf}")
+        if table.num_rows == 0:
+            return 0
+        ddir = self.dataset_dir(exchange, instrument, tf)
+        ddir.mkdir(parents=True, exist_ok=True)
+        ts = table.column("ts").cast(pa.int64()).to_numpy()
+        keys = layout.period_keys(ts, tf)
+        with FileLock(str(ddir / layout.LOCK_FILE)):
+            files = layout.scan(ddir)
+            seq = max((f.seq for f in files), default=0)
+            live = layout.live_files(files)
+            boundaries = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+            for i, start in enumerate(boundaries):
+                stop = boundaries[i + 1] if i + 1 < len(boundaries) else len(keys)
+                period = str(keys[start])
+                part = table.slice(int(start), int(stop - start))
+                seq += 1
+                existing = live.get(period, [])
+                kind = "full" if not existing else "delta"
+                _atomic_write_table(part, ddir / layout.file_name(period, seq, kind), self.durable)
+                if kind == "delta" and len(existing) >= COMPACT_AFTER:
+                    seq += 1
+                    self._compact_partition(ddir, period, seq)
+            self._remove_stale(ddir)
+        return table.num_rows
+
+    def compact(self, exchange: str, instrument: str, timeframe: str) -> None:
+        """Fold every partition's deltas into its full file."""
+        ddir = self.dataset_dir(exchange, instrument, timeframe)
+        with FileLock(str(ddir / layout.LOCK_FILE)):
+            files = layout.scan(ddir)
+            seq = max((f.seq for f in files), default=0)
+            for period, fs in layout.live_files(files).items():
+                if len(fs) > 1:
+                    seq += 1
+                    self._compact_partition(ddir, period, seq)
+            self._remove_stale(ddir)
+
+    def _compact_partition(self, ddir: Path, period: str, seq: int) -> None:
+        fs = layout.live_files(layout.scan(ddir))[period]
+        merged = _merge_tables([pq.read_table(f.path) for f in fs])
+        _atomic_write_table(merged, ddir / layout.file_name(period, seq, "full"), self.durable)
+
+    def _remove_stale(self, ddir: Path) -> None:
+        for f in layout.stale_files(layout.scan(ddir)):
+            f.path.unlink(missing_ok=True)
+        for p in ddir.glob(layout.TMP_PREFIX + "*"):  # left by a writer killed mid-write
+            p.unlink(missing_ok=True)
+
+    def _validated_table(self, bars: pd.DataFrame, tf: str, label: str) -> pa.Table:
+        missing = [c for c in PRICE_COLUMNS if c not in bars.columns]
+        if missing:
+            raise DataError(f"{label}: missing column(s) {', '.join(missing)}")
+        idx = bars.index
+        if not isinstance(idx, pd.DatetimeIndex):
+            raise DataError(f"{label}: bars need a DatetimeIndex of UTC open times")
+        idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+        ts = idx.as_unit("ms").asi8
+        if len(ts) and (np.diff(ts) <= 0).any():
+            raise DataError(f"{label}: bar times must be strictly increasing (sort and de-duplicate first)")
+        rule_ms = parse_timeframe(tf)
+        bad = ts % rule_ms != 0
+        if bad.any():
+            raise DataError(
+                f"{label}: {int(bad.sum())} bar time(s) not on the {tf} grid, first {pd.Timestamp(ts[bad][0], unit='ms')}"
+            )
+        cols = {}
+        for c in COLUMNS:
+            if c in bars.columns:
+                cols[c] = pd.to_numeric(bars[c], errors="coerce").to_numpy(np.float64)
+            else:
+                cols[c] = np.full(len(ts), np.nan)
+        for c in ("open", "high", "low", "close"):
+            if np.isnan(cols[c]).any():
+                raise DataError(f"{label}: column {c} has missing or non-numeric values")
+        return pa.Table.from_arrays(
+            [pa.array(ts, pa.int64()).cast(pa.timestamp("ms", tz="UTC"))] + [pa.array(cols[c]) for c in COLUMNS],
+            schema=SCHEMA,
+        )
+
+    # ----------------------------------------------------------------- read
+    def read(
+        self,
+        exchange: str,
+        instrument: str,
+        timeframe: str,
+        start: str | pd.Timestamp | None = None,
+        end: str | pd.Timestamp | None = None,
+        offset: str | int = 0,
+        columns: Sequence[str] = COLUMNS,
+        include_incomplete: bool = False,
+        base: str | None = None,
+    ) -> pd.DataFrame:
+        """Bars with open time in [start, end), resampled from a stored base when needed.
+
+        ``timeframe``/``offset`` may be any (rule, offset); when that view is not stored
+        it is built from ``base`` (default: the coarsest stored timeframe dividing it),
+        complete bars only unless ``include_incomplete``.
+        """
+        rule_ms, off_ms = parse_timeframe(timeframe), parse_offset(offset)
+        check_offset(rule_ms, off_ms, str(timeframe), str(offset))
+        tf = timeframe_name(rule_ms)
+        start_ms = to_ms(start) if start is not None else None
+        end_ms = to_ms(end) if end is not None else None
+        if off_ms == 0 and base in (None, tf) and layout.scan(self.dataset_dir(exchange, instrument, tf)):
+            return self._read_stored(exchange, instrument, tf, start_ms, end_ms, columns)
+        base_tf = normalize_timeframe(base) if base else self._pick_base(exchange, instrument, rule_ms, off_ms)
+        # Widen to whole target bars so edge bars are judged on all their base bars.
+        lo = None if start_ms is None else (start_ms - off_ms) // rule_ms * rule_ms + off_ms
+        hi = None if end_ms is None else -((-(end_ms - off_ms)) // rule_ms) * rule_ms + off_ms
+        raw = self._read_stored(exchange, instrument, base_tf, lo, hi, COLUMNS)
+        out = resample_frame(raw, base_tf, tf, off_ms, include_incomplete, f"{exchange}/{instrument}")
+        if start_ms is not None or end_ms is not None:
+            ts = out.index.as_unit("ms").asi8
+            keep = np.ones(len(ts), bool)
+            if start_ms is not None:
+                keep &= ts >= start_ms
+            if end_ms is not None:
+                keep &= ts < end_ms
+            attrs = out.attrs
+            out = out[keep]
+            out.attrs = attrs
+        cols = list(columns) + (["complete"] if include_incomplete else [])
+        return out[cols]
+
+    def _pick_base(self, exchange: str, instrument: str, rule_ms: int, off_ms: int) -> str:
+        stored = self.timeframes(exchange, instrument)
+        if not stored:
+            raise DataError(f"no data stored for {exchange}/{instrument}")
+        fitting = [t for t in stored if rule_ms % parse_timeframe(t) == 0 and off_ms % parse_timeframe(t) == 0]
+        if not fitting:
+            raise DataError(
+                f"{exchange}/{instrument}: no stored timeframe ({', '.join(stored)}) divides "
+                f"{timeframe_name(rule_ms)} with that offset"
+            )
+        return fitting[-1]
+
+    def _read_stored(
+        self,
+        exchange: str,
+        instrument: str,
+        tf: str,
+        start_ms: int | None,
+        end_ms: int | None,
+        columns: Sequence[str],
+    ) -> pd.DataFrame:
+        ddir = self.dataset_dir(exchange, instrument, tf)
+        for attempt in range(5):
+            try:
+                table = self._read_table(ddir, start_ms, end_ms, columns)
+                break
+            except FileNotFoundError:  # a concurrent compaction removed a file: list again
+                if attempt == 4:
+                    raise
+        if table is None:
+            return _empty_frame(columns)
+        return _table_to_frame(table, columns)
+
+    def _read_table(
+        self, ddir: Path, start_ms: int | None, end_ms: int | None, columns: Sequence[str]
+    ) -> pa.Table | None:
+        live = layout.live_files(layout.scan(ddir))
+        tables = []
+        cols = ["ts", *columns]
+        for period in sorted(live):
+            p_lo, p_hi = layout.period_bounds_ms(period)
+            if (start_ms is not None and p_hi <= start_ms) or (end_ms is not None and p_lo >= end_ms):
+                continue
+            filt = []
+            if start_ms is not None and p_lo < start_ms:
+                filt.append(("ts", ">=", pd.Timestamp(start_ms, unit="ms", tz="UTC")))
+            if end_ms is not None and p_hi > end_ms:
+                filt.append(("ts", "<", pd.Timestamp(end_ms, unit="ms", tz="UTC")))
+            fs = live[period]
+            parts = [pq.read_table(f.path, columns=cols, filters=filt or None) for f in fs]
+            tables.append(_merge_tables(parts) if len(parts) > 1 else parts[0])
+        if not tables:
+            return None
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+    def read_panel(
+        self,
+        exchange: str,
+        instruments: Iterable[str] | None,
+        timeframe: str,
+        start: str | pd.Timestamp | None = None,
+        end: str | pd.Timestamp | None = None,
+        offset: str | int = 0,
+        fields: Sequence[str] = ("close",),
+        max_workers: int = 8,
+    ) -> dict[str, pd.DataFrame]:
+        """Wide frames (one column per instrument) per field, for cross-sectional work."""
+        names = list(instruments) if instruments is not None else self.instruments(exchange)
+        if not names:
+            raise DataError(f"no instruments stored for exchange {exchange}")
+
+        def one(name: str) -> pd.DataFrame:
+            return self.read(exchange, name, timeframe, start, end, offset, columns=fields)
+
+        with ThreadPoolExecutor(max_workers=max_workers) as pool:
+            frames = list(pool.map(one, names))
+        out = {}
+        for field in fields:
+            out[field] = pd.concat({n: f[field] for n, f in zip(names, frames)}, axis=1, sort=True)
+            out[field].columns.name = "instrument"
+        return out
+
+    def last_bar_time(self, exchange: str, instrument: str, timeframe: str) -> pd.Timestamp | None:
+        """Open time of the newest stored bar, reading only the last partition."""
+        ddir = self.dataset_dir(exchange, instrument, timeframe)
+        live = layout.live_files(layout.scan(ddir))
+        if not live:
+            return None
+        last = max(live)
+        ts = pa.concat_tables([pq.read_table(f.path, columns=["ts"]) for f in live[last]]).column("ts")
+        return pd.Timestamp(pc.max(ts).as_py()) if len(ts) else None
+
+    # ----------------------------------------------------------------- markers
+    def set_complete_up_to(self, exchange: str, instrument: str, timeframe: str, ts: pd.Timestamp) -> None:
+        """Record that every bar opening before ``ts`` is stored and closed (live jobs wait on it)."""
+        ddir = self.dataset_dir(exchange, instrument, timeframe)
+        ddir.mkdir(parents=True, exist_ok=True)
+        payload = {"complete_up_to": pd.Timestamp(ts).tz_convert("UTC").isoformat(),
+                   "written_at": pd.Timestamp.now(tz="UTC").isoformat()}
+        _atomic_write_text(json.dumps(payload), ddir / layout.MARKER_FILE)
+
+    def complete_up_to(self, exchange: str, instrument: str, timeframe: str) -> pd.Timestamp | None:
+        path = self.dataset_dir(exchange, instrument, timeframe) / layout.MARKER_FILE
+        try:
+            return pd.Timestamp(json.loads(path.read_text())["complete_up_to"])
+        except FileNotFoundError:
+            return None
+
+
+def _merge_tables(parts: list[pa.Table]) -> pa.Table:
+    """Concatenate in write order and keep the last version of each bar, sorted by time."""
+    t = pa.concat_tables(parts)
+    ts = t.column("ts").cast(pa.int64()).to_numpy()
+    order = np.argsort(ts, kind="stable")
+    sorted_ts = ts[order]
+    keep = np.r_[sorted_ts[1:] != sorted_ts[:-1], True]  # last of each run of equal times
+    return t.take(pa.array(order[keep]))
+
+
+def _table_to_frame(table: pa.Table, columns: Sequence[str]) -> pd.DataFrame:
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    idx = pd.DatetimeIndex(ts.astype("datetime64[ms]"), name="ts").tz_localize("UTC")
+    data = {c: table.column(c).to_numpy() for c in columns}
+    return pd.DataFrame(data, index=idx, copy=False)
