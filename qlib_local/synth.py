@@ -18,19 +18,58 @@ from qlib_local.specs import InstrumentSpec
 from qlib_local.timeframes import parse_timeframe, to_ms
 
 MAJORS: list[tuple[str, float, float]] = [  # (base, start price, max leverage)
-    ("BTC", 60_000.0, 100), ("ETH", 3_000.0, 100), ("SOL", 150.0, 75), ("XRP", 0.6, 75),
-    ("DOGE", 0.15, 75), ("ADA", 0.45, 75), ("AVAX", 35.0, 50), ("LINK", 15.0, 50),
-    ("DOT", 7.0, 50), ("TRX", 0.12, 50), ("TON", 5.5, 50), ("LTC", 80.0, 75),
-    ("BCH", 400.0, 75), ("UNI", 8.0, 50), ("NEAR", 5.0, 50), ("APT", 9.0, 50),
-    ("ARB", 1.0, 50), ("OP", 2.0, 50), ("FIL", 5.0, 50), ("ATOM", 8.0, 50),
-    ("ETC", 25.0, 50), ("XLM", 0.11, 50), ("ICP", 10.0, 50), ("INJ", 25.0, 50),
-    ("SUI", 1.2, 50), ("SEI", 0.5, 50), ("TIA", 8.0, 50), ("IMX", 2.0, 50),
-    ("HBAR", 0.08, 50), ("AAVE", 100.0, 50), ("GRT", 0.2, 50), ("ALGO", 0.18, 50),
-    ("SAND", 0.45, 50), ("MANA", 0.4, 50), ("AXS", 7.0, 50), ("EGLD", 40.0, 50),
-    ("THETA", 1.5, 50), ("XTZ", 0.9, 50), ("EOS", 0.7, 50), ("CRV", 0.5, 50),
-    ("SNX", 2.5, 50), ("COMP", 50.0, 50), ("DYDX", 2.0, 50), ("LDO", 2.0, 50),
-    ("PEPE", 0.00001, 50), ("WIF", 2.5, 20), ("ORDI", 40.0, 20), ("JUP", 1.0, 20),
-    ("PYTH", 0.5, 20), ("STX", 2.0, 20), ("MKR", 2_500.0, 50), ("ENS", 20.0, 20),
+    ("BTC", 60_000.0, 100),
+    ("ETH", 3_000.0, 100),
+    ("SOL", 150.0, 75),
+    ("XRP", 0.6, 75),
+    ("DOGE", 0.15, 75),
+    ("ADA", 0.45, 75),
+    ("AVAX", 35.0, 50),
+    ("LINK", 15.0, 50),
+    ("DOT", 7.0, 50),
+    ("TRX", 0.12, 50),
+    ("TON", 5.5, 50),
+    ("LTC", 80.0, 75),
+    ("BCH", 400.0, 75),
+    ("UNI", 8.0, 50),
+    ("NEAR", 5.0, 50),
+    ("APT", 9.0, 50),
+    ("ARB", 1.0, 50),
+    ("OP", 2.0, 50),
+    ("FIL", 5.0, 50),
+    ("ATOM", 8.0, 50),
+    ("ETC", 25.0, 50),
+    ("XLM", 0.11, 50),
+    ("ICP", 10.0, 50),
+    ("INJ", 25.0, 50),
+    ("SUI", 1.2, 50),
+    ("SEI", 0.5, 50),
+    ("TIA", 8.0, 50),
+    ("IMX", 2.0, 50),
+    ("HBAR", 0.08, 50),
+    ("AAVE", 100.0, 50),
+    ("GRT", 0.2, 50),
+    ("ALGO", 0.18, 50),
+    ("SAND", 0.45, 50),
+    ("MANA", 0.4, 50),
+    ("AXS", 7.0, 50),
+    ("EGLD", 40.0, 50),
+    ("THETA", 1.5, 50),
+    ("XTZ", 0.9, 50),
+    ("EOS", 0.7, 50),
+    ("CRV", 0.5, 50),
+    ("SNX", 2.5, 50),
+    ("COMP", 50.0, 50),
+    ("DYDX", 2.0, 50),
+    ("LDO", 2.0, 50),
+    ("PEPE", 0.00001, 50),
+    ("WIF", 2.5, 20),
+    ("ORDI", 40.0, 20),
+    ("JUP", 1.0, 20),
+    ("PYTH", 0.5, 20),
+    ("STX", 2.0, 20),
+    ("MKR", 2_500.0, 50),
+    ("ENS", 20.0, 20),
 ]
 
 
@@ -64,8 +103,14 @@ def contract_spec(inst_id: str, price: float, max_lever: float) -> InstrumentSpe
     lot = 0.1 if price * ct_val >= 50 else 1.0
     tick = float(f"{10.0 ** (math.floor(math.log10(price)) - 4):.10g}")
     return InstrumentSpec(
-        inst_id=inst_id, ct_val=ct_val, lot_sz=lot, min_sz=lot, tick_sz=tick,
-        max_lever=float(max_lever), ct_val_ccy=inst_id.split("-")[0], settle_ccy="USDT",
+        inst_id=inst_id,
+        ct_val=ct_val,
+        lot_sz=lot,
+        min_sz=lot,
+        tick_sz=tick,
+        max_lever=float(max_lever),
+        ct_val_ccy=inst_id.split("-")[0],
+        settle_ccy="USDT",
     )
 
 
@@ -126,8 +171,14 @@ def generate(cfg: SynthConfig) -> tuple[dict[str, pd.DataFrame], dict[str, Instr
         quote_volume = usd_per_bar * activity
         volume = quote_volume / ((open_ + close) / 2)
         df = pd.DataFrame(
-            {"open": open_, "high": high, "low": low, "close": close, "volume": volume,
-             "quote_volume": quote_volume},
+            {
+                "open": open_,
+                "high": high,
+                "low": low,
+                "close": close,
+                "volume": volume,
+                "quote_volume": quote_volume,
+            },
             index=index,
         )
         if cfg.gaps:

@@ -9,8 +9,8 @@ floating-point drift and no timezone ambiguity.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import pandas as pd
 
@@ -52,9 +52,7 @@ def parse_timeframe(text: str) -> int:
     """
     m = _TF_RE.match(str(text))
     if not m or int(m.group(1)) == 0:
-        raise TimeframeError(
-            f"unknown timeframe {text!r}: use e.g. {', '.join(EXCHANGE_TIMEFRAMES)}"
-        )
+        raise TimeframeError(f"unknown timeframe {text!r}: use e.g. {', '.join(EXCHANGE_TIMEFRAMES)}")
     n, unit = int(m.group(1)), m.group(2).lower()
     return n * {"m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS}[unit]
 
@@ -150,9 +148,14 @@ def bar_open_ms(ts_ms: int, rule_ms: int, offset_ms: int = 0) -> int:
 
 def to_ms(ts: pd.Timestamp | str | int) -> int:
     """UTC milliseconds of a timestamp; naive values are taken as UTC."""
-    if isinstance(ts, (int,)):
+    if isinstance(ts, int):
         return ts
-    t = pd.Timestamp(ts)
+    try:
+        t = pd.Timestamp(ts)
+    except (ValueError, TypeError):
+        raise TimeframeError(f"cannot parse time {ts!r}: use ISO 8601, e.g. 2025-01-01T00:00Z") from None
+    if t is pd.NaT:
+        raise TimeframeError(f"cannot parse time {ts!r}")
     if t.tzinfo is None:
         t = t.tz_localize("UTC")
     return int(t.value // 1_000_000)
@@ -202,7 +205,7 @@ def next_run_time(
         check_offset(s.rule_ms, s.offset_ms, s.rule, s.offset)
         closes.append(next_close_ms(now_ms, s.rule_ms, s.offset_ms))
     first = min(closes)
-    return from_ms(first), [s for s, c in zip(schedules, closes) if c == first]
+    return from_ms(first), [s for s, c in zip(schedules, closes, strict=True) if c == first]
 
 
 def okx_bar(timeframe: str) -> str:

@@ -31,9 +31,7 @@ from qlib_local.timeframes import (
 ROOT_ENV = "QLIB_LOCAL_ROOT"
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 COLUMNS = (*PRICE_COLUMNS, "quote_volume")
-SCHEMA = pa.schema(
-    [("ts", pa.timestamp("ms", tz="UTC"))] + [(c, pa.float64()) for c in COLUMNS]
-)
+SCHEMA = pa.schema([("ts", pa.timestamp("ms", tz="UTC"))] + [(c, pa.float64()) for c in COLUMNS])
 COMPACT_AFTER = 8  # deltas per partition before they are folded into the full file
 
 
@@ -188,7 +186,8 @@ class KlineStore:
             if np.isnan(cols[c]).any():
                 raise DataError(f"{label}: column {c} has missing or non-numeric values")
         return pa.Table.from_arrays(
-            [pa.array(ts, pa.int64()).cast(pa.timestamp("ms", tz="UTC"))] + [pa.array(cols[c]) for c in COLUMNS],
+            [pa.array(ts, pa.int64()).cast(pa.timestamp("ms", tz="UTC"))]
+            + [pa.array(cols[c]) for c in COLUMNS],
             schema=SCHEMA,
         )
 
@@ -218,7 +217,9 @@ class KlineStore:
         end_ms = to_ms(end) if end is not None else None
         if off_ms == 0 and base in (None, tf) and layout.scan(self.dataset_dir(exchange, instrument, tf)):
             return self._read_stored(exchange, instrument, tf, start_ms, end_ms, columns)
-        base_tf = normalize_timeframe(base) if base else self._pick_base(exchange, instrument, rule_ms, off_ms)
+        base_tf = (
+            normalize_timeframe(base) if base else self._pick_base(exchange, instrument, rule_ms, off_ms)
+        )
         # Widen to whole target bars so edge bars are judged on all their base bars.
         lo = None if start_ms is None else (start_ms - off_ms) // rule_ms * rule_ms + off_ms
         hi = None if end_ms is None else -((-(end_ms - off_ms)) // rule_ms) * rule_ms + off_ms
@@ -241,7 +242,9 @@ class KlineStore:
         stored = self.timeframes(exchange, instrument)
         if not stored:
             raise DataError(f"no data stored for {exchange}/{instrument}")
-        fitting = [t for t in stored if rule_ms % parse_timeframe(t) == 0 and off_ms % parse_timeframe(t) == 0]
+        fitting = [
+            t for t in stored if rule_ms % parse_timeframe(t) == 0 and off_ms % parse_timeframe(t) == 0
+        ]
         if not fitting:
             raise DataError(
                 f"{exchange}/{instrument}: no stored timeframe ({', '.join(stored)}) divides "
@@ -315,7 +318,9 @@ class KlineStore:
             frames = list(pool.map(one, names))
         out = {}
         for field in fields:
-            out[field] = pd.concat({n: f[field] for n, f in zip(names, frames)}, axis=1, sort=True)
+            out[field] = pd.concat(
+                {n: f[field] for n, f in zip(names, frames, strict=True)}, axis=1, sort=True
+            )
             out[field].columns.name = "instrument"
         return out
 
@@ -334,8 +339,10 @@ class KlineStore:
         """Record that every bar opening before ``ts`` is stored and closed (live jobs wait on it)."""
         ddir = self.dataset_dir(exchange, instrument, timeframe)
         ddir.mkdir(parents=True, exist_ok=True)
-        payload = {"complete_up_to": pd.Timestamp(ts).tz_convert("UTC").isoformat(),
-                   "written_at": pd.Timestamp.now(tz="UTC").isoformat()}
+        payload = {
+            "complete_up_to": pd.Timestamp(ts).tz_convert("UTC").isoformat(),
+            "written_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        }
         _atomic_write_text(json.dumps(payload), ddir / layout.MARKER_FILE)
 
     def complete_up_to(self, exchange: str, instrument: str, timeframe: str) -> pd.Timestamp | None:

@@ -1,0 +1,5 @@
+import sys
+
+from qlib_local.cli.main import main
+
+sys.exit(main())

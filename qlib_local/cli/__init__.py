@@ -1,0 +1,1 @@
+"""The ``qlib-local`` command line."""

@@ -1,0 +1,115 @@
+"""Reading bar files for import and writing them for export.
+
+Import is strict: a file with missing columns, unparseable dates, or duplicate or unordered
+timestamps is refused with the problem named, unless the caller explicitly asks for it to be
+sorted and de-duplicated. Nothing reaches the store until the whole file has passed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+
+from qlib_local.errors import DataError
+from qlib_local.store.kline_store import PRICE_COLUMNS
+
+TIME_COLUMNS = ("date", "timestamp", "ts", "time", "datetime")
+READERS = {
+    ".csv": lambda p: pd.read_csv(p),
+    ".feather": lambda p: feather.read_table(p).to_pandas(),
+    ".parquet": lambda p: pq.read_table(p).to_pandas(),
+    ".pq": lambda p: pq.read_table(p).to_pandas(),
+}
+
+
+def read_bar_file(path: str | Path, sort_dedupe: bool = False) -> pd.DataFrame:
+    """Bars of a csv/feather/parquet file as a frame on a UTC DatetimeIndex."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv, .feather or .parquet)")
+    try:
+        raw = reader(path)
+    except (OSError, ValueError, pd.errors.ParserError) as e:
+        raise DataError(f"{path}: cannot read file ({str(e).splitlines()[0]})") from None
+    raw.columns = [str(c).strip().lower() for c in raw.columns]
+    time_col = next((c for c in TIME_COLUMNS if c in raw.columns), None)
+    if time_col is None and isinstance(raw.index, pd.DatetimeIndex):
+        raw = raw.reset_index(names="date")
+        time_col = "date"
+    missing = ([] if time_col else ["date or timestamp"]) + [c for c in PRICE_COLUMNS if c not in raw.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    index = _parse_times(raw[time_col], path)
+    frame = raw.drop(columns=[time_col])
+    frame.index = index
+    frame.index.name = "ts"
+    keep = [c for c in (*PRICE_COLUMNS, "quote_volume") if c in frame.columns]
+    frame = frame[keep].apply(pd.to_numeric, errors="coerce")
+    bad = frame[list(PRICE_COLUMNS[:4])].isna().any(axis=1)
+    if bad.any():
+        raise DataError(
+            f"{path}: {int(bad.sum())} row(s) with missing or non-numeric prices, first at {frame.index[bad][0]}"
+        )
+    return _ordered(frame, path, sort_dedupe)
+
+
+def _parse_times(col: pd.Series, path: Path) -> pd.DatetimeIndex:
+    if pd.api.types.is_numeric_dtype(col):
+        v = col.to_numpy()
+        unit = "ms" if np.nanmax(np.abs(v)) > 1e11 else "s"
+        parsed = pd.to_datetime(col, unit=unit, utc=True, errors="coerce")
+    else:
+        parsed = pd.to_datetime(col, utc=True, errors="coerce", format="mixed")
+    bad = parsed.isna()
+    if bad.any():
+        first = col[bad].iloc[0]
+        raise DataError(
+            f"{path}: {int(bad.sum())} unparseable date(s), first {first!r} at row {int(np.flatnonzero(bad)[0]) + 1}"
+        )
+    return pd.DatetimeIndex(parsed).as_unit("ms")
+
+
+def _ordered(frame: pd.DataFrame, path: Path, sort_dedupe: bool) -> pd.DataFrame:
+    ts = frame.index.asi8
+    dups = int(frame.index.duplicated().sum())
+    unordered = int((np.diff(ts) < 0).sum()) if len(ts) > 1 else 0
+    if not (dups or unordered):
+        return frame
+    if not sort_dedupe:
+        problems = []
+        if dups:
+            problems.append(
+                f"{dups} duplicate timestamp(s), first {frame.index[frame.index.duplicated()][0]}"
+            )
+        if unordered:
+            problems.append(f"{unordered} out-of-order timestamp(s)")
+        raise DataError(
+            f"{path}: {' and '.join(problems)}; pass --sort-dedupe to import sorted and de-duplicated"
+        )
+    frame = frame.sort_index(kind="stable")
+    return frame[~frame.index.duplicated(keep="last")]
+
+
+def write_bar_file(frame: pd.DataFrame, path: str | Path, fmt: str) -> Path:
+    """CSV columns ``date,open,high,low,close,volume`` with ISO 8601 UTC open times, or Parquet."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise DataError(f"{path.parent}: output folder does not exist")
+    out = frame[list(PRICE_COLUMNS)].copy()
+    out.index = out.index.tz_convert("UTC")
+    if fmt == "csv":
+        out.insert(0, "date", out.index.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        out.to_csv(path, index=False)
+    elif fmt == "parquet":
+        out.index.name = "date"
+        out.reset_index().to_parquet(path, index=False)
+    else:
+        raise DataError(f"unknown format {fmt!r} (use csv or parquet)")
+    return path
