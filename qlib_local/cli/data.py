@@ -12,7 +12,7 @@ from qlib_local.errors import DataError
 from qlib_local.store import KlineStore, default_root
 from qlib_local.store.check import check_dataset, datasets
 from qlib_local.store.files import read_bar_file, write_bar_file
-from qlib_local.timeframes import normalize_timeframe, parse_offset, parse_timeframe
+from qlib_local.timeframes import base_timeframe, normalize_timeframe, parse_timeframe
 
 # Further `data` subcommands living in their own modules (download, update, collect).
 EXTRA_MODULES = ("qlib_local.cli.data_sources",)
@@ -96,9 +96,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    parse_offset(args.offset)
-    store = open_store(args)
     tf = normalize_timeframe(args.timeframe)
+    base_timeframe(tf, args.offset)  # refuses offsets no exchange timeframe divides
+    store = open_store(args)
     if not store.timeframes(args.exchange, args.symbol):
         raise DataError(f"no data stored for {args.exchange}/{args.symbol}")
     bars = store.read(args.exchange, args.symbol, tf, args.start, args.end, offset=args.offset)

@@ -103,6 +103,7 @@ def write_bar_file(frame: pd.DataFrame, path: str | Path, fmt: str) -> Path:
     if not path.parent.is_dir():
         raise DataError(f"{path.parent}: output folder does not exist")
     out = frame[list(PRICE_COLUMNS)].copy()
+    out.attrs = {}  # resampling notes are not file metadata
     out.index = out.index.tz_convert("UTC")
     if fmt == "csv":
         out.insert(0, "date", out.index.strftime("%Y-%m-%dT%H:%M:%SZ"))
