@@ -1,0 +1,354 @@
+"""Order matching and account bookkeeping: the exchange's domain core, free of HTTP.
+
+Liquidity is unlimited at the simulated price: market orders fill at the last price plus
+a configurable slippage (taker), limit orders that cross fill at once at the last price
+(taker), otherwise they rest until a later base bar's range reaches their price and fill
+at their price (maker). Only bars that opened after an order was placed can fill it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from qlib_local.sim.accounts import (
+    LONG,
+    LONG_SHORT_MODE,
+    NET,
+    NET_MODE,
+    SHORT,
+    Account,
+    Fill,
+    Order,
+    Position,
+    notional,
+    upl,
+)
+from qlib_local.sim.market import MarketData
+from qlib_local.sim.protocol import OkxError, is_multiple
+
+CL_ORD_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
+ORD_TYPES = {"market", "limit", "post_only", "fok", "ioc", "optimal_limit_ioc"}
+IMMEDIATE = {"fok", "ioc", "optimal_limit_ioc"}
+
+
+class ParamError(OkxError):
+    """A malformed request: answered at the top level, never as a per-order ``sCode``."""
+
+
+@dataclass
+class FeeModel:
+    maker: float = 0.0002
+    taker: float = 0.0005
+    slippage_bps: float = 0.0
+
+
+@dataclass
+class Balance:
+    cash: float
+    upl: float
+    eq: float
+    imr: float
+    frozen: float
+    avail: float
+
+
+def _float(req: dict[str, Any], key: str, required: bool = True) -> float | None:
+    raw = req.get(key)
+    if raw is None or raw == "":
+        if required:
+            raise ParamError("50014", key)
+        return None
+    try:
+        v = float(raw)
+    except (TypeError, ValueError):
+        raise ParamError("51000", key) from None
+    if not v > 0:
+        raise ParamError("51000", key)
+    return v
+
+
+class Engine:
+    """All accounts and their orders; every public method is atomic under one lock."""
+
+    def __init__(self, market: MarketData, fees: FeeModel | None = None):
+        self.market = market
+        self.fees = fees or FeeModel()
+        self.lock = threading.RLock()
+        self.accounts: dict[str, Account] = {}  # by API key
+        self._ids = itertools.count(1)
+
+    def _next_id(self) -> str:
+        return str(600_000_000_000_000_000 + next(self._ids))
+
+    # ------------------------------------------------------------ accounts
+    def add_account(self, account: Account) -> Account:
+        with self.lock:
+            if account.api_key in self.accounts:
+                raise ValueError(f"API key {account.api_key!r} is already in use")
+            if any(a.name == account.name for a in self.accounts.values()):
+                raise ValueError(f"account {account.name!r} already exists")
+            account.uid = account.uid or str(700_000_000_000_000 + len(self.accounts) + 1)
+            self.accounts[account.api_key] = account
+            return account
+
+    def by_name(self, name: str) -> Account:
+        for a in self.accounts.values():
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    def mark(self, inst_id: str, now: int) -> float:
+        p = self.market.price(inst_id, now)
+        if p is None:
+            raise OkxError("51001")
+        return p
+
+    def balance(self, acct: Account, now: int) -> Balance:
+        with self.lock:
+            u = imr = 0.0
+            for p in acct.open_positions():
+                spec = self.market.spec(p.inst_id)
+                m = self.mark(p.inst_id, now)
+                u += upl(p, m, spec.ct_val)
+                imr += notional(p, m, spec.ct_val) / acct.lever(p.inst_id)
+            eq = acct.cash + u
+            frozen = acct.frozen()
+            return Balance(acct.cash, u, eq, imr, frozen, max(0.0, eq - imr - frozen))
+
+    def set_leverage(self, acct: Account, inst_id: str, lever: float, now: int) -> None:
+        with self.lock:
+            spec = self.market.check(inst_id, now)
+            if lever > spec.max_lever:
+                raise OkxError("59102")
+            acct.leverage[inst_id] = lever
+
+    def set_position_mode(self, acct: Account, mode: str) -> None:
+        with self.lock:
+            if mode not in (NET_MODE, LONG_SHORT_MODE):
+                raise ParamError("51000", "posMode")
+            if mode != acct.pos_mode and (acct.open_positions() or acct.pending()):
+                raise OkxError("59000")
+            acct.pos_mode = mode
+
+    # ------------------------------------------------------------ orders
+    def validate(self, acct: Account, req: dict[str, Any]) -> None:
+        """Parameter checks OKX answers at the top level (50014 / 51000)."""
+        for key in ("instId", "tdMode", "side", "ordType", "sz"):
+            if req.get(key) in (None, ""):
+                raise ParamError("50014", key)
+        if req["side"] not in ("buy", "sell"):
+            raise ParamError("51000", "side")
+        if req["ordType"] not in ORD_TYPES:
+            raise ParamError("51000", "ordType")
+        if req["tdMode"] not in ("cross", "isolated"):
+            raise ParamError("51000", "tdMode")
+        _float(req, "sz")
+        if req["ordType"] not in ("market", "optimal_limit_ioc"):
+            _float(req, "px")
+        cl = req.get("clOrdId") or ""
+        if cl and not CL_ORD_ID_RE.match(str(cl)):
+            raise ParamError("51000", "clOrdId")
+        ps = req.get("posSide") or ""
+        if acct.pos_mode == NET_MODE and ps not in ("", NET):
+            raise ParamError("51000", "posSide")
+        if acct.pos_mode == LONG_SHORT_MODE and ps not in (LONG, SHORT):
+            raise ParamError("51000", "posSide")
+
+    def place(self, acct: Account, req: dict[str, Any], now: int) -> Order:
+        """Validate, check margin, then fill or rest one order (raises OkxError)."""
+        with self.lock:
+            self.validate(acct, req)
+            inst_id = str(req["instId"])
+            spec = self.market.check(inst_id, now)
+            cl = str(req.get("clOrdId") or "")
+            if cl and cl in acct.cl_ord_ids:
+                raise OkxError("51016")
+            sz = _float(req, "sz")
+            assert sz is not None
+            if sz < spec.min_sz - 1e-12:
+                raise OkxError("51020")
+            if not is_multiple(sz, spec.lot_sz):
+                raise OkxError("51121")
+            side, ord_type = req["side"], req["ordType"]
+            px = None if ord_type in ("market", "optimal_limit_ioc") else _float(req, "px")
+            reduce_only = str(req.get("reduceOnly", "")).lower() == "true"
+            pos_side = str(req.get("posSide") or NET) if acct.pos_mode == LONG_SHORT_MODE else NET
+            closing = self._closable(acct, inst_id, side, pos_side, reduce_only)
+            if (reduce_only or closing is not None) and not closing:
+                raise OkxError("51169")
+            last = self.mark(inst_id, now)
+            est_px = px if px is not None else last
+            opening = self._opening_qty(acct, inst_id, side, pos_side, sz, reduce_only)
+            lever = acct.lever(inst_id)
+            need = opening * spec.ct_val * est_px / lever + sz * spec.ct_val * est_px * self.fees.taker
+            if need > self.balance(acct, now).avail + 1e-9:
+                raise OkxError("51008")
+            order = Order(
+                ord_id=self._next_id(), cl_ord_id=cl, tag=str(req.get("tag") or ""), inst_id=inst_id,
+                side=side, pos_side=pos_side, ord_type=ord_type, td_mode=str(req["tdMode"]), sz=sz,
+                px=px, reduce_only=reduce_only, lever=lever, c_time=now, u_time=now, checked_to=now,
+            )
+            acct.orders[order.ord_id] = order
+            if cl:
+                acct.cl_ord_ids[cl] = order.ord_id
+            crosses = px is None or (side == "buy" and px >= last) or (side == "sell" and px <= last)
+            if crosses:
+                fill_px = last
+                if px is None:
+                    slip = self.fees.slippage_bps / 1e4
+                    fill_px = spec.round_price(last * (1 + slip if side == "buy" else 1 - slip))
+                self._fill(acct, order, sz, fill_px, "T", now)
+            elif ord_type in IMMEDIATE:
+                order.state = "canceled"
+            else:
+                order.frozen = opening * spec.ct_val * px / lever
+            return order
+
+    def _closable(self, acct: Account, inst_id: str, side: str, pos_side: str, reduce_only: bool) -> float | None:
+        """Contracts an order may close; None when the order opens (so needs no position)."""
+        if pos_side == NET:
+            if not reduce_only:
+                return None
+            p = acct.positions.get((inst_id, NET))
+            held = p.pos if p else 0.0
+            return abs(held) if (held > 0 and side == "sell") or (held < 0 and side == "buy") else 0.0
+        closes = (pos_side == LONG and side == "sell") or (pos_side == SHORT and side == "buy")
+        if not closes:
+            return None if not reduce_only else 0.0
+        p = acct.positions.get((inst_id, pos_side))
+        return p.pos if p else 0.0
+
+    def _opening_qty(self, acct: Account, inst_id: str, side: str, pos_side: str, sz: float,
+                     reduce_only: bool) -> float:
+        """The part of an order that adds exposure, which is what needs margin."""
+        if reduce_only:
+            return 0.0
+        if pos_side == NET:
+            p = acct.positions.get((inst_id, NET))
+            held = p.pos if p else 0.0
+            q = sz if side == "buy" else -sz
+            return max(0.0, abs(held + q) - abs(held))
+        closes = (pos_side == LONG and side == "sell") or (pos_side == SHORT and side == "buy")
+        return 0.0 if closes else sz
+
+    def _fill(self, acct: Account, order: Order, qty: float, px: float, exec_type: str, ts: int) -> None:
+        spec = self.market.spec(order.inst_id)
+        closable = self._closable(acct, order.inst_id, order.side, order.pos_side, order.reduce_only)
+        if closable is not None:
+            qty = min(qty, closable)
+        if qty <= 0:
+            order.state, order.u_time, order.frozen = "canceled", ts, 0.0
+            return
+        rate = self.fees.maker if exec_type == "M" else self.fees.taker
+        fee = qty * spec.ct_val * px * rate
+        pnl = self._apply_position(acct, order, qty, px, ts, spec.ct_val)
+        acct.cash += pnl - fee
+        acct.u_time = ts
+        order.avg_px = (order.avg_px * order.acc_fill_sz + px * qty) / (order.acc_fill_sz + qty)
+        order.acc_fill_sz += qty
+        order.fill_px, order.fill_sz, order.fill_time = px, qty, ts
+        order.fee -= fee
+        order.pnl += pnl
+        order.state = "filled" if order.acc_fill_sz >= order.sz - 1e-12 else "partially_filled"
+        order.u_time, order.frozen = ts, 0.0
+        trade_id = self._next_id()
+        acct.fills.append(Fill(
+            trade_id=trade_id, bill_id=self._next_id(), ord_id=order.ord_id, cl_ord_id=order.cl_ord_id,
+            tag=order.tag, inst_id=order.inst_id, side=order.side, pos_side=order.pos_side,
+            fill_px=px, fill_sz=qty, fee=-fee, pnl=pnl, exec_type=exec_type, ts=ts,
+        ))
+
+    def _apply_position(self, acct: Account, order: Order, qty: float, px: float, ts: int, ct_val: float) -> float:
+        """Update the position; returns realized PnL (average-cost accounting)."""
+        key = (order.inst_id, order.pos_side)
+        p = acct.positions.get(key)
+        if p is None:
+            p = acct.positions[key] = Position(order.inst_id, order.pos_side, c_time=ts, pos_id=self._next_id())
+        if p.pos == 0:
+            p.c_time = ts
+        if order.pos_side == NET:
+            signed, q = p.pos, (qty if order.side == "buy" else -qty)
+        else:
+            opening = (order.pos_side == LONG) == (order.side == "buy")
+            signed, q = p.pos, (qty if opening else -qty)
+        pnl = 0.0
+        direction = -1.0 if order.pos_side == SHORT else 1.0
+        if signed == 0 or (signed > 0) == (q > 0):
+            p.avg_px = (p.avg_px * abs(signed) + px * abs(q)) / (abs(signed) + abs(q))
+            p.pos = signed + q
+        else:
+            closed = min(abs(q), abs(signed))
+            pnl = (px - p.avg_px) * closed * ct_val * (1.0 if signed > 0 else -1.0) * direction
+            p.pos = signed + q
+            if abs(p.pos) < 1e-12:
+                p.pos = 0.0
+            elif (p.pos > 0) != (signed > 0):
+                p.avg_px = px  # flipped through zero: the rest opens at this price
+        p.realized_pnl += pnl
+        p.u_time = ts
+        return pnl
+
+    def cancel(self, acct: Account, inst_id: str, ord_id: str, cl_ord_id: str, now: int) -> Order:
+        with self.lock:
+            self.sync(now)
+            self.market.check(inst_id, now)
+            order = self._find(acct, inst_id, ord_id, cl_ord_id)
+            if order is None or order.state not in ("live", "partially_filled"):
+                raise OkxError("51400")
+            order.state, order.u_time, order.frozen = "canceled", now, 0.0
+            return order
+
+    def get_order(self, acct: Account, inst_id: str, ord_id: str, cl_ord_id: str, now: int) -> Order:
+        with self.lock:
+            self.sync(now)
+            self.market.check(inst_id, now)
+            order = self._find(acct, inst_id, ord_id, cl_ord_id)
+            if order is None:
+                raise OkxError("51603")
+            return order
+
+    def _find(self, acct: Account, inst_id: str, ord_id: str, cl_ord_id: str) -> Order | None:
+        if not ord_id and not cl_ord_id:
+            raise ParamError("50014", "ordId")
+        oid = ord_id or acct.cl_ord_ids.get(cl_ord_id, "")
+        order = acct.orders.get(oid)
+        return order if order is not None and order.inst_id == inst_id else None
+
+    # ------------------------------------------------------------ time
+    def sync(self, now: int) -> None:
+        """Fill resting limit orders whose price later bars (up to ``now``) reached."""
+        with self.lock:
+            for acct in self.accounts.values():
+                for order in acct.pending():
+                    if order.px is not None and order.checked_to < now:
+                        self._match_resting(acct, order, now)
+
+    def _match_resting(self, acct: Account, order: Order, now: int) -> None:
+        px = order.px
+        assert px is not None
+        ts, hi, lo = self.market.closed_bars(order.inst_id, order.checked_to, now)
+        hit = (lo <= px) if order.side == "buy" else (hi >= px)
+        idx = hit.nonzero()[0]
+        if len(idx):
+            self._fill(acct, order, order.sz - order.acc_fill_sz, px, "M", int(ts[idx[0]]))
+            return
+        s = self.market.series(order.inst_id)
+        checked = int(ts[-1]) + s.base_ms if len(ts) else order.checked_to
+        last = self.market.price(order.inst_id, now)
+        j = int(s.ts.searchsorted(now, "right")) - 1
+        if j >= 0 and s.ts[j] >= checked and last is not None and (
+            (order.side == "buy" and last <= px) or (order.side == "sell" and last >= px)
+        ):
+            self._fill(acct, order, order.sz - order.acc_fill_sz, px, "M", int(s.ts[j]))
+            return
+        order.checked_to = checked
+
+
+def on_clock(engine: Engine) -> Callable[[int], None]:
+    """A clock listener that matches resting orders whenever tests move the clock."""
+    return engine.sync
