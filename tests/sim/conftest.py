@@ -1,0 +1,59 @@
+"""A local OKX exchange per test, over a small synthetic store made once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qlib_local.sim import LocalExchange
+from qlib_local.store import KlineStore
+from qlib_local.synth import SynthConfig, write_synthetic
+
+START = "2025-01-02T12:00:30Z"  # 36 h of 1m history behind, 36 h of future bars ahead
+KEY, SECRET, PASS = "key-a", "secret-a", "Pass-a1"
+
+
+@pytest.fixture(scope="session")
+def sim_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three OKX swaps (BTC, ETH, SOL), three days of 1m bars from 2025-01-01."""
+    root = tmp_path_factory.mktemp("simdata")
+    store = KlineStore(root, create=True, durable=False)
+    write_synthetic(store, SynthConfig(instruments=3, timeframe="1m", days=3, seed=7))
+    return root
+
+
+@pytest.fixture
+def exchange(sim_root: Path) -> Iterator[LocalExchange]:
+    ex = LocalExchange(sim_root, start=START)
+    ex.add_account("alice", KEY, SECRET, PASS, usdt=10_000)
+    with ex:
+        yield ex
+
+
+@pytest.fixture
+def okx_apis(exchange: LocalExchange):
+    """python-okx clients for alice, demo flag '1', pointed at the local exchange."""
+    import okx.Account
+    import okx.MarketData
+    import okx.PublicData
+    import okx.Trade
+
+    kw = dict(flag="1", domain=exchange.url, debug=False)
+    return {
+        "trade": okx.Trade.TradeAPI(KEY, SECRET, PASS, **kw),
+        "account": okx.Account.AccountAPI(KEY, SECRET, PASS, **kw),
+        "market": okx.MarketData.MarketAPI(**kw),
+        "public": okx.PublicData.PublicAPI(**kw),
+    }
+
+
+@pytest.fixture
+def ccxt_okx(exchange: LocalExchange):
+    import ccxt
+
+    ex = ccxt.okx({"apiKey": KEY, "secret": SECRET, "password": PASS,
+                   "options": {"fetchMarkets": {"types": ["swap"]}}, "timeout": 5000})
+    ex.urls["api"]["rest"] = exchange.url
+    return ex
