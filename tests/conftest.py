@@ -9,7 +9,7 @@ import pytest
 from qlib_local.store import KlineStore
 from qlib_local.synth import SynthConfig, write_synthetic
 
-REPO = Path(__file__).resolve().parents[1]
+from tests_support import REPO  # noqa: F401  (re-exported for tests)
 
 
 @pytest.fixture

@@ -33,6 +33,15 @@ PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 COLUMNS = (*PRICE_COLUMNS, "quote_volume")
 SCHEMA = pa.schema([("ts", pa.timestamp("ms", tz="UTC"))] + [(c, pa.float64()) for c in COLUMNS])
 COMPACT_AFTER = 8  # deltas per partition before they are folded into the full file
+# Prices are near-random floats that general-purpose codecs barely shrink (about 3%) but
+# cost 2-3x the read time to decode, so values are stored plain; open times, evenly spaced,
+# shrink to almost nothing with delta encoding.
+WRITE_OPTIONS = {
+    "compression": "none",
+    "use_dictionary": False,
+    "column_encoding": {"ts": "DELTA_BINARY_PACKED"},
+    "write_statistics": ["ts"],
+}
 
 
 def default_root() -> Path:
@@ -48,7 +57,7 @@ def _atomic_write_table(table: pa.Table, dest: Path, durable: bool) -> None:
     """Write aside, then rename: readers never see a partial file."""
     tmp = dest.parent / f"{layout.TMP_PREFIX}{uuid.uuid4().hex}.parquet"
     try:
-        pq.write_table(table, tmp, compression="snappy", write_statistics=["ts"])
+        pq.write_table(table, tmp, **WRITE_OPTIONS)
         if durable:
             fd = os.open(tmp, os.O_RDONLY)
             try:
@@ -276,21 +285,34 @@ class KlineStore:
     def _read_table(
         self, ddir: Path, start_ms: int | None, end_ms: int | None, columns: Sequence[str]
     ) -> pa.Table | None:
+        """Partitions overlapping [start, end) in time order; runs of compacted partitions
+        are read in one multi-threaded call, partitions with deltas are merged apart."""
         live = layout.live_files(layout.scan(ddir))
-        tables = []
         cols = ["ts", *columns]
+        filt = []
+        if start_ms is not None:
+            filt.append(("ts", ">=", pd.Timestamp(start_ms, unit="ms", tz="UTC")))
+        if end_ms is not None:
+            filt.append(("ts", "<", pd.Timestamp(end_ms, unit="ms", tz="UTC")))
+        tables: list[pa.Table] = []
+        run: list[str] = []
+
+        def flush() -> None:
+            if run:
+                tables.append(pq.read_table(list(run), columns=cols, filters=filt or None))
+                run.clear()
+
         for period in sorted(live):
             p_lo, p_hi = layout.period_bounds_ms(period)
             if (start_ms is not None and p_hi <= start_ms) or (end_ms is not None and p_lo >= end_ms):
                 continue
-            filt = []
-            if start_ms is not None and p_lo < start_ms:
-                filt.append(("ts", ">=", pd.Timestamp(start_ms, unit="ms", tz="UTC")))
-            if end_ms is not None and p_hi > end_ms:
-                filt.append(("ts", "<", pd.Timestamp(end_ms, unit="ms", tz="UTC")))
             fs = live[period]
-            parts = [pq.read_table(f.path, columns=cols, filters=filt or None) for f in fs]
-            tables.append(_merge_tables(parts) if len(parts) > 1 else parts[0])
+            if len(fs) == 1:
+                run.append(str(fs[0].path))
+                continue
+            flush()
+            tables.append(_merge_tables([pq.read_table(f.path, columns=cols, filters=filt or None) for f in fs]))
+        flush()
         if not tables:
             return None
         return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
@@ -364,7 +386,6 @@ def _merge_tables(parts: list[pa.Table]) -> pa.Table:
 
 
 def _table_to_frame(table: pa.Table, columns: Sequence[str]) -> pd.DataFrame:
-    ts = table.column("ts").cast(pa.int64()).to_numpy()
-    idx = pd.DatetimeIndex(ts.astype("datetime64[ms]"), name="ts").tz_localize("UTC")
-    data = {c: table.column(c).to_numpy() for c in columns}
-    return pd.DataFrame(data, index=idx, copy=False)
+    frame = table.select(list(columns)).to_pandas()
+    frame.index = pd.DatetimeIndex(table.column("ts").to_pandas(), name="ts")
+    return frame
