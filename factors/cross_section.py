@@ -1,0 +1,28 @@
+"""Cross-sectional factors: computed across all instruments at each bar.
+
+Return a wide frame (per instrument) or a Series over time (a market-wide
+condition, broadcast to every instrument).
+"""
+
+import pandas as pd
+
+
+def _btc_column(bars) -> str:
+    cols = [c for c in bars.close.columns if str(c).startswith("BTC-")]
+    if not cols:
+        raise ValueError("BtcBull needs a BTC-... instrument in the universe")
+    return cols[0]
+
+
+def BtcBull(bars, fast: int, slow: int) -> pd.Series:
+    """True while BTC's EMA(fast) is above its EMA(slow)."""
+    btc = bars.close[_btc_column(bars)].ffill()
+    ema_f = btc.ewm(span=fast, adjust=False, min_periods=fast).mean()
+    ema_s = btc.ewm(span=slow, adjust=False, min_periods=slow).mean()
+    return (ema_f > ema_s) & ema_s.notna()
+
+
+def VolumeRank(bars, n: int) -> pd.DataFrame:
+    """Percentile rank (0..1] of the quote volume summed over ``n`` bars, across instruments."""
+    vol = bars.quote_volume.rolling(n, min_periods=n).sum()
+    return vol.rank(axis=1, pct=True)

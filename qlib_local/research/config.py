@@ -1,0 +1,298 @@
+"""Strategy configs (YAML): load, validate everything up front, fail with field and reason.
+
+Every check that can fail runs before any data is computed: unknown strategy or
+factor names, positions summing over 1, leverage above the instruments' maximum,
+offsets that do not fit the rule, ``max_cap_num`` other than ``hold_period``, and
+instruments missing from the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qlib_local.errors import QlibError
+from qlib_local.research.factors import FactorRegistry
+from qlib_local.research.plugins import PluginError
+from qlib_local.research.strategy import Strategy, StrategyRegistry
+from qlib_local.specs import load_specs, spec_for
+from qlib_local.timeframes import (
+    TimeframeError,
+    check_offset,
+    normalize_timeframe,
+    offset_name,
+    parse_offset,
+    parse_timeframe,
+)
+
+
+class ConfigError(QlibError):
+    """A config that cannot run; the message names the field."""
+
+
+COMMON = {"strategy_name", "kind", "rule_type", "offset", "position", "leverage", "id"}
+TIMING_FIELDS = COMMON | {"instruments", "volatility_ratio"}
+EVENT_FIELDS = COMMON | {
+    "universe", "hold_period", "max_cap_num", "symbol_num_limit", "factors", "cross_sect_factor",
+    "rank_factor", "ascending", "side", "blacklist",
+}
+TOP_FIELDS = {"strategies", "blacklist", "fees", "initial_equity", "exchange", "plugins"}
+
+
+@dataclass(frozen=True)
+class Fees:
+    taker: float = 0.0005
+    maker: float = 0.0002
+    slippage: float = 0.0
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """One configured strategy; ``instruments`` is resolved (``all`` expanded, blacklists removed)."""
+
+    id: str
+    strategy_name: str
+    kind: str
+    rule_type: str
+    offset: str
+    position: float
+    leverage: float
+    instruments: tuple[str, ...]
+    volatility_ratio: float = 1.0
+    universe: str | tuple[str, ...] = ()
+    hold_period: int = 1
+    max_cap_num: int = 1
+    symbol_num_limit: int = 1
+    factors: tuple[str, ...] = ()
+    cross_sect_factor: str | None = None
+    rank_factor: str | None = None
+    ascending: bool = False
+    side: str = "long"
+    blacklist: tuple[str, ...] = ()
+    strategy: Strategy | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def rule_ms(self) -> int:
+        return parse_timeframe(self.rule_type)
+
+    @property
+    def offset_ms(self) -> int:
+        return parse_offset(self.offset)
+
+
+@dataclass(frozen=True)
+class ResearchConfig:
+    strategies: tuple[StrategyConfig, ...]
+    exchange: str = "okx"
+    initial_equity: float = 10_000.0
+    fees: Fees = Fees()
+    blacklist: tuple[str, ...] = ()
+    plugins: Path | None = None
+    path: Path | None = None
+    factors: FactorRegistry | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def instruments(self) -> list[str]:
+        """Every instrument any strategy may hold, sorted (the account's columns)."""
+        return sorted({i for s in self.strategies for i in s.instruments})
+
+    def strategy(self, sid: str) -> StrategyConfig:
+        for s in self.strategies:
+            if s.id == sid:
+                return s
+        raise KeyError(sid)
+
+
+def _num(where: str, value: Any, lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    v = float(value)
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise ConfigError(f"{where}: must be {'>' if lo_open else '>='} {lo:g}, got {v:g}")
+    if hi is not None and v > hi:
+        raise ConfigError(f"{where}: must be <= {hi:g}, got {v:g}")
+    return v
+
+
+def _int(where: str, value: Any, lo: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise ConfigError(f"{where}: must be an integer >= {lo}, got {value!r}")
+    return value
+
+
+def _names(where: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of names, got {value!r}")
+    return tuple(value)
+
+
+def load_config(path: str | Path, store: Any = None, plugins: str | Path | None = None) -> ResearchConfig:
+    """Read and validate a YAML config; with a ``KlineStore`` also check instruments and leverage."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if plugins is None and isinstance(raw, dict) and raw.get("plugins"):
+        plugins = (path.parent / raw["plugins"]).resolve()
+    return parse_config(raw, store=store, plugins=plugins, path=path)
+
+
+def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None, path: Path | None = None) -> ResearchConfig:
+    """Validate an already-parsed config mapping (see :func:`load_config`)."""
+    if not isinstance(raw, dict):
+        raise ConfigError("config: expected a mapping with a 'strategies' list")
+    unknown = set(raw) - TOP_FIELDS
+    if unknown:
+        raise ConfigError(f"{', '.join(sorted(unknown))}: unknown top-level field(s); known: {', '.join(sorted(TOP_FIELDS))}")
+    entries = raw.get("strategies")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("strategies: expected a non-empty list")
+    exchange = str(raw.get("exchange", "okx"))
+    fees_raw = raw.get("fees") or {}
+    if not isinstance(fees_raw, dict) or set(fees_raw) - {"taker", "maker", "slippage"}:
+        raise ConfigError(f"fees: expected a mapping of taker, maker, slippage, got {fees_raw!r}")
+    fees = Fees(**{k: _num(f"fees.{k}", v, 0.0, 0.1) for k, v in fees_raw.items()})
+    equity = _num("initial_equity", raw.get("initial_equity", 10_000.0), 0.0, lo_open=True)
+    blacklist = _names("blacklist", raw.get("blacklist"))
+    try:
+        factor_reg = FactorRegistry.load(plugins)
+        strat_reg = StrategyRegistry.load(plugins)
+    except PluginError as e:
+        raise ConfigError(str(e)) from None
+    stored = store.instruments(exchange) if store is not None else None
+    specs = load_specs(store.root, exchange) if store is not None else {}
+    strategies = [
+        _strategy(f"strategies[{i}]", e, factor_reg, strat_reg, blacklist, stored, specs)
+        for i, e in enumerate(entries)
+    ]
+    ids = [s.id for s in strategies]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise ConfigError(f"strategies: duplicate strategy id(s) {', '.join(dup)}; give each an 'id'")
+    total = sum(s.position for s in strategies)
+    if total > 1 + 1e-9:
+        raise ConfigError(f"position: the strategies' positions sum to {total:g}, more than 1")
+    return ResearchConfig(
+        tuple(strategies), exchange, equity, fees, blacklist,
+        Path(plugins) if plugins else None, path, factor_reg,
+    )
+
+
+def _strategy(
+    where: str, e: Any, factor_reg: FactorRegistry, strat_reg: StrategyRegistry,
+    global_black: tuple[str, ...], stored: list[str] | None, specs: dict,
+) -> StrategyConfig:
+    if not isinstance(e, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {e!r}")
+    kind = e.get("kind")
+    if kind not in ("timing", "event"):
+        raise ConfigError(f"{where}.kind: must be 'timing' or 'event', got {kind!r}")
+    allowed = TIMING_FIELDS if kind == "timing" else EVENT_FIELDS
+    unknown = set(e) - allowed
+    if unknown:
+        raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown field for a {kind} strategy; known: {', '.join(sorted(allowed))}")
+    for req in ("strategy_name", "rule_type", "position", "leverage"):
+        if req not in e:
+            raise ConfigError(f"{where}.{req}: missing")
+    name = e["strategy_name"]
+    where = f"{where} ({name})"
+    try:
+        strategy = strat_reg.create(name)
+    except PluginError as err:
+        raise ConfigError(f"{where}.strategy_name: {err}") from None
+    if strategy.kind != kind:
+        raise ConfigError(f"{where}.kind: {name} is a {strategy.kind} strategy, not {kind}")
+    try:
+        rule = normalize_timeframe(str(e["rule_type"]))
+    except TimeframeError as err:
+        raise ConfigError(f"{where}.rule_type: {err}") from None
+    try:
+        off_ms = parse_offset(e.get("offset", 0))
+        check_offset(parse_timeframe(rule), off_ms, rule, str(e.get("offset", 0)))
+    except TimeframeError as err:
+        raise ConfigError(f"{where}.offset: {err}") from None
+    position = _num(f"{where}.position", e["position"], 0.0, 1.0, lo_open=True)
+    leverage = _num(f"{where}.leverage", e["leverage"], 0.0, lo_open=True)
+    try:
+        for fname in strategy.factors():
+            factor_reg.resolve(fname)
+    except PluginError as err:
+        raise ConfigError(f"{where}.strategy_name: {name} reads {err}") from None
+    kw: dict[str, Any] = {}
+    if kind == "timing":
+        insts = _names(f"{where}.instruments", e.get("instruments"))
+        if not insts:
+            raise ConfigError(f"{where}.instruments: at least one instrument is needed")
+        kw["volatility_ratio"] = _num(f"{where}.volatility_ratio", e.get("volatility_ratio", 1.0), 0.0, lo_open=True)
+    else:
+        hold = _int(f"{where}.hold_period", e.get("hold_period", 1))
+        cap = _int(f"{where}.max_cap_num", e.get("max_cap_num", hold))
+        if cap != hold:
+            raise ConfigError(f"{where}.max_cap_num: must equal hold_period ({hold}), got {cap}")
+        side = e.get("side", "long")
+        if side not in ("long", "short"):
+            raise ConfigError(f"{where}.side: must be 'long' or 'short', got {side!r}")
+        ascending = e.get("ascending", False)
+        if not isinstance(ascending, bool):
+            raise ConfigError(f"{where}.ascending: must be true or false, got {ascending!r}")
+        factors = _names(f"{where}.factors", e.get("factors"))
+        for fname in factors:
+            _resolve(factor_reg, f"{where}.factors", fname, ("timeseries", "cross_section"))
+        cross = e.get("cross_sect_factor")
+        if cross is not None:
+            _resolve(factor_reg, f"{where}.cross_sect_factor", cross, "cross_section")
+        rank = e.get("rank_factor")
+        if rank is None:
+            raise ConfigError(f"{where}.rank_factor: missing (the factor that orders candidates)")
+        _resolve(factor_reg, f"{where}.rank_factor", rank, ("rank", "timeseries", "cross_section"))
+        universe = e.get("universe", "all")
+        black = set(global_black) | set(_names(f"{where}.blacklist", e.get("blacklist")))
+        if universe == "all":
+            if stored is None:
+                raise ConfigError(f"{where}.universe: 'all' needs a store to list instruments")
+            insts = tuple(i for i in stored if i not in black)
+        else:
+            insts = tuple(i for i in _names(f"{where}.universe", universe) if i not in black)
+        if not insts:
+            raise ConfigError(f"{where}.universe: no instruments left after the blacklist")
+        kw.update(
+            universe=universe if universe == "all" else tuple(universe), hold_period=hold, max_cap_num=cap,
+            symbol_num_limit=_int(f"{where}.symbol_num_limit", e.get("symbol_num_limit", 1)), factors=factors,
+            cross_sect_factor=cross, rank_factor=rank, ascending=ascending, side=side, blacklist=tuple(sorted(black)),
+        )
+    if kind == "timing":
+        insts = tuple(i for i in insts if i not in global_black)
+        if not insts:
+            raise ConfigError(f"{where}.instruments: every instrument is blacklisted")
+    field_name = "instruments" if kind == "timing" else "universe"
+    if stored is not None:
+        missing = [i for i in insts if i not in stored]
+        if missing:
+            raise ConfigError(f"{where}.{field_name}: {', '.join(missing)} not in the store")
+        for inst in insts:
+            cap_lev = spec_for(specs, inst).max_lever
+            if leverage > cap_lev:
+                raise ConfigError(f"{where}.leverage: {leverage:g} exceeds the maximum {cap_lev:g} of {inst}")
+    return StrategyConfig(
+        id=str(e.get("id", name)), strategy_name=name, kind=kind, rule_type=rule, offset=offset_name(off_ms),
+        position=position, leverage=leverage, instruments=tuple(insts), strategy=strategy, **kw,
+    )
+
+
+def _resolve(reg: FactorRegistry, where: str, name: Any, kinds: str | tuple[str, ...]) -> None:
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}: expected a factor name, got {name!r}")
+    try:
+        reg.resolve(name, kinds)
+    except PluginError as err:
+        raise ConfigError(f"{where}: {err}") from None
