@@ -1,0 +1,68 @@
+"""Which (instrument, base timeframe) series the configured strategies need.
+
+One base per instrument, the finest any strategy trading it needs, so every strategy's
+(rule, offset) view resamples from the same stored bars. ``universe: all`` means every
+instrument the exchange lists, which is why a listing callable can be passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from qlib_local.store import KlineStore, default_root
+from qlib_local.timeframes import base_timeframe, finest_timeframe
+
+
+class _Listing:
+    """Stands in for a store when the config loader expands ``universe: all``: the
+    exchange's listing, not what happens to be stored yet, is the universe to collect."""
+
+    def __init__(self, root: Path, list_instruments: Callable[[], Iterable[str]]):
+        self.root = root
+        self._list = list_instruments
+
+    def instruments(self, exchange: str, timeframe: str | None = None) -> list[str]:
+        return sorted(self._list())
+
+
+def load_strategies(
+    config_path: str | Path,
+    list_instruments: Callable[[], Iterable[str]] | None = None,
+    root: str | Path | None = None,
+):
+    """The research config, ``all`` expanded from the exchange listing when given."""
+    from qlib_local.research.config import load_config
+
+    store = None
+    if list_instruments is not None:
+        store = _Listing(Path(root) if root is not None else default_root(), list_instruments)
+    elif root is not None and Path(root).is_dir():
+        store = KlineStore(root)
+    return load_config(config_path, store=store)
+
+
+def needed_series(
+    config_path: str | Path,
+    list_instruments: Callable[[], Iterable[str]] | None = None,
+    root: str | Path | None = None,
+) -> set[tuple[str, str]]:
+    """{(instrument, base timeframe)} over all strategies of the config."""
+    cfg = load_strategies(config_path, list_instruments, root)
+    bases: dict[str, list[str]] = {}
+    for s in cfg.strategies:
+        base = base_timeframe(s.rule_type, s.offset)
+        for inst in s.instruments:
+            bases.setdefault(inst, []).append(base)
+    return {(inst, finest_timeframe(tfs)) for inst, tfs in bases.items()}
+
+
+def config_exchange(config_path: str | Path) -> str | None:
+    """The ``exchange:`` a config names (without validating the rest), if any."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(Path(config_path).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return str(raw["exchange"]) if isinstance(raw, dict) and raw.get("exchange") else None

@@ -1,0 +1,225 @@
+"""ccxt exchange factory with per-venue capabilities, so the core never branches on a name.
+
+A :class:`Source` is one configured ccxt client plus the facts paging needs: the
+per-request bar cap, which endpoint reaches how far back, where the raw rows carry quote
+volume and a "closed" flag. Venues not listed in ``VENUES`` get conservative defaults
+and work through ccxt's unified ``fetch_ohlcv``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ccxt
+import numpy as np
+import pandas as pd
+
+from qlib_local.errors import DataError
+from qlib_local.marketdata.retry import RetryPolicy, call_with_retry
+from qlib_local.store.kline_store import COLUMNS
+from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, ccxt_timeframe, normalize_timeframe, parse_timeframe
+
+
+@dataclass(frozen=True)
+class VenueCaps:
+    """What one exchange's candle API can do (see docs/marketdata.md)."""
+
+    page_limit: int = 500  # bars per request
+    recent_bars: int | None = None  # newest bars the "recent" endpoint reaches (None: one endpoint)
+    recent_params: dict[str, Any] = field(default_factory=dict)  # ccxt params selecting it
+    history_params: dict[str, Any] = field(default_factory=dict)  # ... and the history endpoint
+    raw_quote_volume_index: int | None = None  # position of quote volume in a raw candle row
+    raw_confirm_index: int | None = None  # position of the closed flag ("1") in a raw row
+    ccxt_options: dict[str, Any] = field(default_factory=dict)
+    max_workers: int = 4  # concurrent requests; ccxt's rate limiter paces them
+
+
+VENUES: dict[str, VenueCaps] = {
+    "okx": VenueCaps(
+        page_limit=300,
+        recent_bars=1440,
+        recent_params={"type": "Candles"},
+        history_params={"type": "HistoryCandles"},
+        raw_quote_volume_index=7,
+        raw_confirm_index=8,
+        ccxt_options={"fetchMarkets": {"types": ["swap"]}},
+    ),
+    "binanceusdm": VenueCaps(page_limit=1500, raw_quote_volume_index=7),
+}
+DEFAULT_CAPS = VenueCaps()
+_HOST_RE = re.compile(r"^[a-z]+://[^/]+")
+
+
+def caps_for(exchange_id: str) -> VenueCaps:
+    return VENUES.get(exchange_id, DEFAULT_CAPS)
+
+
+def _rewrite_urls(api: Any, base_url: str) -> Any:
+    """Point every REST URL of a ccxt ``urls['api']`` tree at ``base_url``, keeping paths."""
+    if isinstance(api, dict):
+        return {k: _rewrite_urls(v, base_url) for k, v in api.items()}
+    if isinstance(api, str) and "://" in api:
+        return _HOST_RE.sub(base_url.rstrip("/"), api)
+    return api
+
+
+def _serialize_throttle(ex: ccxt.Exchange) -> None:
+    """ccxt's sync throttle assumes one thread; serialize it so a pool keeps the pace."""
+    lock = threading.Lock()
+    original = ex.throttle
+
+    def throttle(cost: float | None = None) -> None:
+        with lock:
+            original(cost)
+            ex.lastRestRequestTimestamp = ex.milliseconds()
+
+    ex.throttle = throttle
+
+
+def _keep_raw_columns(ex: ccxt.Exchange, caps: VenueCaps) -> None:
+    """Append quote volume and the closed flag of raw list rows to ccxt's parsed candles."""
+    extra = [caps.raw_quote_volume_index, caps.raw_confirm_index]
+    if all(i is None for i in extra):
+        return
+    original = ex.parse_ohlcv
+
+    def parse_ohlcv(ohlcv: Any, market: Any = None) -> list:
+        row = list(original(ohlcv, market))
+        if isinstance(ohlcv, list):
+            row += [ohlcv[i] if i is not None and i < len(ohlcv) else None for i in extra]
+        return row
+
+    ex.parse_ohlcv = parse_ohlcv
+
+
+def _float(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+class Source:
+    """One exchange's candles through ccxt, with retries and only closed bars."""
+
+    def __init__(
+        self,
+        exchange_id: str,
+        base_url: str | None = None,
+        timeout_ms: int = 10_000,
+        retry: RetryPolicy | None = None,
+        caps: VenueCaps | None = None,
+    ):
+        if exchange_id not in ccxt.exchanges:
+            raise DataError(f"unknown exchange {exchange_id!r}: use a ccxt id such as okx or binanceusdm")
+        self.id = exchange_id
+        self.caps = caps or caps_for(exchange_id)
+        self.retry = retry or RetryPolicy()
+        ex: ccxt.Exchange = getattr(ccxt, exchange_id)(
+            {"enableRateLimit": True, "timeout": timeout_ms, "options": dict(self.caps.ccxt_options)}
+        )
+        if base_url:
+            ex.urls["api"] = _rewrite_urls(ex.urls["api"], base_url)
+        _serialize_throttle(ex)
+        _keep_raw_columns(ex, self.caps)
+        self.ex = ex
+        self._markets_lock = threading.Lock()
+        self._loaded = False
+
+    @property
+    def workers(self) -> int:
+        return self.caps.max_workers
+
+    def _call(self, fn: Callable[[], Any], what: str) -> Any:
+        return call_with_retry(fn, f"{self.id}: {what}", self.retry)
+
+    # ------------------------------------------------------------ markets
+    def load_markets(self) -> None:
+        with self._markets_lock:
+            if not self._loaded:
+                self._call(self.ex.load_markets, "load markets")
+                self._loaded = True
+
+    def symbol(self, inst_id: str) -> str:
+        """ccxt's unified symbol for the exchange's own id (``BTC-USDT-SWAP``)."""
+        self.load_markets()
+        found = self.ex.markets_by_id.get(inst_id) if self.ex.markets_by_id else None
+        if not found:
+            near = [i for i in self.instruments() if inst_id.split("-")[0].upper() in i][:3]
+            hint = f" (did you mean {', '.join(near)}?)" if near else ""
+            raise DataError(f"unknown instrument {inst_id!r} on {self.id}{hint}")
+        return found[0]["symbol"]
+
+    def instruments(self) -> list[str]:
+        """The exchange's own ids of every active linear swap it lists."""
+        self.load_markets()
+        return sorted(
+            m["id"]
+            for m in self.ex.markets.values()
+            if m.get("swap") and m.get("linear") and m.get("active") is not False
+        )
+
+    def listed_ms(self, inst_id: str) -> int | None:
+        """Listing time when the exchange tells it: no bars exist before it."""
+        self.load_markets()
+        m = self.ex.markets_by_id.get(inst_id)
+        return m[0].get("created") if m else None
+
+    def check_timeframe(self, timeframe: str) -> str:
+        tf = normalize_timeframe(timeframe)
+        if tf not in EXCHANGE_TIMEFRAMES or ccxt_timeframe(tf) not in (self.ex.timeframes or {}):
+            raise DataError(f"{self.id} does not serve timeframe {timeframe}")
+        return tf
+
+    # ------------------------------------------------------------ time and bars
+    def server_time_ms(self) -> int:
+        """The exchange's clock, which decides what is closed (never the local clock)."""
+        if self.ex.has.get("fetchTime"):
+            return int(self._call(self.ex.fetch_time, "server time"))
+        return int(self.ex.milliseconds())
+
+    def fetch_page(self, inst_id: str, timeframe: str, since_ms: int, end_ms: int, now_ms: int) -> pd.DataFrame:
+        """Closed bars opening in ``[since_ms, end_ms)``, at most one request's worth.
+
+        A bar is kept only if it ended by the exchange's ``now_ms`` and, where the venue
+        flags it, is confirmed closed: the forming bar never reaches the store.
+        """
+        tf_ms = parse_timeframe(timeframe)
+        limit = max(1, min(self.caps.page_limit, -(-(end_ms - since_ms) // tf_ms)))
+        params: dict[str, Any] = {}
+        if self.caps.recent_bars:
+            recent = since_ms >= now_ms - (self.caps.recent_bars - 1) * tf_ms
+            params = dict(self.caps.recent_params if recent else self.caps.history_params)
+        symbol = self.symbol(inst_id)
+        rows = self._call(
+            lambda: self.ex.fetch_ohlcv(symbol, ccxt_timeframe(timeframe), since_ms, limit, params),
+            f"{inst_id} {timeframe} bars from {pd.Timestamp(since_ms, unit='ms', tz='UTC')}",
+        )
+        return rows_to_frame(rows, tf_ms, since_ms, end_ms, now_ms, self.caps.raw_confirm_index is not None)
+
+
+def rows_to_frame(
+    rows: list[list], tf_ms: int, since_ms: int, end_ms: int, now_ms: int, has_confirm: bool
+) -> pd.DataFrame:
+    """ccxt rows (+ quote volume, confirm) -> store frame of closed, in-range, on-grid bars."""
+    n = len(rows)
+    ts = np.fromiter((int(r[0]) for r in rows), np.int64, n)
+    cols = {
+        c: np.fromiter((_float(r[i + 1]) if len(r) > i + 1 else np.nan for r in rows), np.float64, n)
+        for i, c in enumerate(COLUMNS)
+    }
+    keep = (ts >= since_ms) & (ts < end_ms) & (ts + tf_ms <= now_ms) & (ts % tf_ms == 0)
+    if has_confirm:
+        keep &= np.fromiter((str(r[7]) != "0" if len(r) > 7 else True for r in rows), bool, n)
+    for c in ("open", "high", "low", "close"):
+        keep &= ~np.isnan(cols[c])
+    ts = ts[keep]
+    order = np.argsort(ts, kind="stable")
+    ts = ts[order]
+    uniq = np.r_[True, ts[1:] != ts[:-1]] if len(ts) else np.zeros(0, bool)
+    idx = pd.DatetimeIndex(ts[uniq].astype("datetime64[ms]"), name="ts").tz_localize("UTC")
+    return pd.DataFrame({c: v[keep][order][uniq] for c, v in cols.items()}, index=idx)
