@@ -19,6 +19,10 @@ COMMANDS: dict[str, str] = {
     "data": "qlib_local.cli.data",
     "sim": "qlib_local.cli.sim",
     "backtest": "qlib_local.cli.backtest",
+    "live": "qlib_local.cli.live",
+    "runs": "qlib_local.cli.runs",
+    "schedule": "qlib_local.cli.schedule",
+    "serve": "qlib_local.cli.serve",
     "demo": "qlib_local.cli.demo",
 }
 
