@@ -48,6 +48,10 @@ class Faults:
             raise ValueError(f"unknown fault kind {kind!r}: use one of {', '.join(KINDS)}")
         if times is not None and times < 1:
             raise ValueError("times must be at least 1")
+        if kind == "fail" and not 500 <= value <= 599:
+            raise ValueError(f"fail status must be a 5xx, got {value:g}")
+        if kind in ("latency", "hang") and value < 0:
+            raise ValueError(f"{kind} seconds must be 0 or more")
         f = Fault(kind, pattern, float(value), times)
         with self._lock:
             self.faults.append(f)
@@ -59,8 +63,6 @@ class Faults:
 
     def fail(self, pattern: str, status: int = 503, times: int | None = None) -> Fault:
         """Answer matching requests with an HTTP 5xx before doing anything."""
-        if not 500 <= status <= 599:
-            raise ValueError("fail status must be a 5xx")
         return self.add("fail", pattern, status, times)
 
     def hang(self, pattern: str, seconds: float = 60.0, times: int | None = None) -> Fault:

@@ -11,6 +11,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -163,15 +164,21 @@ class LocalExchange:
             time.sleep(0.01)
         return self
 
-    def serve_forever(self, log_level: str = "info") -> None:
-        """Serve in this thread until SIGINT/SIGTERM (uvicorn handles both cleanly)."""
+    def serve_forever(self, log_level: str = "info", on_ready: Callable[[str], None] | None = None) -> None:
+        """Serve in this thread until SIGINT/SIGTERM (uvicorn handles both cleanly).
+
+        ``on_ready(url)`` runs once the port is bound, before serving starts.
+        """
         self._sock = bind_socket(self.host, self.port)
         self.port = self._sock.getsockname()[1]
         self._server = uvicorn.Server(self._config(log_level))
+        if on_ready is not None:
+            on_ready(self.url)
         try:
             self._server.run(sockets=[self._sock])
         finally:
             self._sock.close()
+            self._sock = None
 
     def stop(self) -> None:
         if self._server is not None:

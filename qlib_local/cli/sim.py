@@ -1,0 +1,114 @@
+"""``qlib-local sim serve``: the local OKX V5 exchange on a loopback port."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import signal
+import sys
+from pathlib import Path
+
+from qlib_local.errors import QlibError
+
+ACCOUNT_HELP = "NAME:KEY:SECRET:PASSPHRASE:USDT (repeatable)"
+
+
+def parse_account(text: str) -> tuple[str, str, str, str, float]:
+    """``NAME:KEY:SECRET:PASSPHRASE:USDT`` -> its parts, with a precise complaint otherwise."""
+    parts = text.split(":")
+    if len(parts) != 5 or not all(parts[:4]):
+        raise QlibError(f"bad --account {text!r}: expected {ACCOUNT_HELP.split(' (')[0]}")
+    try:
+        usdt = float(parts[4])
+    except ValueError:
+        raise QlibError(f"bad --account {text!r}: USDT must be a number, got {parts[4]!r}") from None
+    if not math.isfinite(usdt) or usdt < 0:
+        raise QlibError(f"bad --account {text!r}: USDT must be zero or more")
+    return parts[0], parts[1], parts[2], parts[3], usdt
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    sim = subparsers.add_parser("sim", help="local OKX V5 exchange replaying the store")
+    sub = sim.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
+    p = sub.add_parser("serve", help="serve OKX V5 REST on a loopback port until stopped")
+    p.add_argument("--root", required=True, help="K-line store root (instruments of exchange okx)")
+    p.add_argument("--port", type=int, default=8089, help="port (0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
+    p.add_argument("--start", help="simulated start time, ISO 8601 UTC (default: first bar + 1 day)")
+    p.add_argument("--speed", type=float, default=1.0, help="replay speed, 1 = real time, 0 = frozen")
+    p.add_argument("--account", action="append", default=[], metavar="SPEC", help=ACCOUNT_HELP)
+    p.add_argument("--no-rate-limit", action="store_true", help="switch OKX rate limits off")
+    p.add_argument("--maker-fee", type=float, default=0.0002)
+    p.add_argument("--taker-fee", type=float, default=0.0005)
+    p.add_argument("--slippage-bps", type=float, default=0.0, help="market-order slippage")
+    p.add_argument("--latency", action="append", default=[], metavar="PATH=SECONDS[:TIMES]",
+                   help="add latency to an endpoint (fnmatch pattern, e.g. '/api/v5/trade/*')")
+    p.add_argument("--fail", action="append", default=[], metavar="PATH=STATUS[:TIMES]",
+                   help="answer an endpoint with an HTTP 5xx")
+    p.add_argument("--hang", action="append", default=[], metavar="PATH=SECONDS[:TIMES]",
+                   help="hold requests unanswered for SECONDS")
+    p.add_argument("--drop-response", action="append", default=[], metavar="PATH[:TIMES]",
+                   help="process the request, then cut the connection")
+    p.add_argument("--late-bar", type=float, default=0.0, metavar="SECONDS",
+                   help="publish each closed bar SECONDS (simulated) after its close")
+    p.set_defaults(func=serve)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from qlib_local.sim import FeeModel, LocalExchange
+    from qlib_local.sim.faults import parse_fault_flag
+    from qlib_local.sim.server import check_loopback
+    from qlib_local.timeframes import to_ms
+
+    check_loopback(args.host)
+    accounts = [parse_account(a) for a in args.account]
+    if not 0 <= args.port <= 65535:
+        raise QlibError(f"bad --port {args.port}")
+    if args.speed < 0:
+        raise QlibError("--speed must be 0 or more")
+    faults = []
+    for kind, flags in (("latency", args.latency), ("fail", args.fail), ("hang", args.hang),
+                        ("drop", args.drop_response)):
+        for text in flags:
+            try:
+                faults.append((kind, *parse_fault_flag(kind, text)))
+            except ValueError as e:
+                raise QlibError(f"bad --{kind.replace('drop', 'drop-response')} {text!r}: {e}") from None
+    root = Path(args.root)
+    if not root.is_dir():
+        raise QlibError(f"store root {root} does not exist")
+    try:
+        start = to_ms(args.start) if args.start else None
+    except ValueError:
+        raise QlibError(f"bad --start {args.start!r}: use ISO 8601, e.g. 2025-01-02T00:00:00Z") from None
+    ex = LocalExchange(root, start=start, speed=args.speed, host=args.host, port=args.port,
+                       rate_limit=not args.no_rate_limit,
+                       fees=FeeModel(args.maker_fee, args.taker_fee, args.slippage_bps))
+    for name, key, secret, passphrase, usdt in accounts:
+        try:
+            ex.add_account(name, key, secret, passphrase, usdt)
+        except ValueError as e:
+            raise QlibError(f"bad --account: {e}") from None
+    for kind, pattern, value, times in faults:
+        try:
+            ex.faults.add(kind, pattern, value, times)
+        except ValueError as e:
+            raise QlibError(str(e)) from None
+    ex.faults.late_bar(args.late_bar)
+    signal.signal(signal.SIGTERM, _interrupt)  # uvicorn re-raises it after a graceful shutdown
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C / SIGTERM: a normal way to stop
+        ex.serve_forever(log_level="warning", on_ready=lambda url: _announce(ex, url))
+    print("stopped", flush=True)
+    return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _announce(ex, url: str) -> None:
+    print(f"serving OKX V5 at {url} ({len(ex.market.inst_ids)} instruments, "
+          f"sim time {ex.clock.now().isoformat()}, speed {ex.clock.speed:g}x, "
+          f"{len(ex.accounts)} account(s))", flush=True)
+    sys.stdout.flush()
