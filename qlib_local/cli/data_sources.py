@@ -34,6 +34,7 @@ def register(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--since", required=True, help="ISO time, inclusive")
     p.add_argument("--until", default=None, help="ISO time, exclusive (default: the exchange's now)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--chunk-bars", type=int, default=3000, help="bars per write (a kill loses at most one chunk)")
     _add_source_args(p)
     p.set_defaults(func=cmd_download)
 
@@ -88,7 +89,10 @@ def cmd_download(args: argparse.Namespace) -> int:
     source = _source(args, args.exchange)
     source.check_timeframe(tf)
     store = open_store(args, create=True)
-    results = download(source, store, symbols, tf, since, until, workers=args.workers, progress=not args.no_progress)
+    if args.chunk_bars < 1:
+        raise DataError("--chunk-bars must be at least 1")
+    results = download(source, store, symbols, tf, since, until, workers=args.workers,
+                       chunk_bars=args.chunk_bars, progress=not args.no_progress)
     for r in results:
         print(f"{source.id}/{r.instrument}/{tf}: {r.written} bars in {r.pages} page(s), last {r.last}"
               + (f"  ERROR {r.error}" if r.error else ""))

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from qlib_local.errors import DataError, QlibError
 from qlib_local.marketdata.sources import Source
+from qlib_local.specs import save_specs
 from qlib_local.store import KlineStore
 from qlib_local.timeframes import from_ms, parse_timeframe, to_ms
 
@@ -214,6 +215,7 @@ def download(
         raise DataError(f"--since {from_ms(since_ms)} is not before --until {from_ms(until_ms)}")
     for inst in instruments:
         source.symbol(inst)  # unknown ids fail before anything is fetched
+    save_specs(store.root, source.id, source.specs(list(instruments)))
     now_ms = source.server_time_ms()
     if since_ms >= now_ms:
         raise DataError(f"--since {from_ms(since_ms)} is after the exchange's now {from_ms(now_ms)}")

@@ -20,6 +20,7 @@ import pandas as pd
 
 from qlib_local.errors import DataError
 from qlib_local.marketdata.retry import RetryPolicy, call_with_retry
+from qlib_local.specs import InstrumentSpec
 from qlib_local.store.kline_store import COLUMNS
 from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, ccxt_timeframe, normalize_timeframe, parse_timeframe
 
@@ -168,6 +169,36 @@ class Source:
         self.load_markets()
         m = self.ex.markets_by_id.get(inst_id)
         return m[0].get("created") if m else None
+
+    def specs(self, inst_ids: list[str]) -> dict[str, InstrumentSpec]:
+        """Contract specs from the exchange's markets, to keep beside the bars."""
+        self.load_markets()
+        out = {}
+        for inst in inst_ids:
+            found = self.ex.markets_by_id.get(inst)
+            if not found:
+                continue
+            m = found[0]
+            prec, lim = m.get("precision") or {}, m.get("limits") or {}
+
+            def step(p: float | None) -> float | None:
+                if p is None:
+                    return None
+                return float(p) if self.ex.precisionMode == ccxt.TICK_SIZE else 10.0 ** -float(p)
+
+            lot = step(prec.get("amount")) or 1.0
+            out[inst] = InstrumentSpec(
+                inst_id=inst,
+                ct_val=float(m.get("contractSize") or 1.0),
+                lot_sz=lot,
+                min_sz=float((lim.get("amount") or {}).get("min") or lot),
+                tick_sz=step(prec.get("price")) or 0.0001,
+                max_lever=float((lim.get("leverage") or {}).get("max") or 50.0),
+                ct_val_ccy=str(m.get("base") or ""),
+                settle_ccy=str(m.get("settle") or "USDT"),
+                list_time_ms=int(m.get("created") or 0),
+            )
+        return out
 
     def check_timeframe(self, timeframe: str) -> str:
         tf = normalize_timeframe(timeframe)

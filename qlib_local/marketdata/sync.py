@@ -15,6 +15,7 @@ import pandas as pd
 from qlib_local.errors import QlibError
 from qlib_local.marketdata.download import CHUNK_BARS, Job, SeriesResult, run_jobs, split_pages
 from qlib_local.marketdata.sources import Source
+from qlib_local.specs import load_specs, save_specs
 from qlib_local.store import KlineStore
 from qlib_local.timeframes import from_ms, parse_timeframe, to_ms
 
@@ -75,6 +76,10 @@ def sync(
             continue
         ranges = [(lo, end)] if lo < end else []
         jobs.append(Job(inst, tf, ranges, split_pages(ranges, tf_ms, source.caps.page_limit)))
+    known = load_specs(store.root, source.id)
+    new = [j.instrument for j in jobs if j.instrument not in known]
+    if new:
+        save_specs(store.root, source.id, source.specs(new))
     results = run_jobs(source, store, jobs, now_ms, workers, chunk_bars, progress, desc="update")
     for r in results:
         try:
