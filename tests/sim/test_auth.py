@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from qlib_local.sim import sign
-from tests.sim.conftest import KEY, PASS, SECRET
+
+from .conftest import KEY, PASS, SECRET
 
 
 def stamp(delta_s: float = 0.0) -> str:

@@ -6,7 +6,8 @@ import ccxt
 import pytest
 
 from qlib_local.timeframes import MINUTE_MS, to_ms
-from tests.sim.conftest import START
+
+from .conftest import START
 
 NOW = to_ms(START)
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 
 from qlib_local.timeframes import HOUR_MS, MINUTE_MS, to_ms
-from tests.sim.conftest import START
+
+from .conftest import START
 
 NOW = to_ms(START)
 BTC = "BTC-USDT-SWAP"
