@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from qlib_local.timeframes import HOUR_MS, MINUTE_MS, to_ms
@@ -125,3 +127,16 @@ def test_tickers(okx_apis):
     assert float(t["low24h"]) <= float(t["last"]) <= float(t["high24h"])
     all_t = okx_apis["market"].get_tickers("SWAP")["data"]
     assert [x["instId"] for x in all_t] == ["BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP"]
+
+
+def test_real_time_replay_at_speed(sim_root):
+    from qlib_local.sim import LocalExchange
+
+    with LocalExchange(sim_root, start="2025-01-02T06:00:00Z", speed=120) as ex:
+        url = f"{ex.url}/api/v5/market/candles"
+        first = httpx.get(url, params={"instId": BTC, "limit": "1"}).json()["data"][0]
+        time.sleep(1.1)  # 1.1 s of wall time = 132 s of replay
+        rows = httpx.get(url, params={"instId": BTC, "limit": "3"}).json()["data"]
+        assert int(rows[0][0]) >= int(first[0]) + 2 * MINUTE_MS
+        assert rows[0][8] == "0" and rows[1][8] == "1"
+        assert int(rows[0][0]) <= ex.clock.now_ms()
