@@ -53,6 +53,8 @@ def repair_series(
     tf_ms = parse_timeframe(tf)
     end = now_ms // tf_ms * tf_ms
     lo = end - window_bars * tf_ms
+    if store.last_bar_time(source.id, inst, tf) is None:
+        return res  # nothing stored yet: nothing to repair
     stored = store.read(source.id, inst, tf, from_ms(lo), from_ms(end))
     if stored.empty:
         return res
