@@ -27,9 +27,11 @@ def freq_of(res: BacktestResult) -> pd.Timedelta:
     return pd.Timedelta(res.data.base_tf.replace("H", "h").replace("D", "d"))
 
 
-def returns(equity: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
-    """Bar returns of equity curves (the first bar against its own start value)."""
-    return equity.pct_change().fillna(0.0)
+def returns(equity: pd.Series, start_value: float | None = None) -> pd.Series:
+    """Bar returns of an equity curve; the first bar against ``start_value`` (default: itself)."""
+    prev = equity.shift(1)
+    prev.iloc[0] = equity.iloc[0] if start_value is None else start_value
+    return equity / prev - 1.0
 
 
 def orders_portfolio(res: BacktestResult) -> vbt.Portfolio:
@@ -56,12 +58,12 @@ def _clean(v):
     return v
 
 
-def return_stats(equity: pd.Series, freq: pd.Timedelta) -> dict:
-    acc = returns(equity).vbt.returns(freq=freq)
+def return_stats(equity: pd.Series, freq: pd.Timedelta, start_value: float) -> dict:
+    acc = returns(equity, start_value).vbt.returns(freq=freq)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = {m: _clean(getattr(acc, m)()) for m in RETURN_METRICS}
-    out["start_value"], out["end_value"] = float(equity.iloc[0]), float(equity.iloc[-1])
+    out["start_value"], out["end_value"] = float(start_value), float(equity.iloc[-1])
     return out
 
 
@@ -77,13 +79,13 @@ def summary(res: BacktestResult) -> dict:
             "profit_factor": _clean(trades.profit_factor()), "expectancy": _clean(trades.expectancy()),
             "fees_paid": _clean(pf.orders.fees.sum()), "vectorbt_total_profit": _clean(pf.total_profit()),
         }
-    cols = [c for c in res.equity.columns if c != "unallocated"]
     return {
         "start": res.equity.index[0].isoformat(), "end": res.equity.index[-1].isoformat(),
         "bars": len(res.equity), "base_timeframe": res.data.base_tf,
         "initial_equity": res.config.initial_equity,
-        "account": {**return_stats(res.equity["total"], freq), **trade_stats},
-        "strategies": {c: return_stats(res.equity[c], freq) for c in cols if c != "total"},
+        "account": {**return_stats(res.equity["total"], freq, res.config.initial_equity), **trade_stats},
+        "strategies": {sc.id: return_stats(res.equity[sc.id], freq, res.config.initial_equity * sc.position)
+                       for sc in res.config.strategies},
     }
 
 

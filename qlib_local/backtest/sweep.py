@@ -27,12 +27,12 @@ def grid_names(base: str, grid: dict[str, list]) -> list[str]:
 
 
 def variant(cfg: ResearchConfig, sid: str, name: str) -> ResearchConfig:
-    """The config reduced to strategy ``sid`` with its name (parameters) replaced."""
+    """The config reduced to strategy ``sid`` (id kept) with its name, i.e. its parameters, replaced."""
     from qlib_local.research.strategy import StrategyRegistry
 
     sc = cfg.strategy(sid)
     strategy = StrategyRegistry.load(cfg.plugins).create(name)
-    new = replace(sc, id=name, strategy_name=name, strategy=strategy)
+    new = replace(sc, strategy_name=name, strategy=strategy)  # same id: reuses the loaded panel
     return replace(cfg, strategies=(new,))
 
 

@@ -197,21 +197,23 @@ def _strategy(
     kind = e.get("kind")
     if kind not in ("timing", "event"):
         raise ConfigError(f"{where}.kind: must be 'timing' or 'event', got {kind!r}")
+    if "strategy_name" not in e:
+        raise ConfigError(f"{where}.strategy_name: missing")
+    name = e["strategy_name"]
+    try:
+        strategy = strat_reg.create(name)
+    except PluginError as err:
+        raise ConfigError(f"{where} ({name}).strategy_name: {err}") from None
+    if strategy.kind != kind:
+        raise ConfigError(f"{where} ({name}).kind: {name} is a {strategy.kind} strategy, not {kind}")
     allowed = TIMING_FIELDS if kind == "timing" else EVENT_FIELDS
     unknown = set(e) - allowed
     if unknown:
         raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown field for a {kind} strategy; known: {', '.join(sorted(allowed))}")
-    for req in ("strategy_name", "rule_type", "position", "leverage"):
+    for req in ("rule_type", "position", "leverage"):
         if req not in e:
             raise ConfigError(f"{where}.{req}: missing")
-    name = e["strategy_name"]
     where = f"{where} ({name})"
-    try:
-        strategy = strat_reg.create(name)
-    except PluginError as err:
-        raise ConfigError(f"{where}.strategy_name: {err}") from None
-    if strategy.kind != kind:
-        raise ConfigError(f"{where}.kind: {name} is a {strategy.kind} strategy, not {kind}")
     try:
         rule = normalize_timeframe(str(e["rule_type"]))
     except TimeframeError as err:

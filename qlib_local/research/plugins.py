@@ -87,5 +87,5 @@ def bind_params(name: str, target: Callable, params: tuple, skip: int) -> None:
     except TypeError:
         names = ", ".join(p.name for p in wanted) or "none"
         raise PluginError(
-            f"{name!r}: {getattr(target, '__name__', name)} takes parameter(s) ({names}), got {len(params)}"
+            f"{name!r}: {parse_name(name)[0]} takes parameter(s) ({names}), got {len(params)}"
         ) from None
