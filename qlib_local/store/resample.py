@@ -111,7 +111,7 @@ def resample_frame(
     )
     incomplete = out.index[~complete]
     if len(incomplete):
-        log.info(
+        log.debug(
             "%s%d incomplete %s bar(s) left %s (first %s)",
             f"{label}: " if label else "",
             len(incomplete),
