@@ -81,7 +81,12 @@ class Collector:
         return reports
 
     def wait_for_close(self) -> list[tuple[str, str]]:
-        t = self.now()
+        try:
+            t = self.now()
+        except Exception as e:  # an exchange clock can fail like any request: retry shortly
+            log.warning("clock: %s: %s; syncing everything in %gs", type(e).__name__, e, self.late_poll_s)
+            self.sleep(self.late_poll_s)
+            return self.series
         wake, schedules = next_run_time(t, self.schedules)
         self.sleep(max(0.0, (wake - t).total_seconds() + self.wake_delay_s))
         rules = {s.rule for s in schedules}
