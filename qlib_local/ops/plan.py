@@ -1,0 +1,176 @@
+"""What runs when: the collector per strategies config and the live run per account.
+
+Both ``qlib-local schedule`` (cron) and ``qlib-local serve`` (one foreground process)
+build the same list of :class:`Job` from the accounts config, so the two cannot drift.
+Only ``rule_type`` and ``offset`` are read from each strategies config here (a crontab can
+be installed before any data is downloaded); the live run validates the rest itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qlib_local.errors import QlibError
+from qlib_local.timeframes import (
+    Schedule,
+    TimeframeError,
+    check_offset,
+    normalize_timeframe,
+    offset_name,
+    parse_offset,
+    parse_timeframe,
+)
+
+ACCOUNTS_ENV = "QLIB_LOCAL_ACCOUNTS"
+DEFAULT_ACCOUNTS = "accounts.yaml"
+# environment a scheduled command must see as it was when the schedule was made
+PASSED_ENV = ("QLIB_LOCAL_ROOT", "QLIB_LOCAL_PLUGINS", "QLIB_LOCAL_ACCOUNTS", "QLIB_LOCAL_SECRETS")
+_STRATEGIES_KEYS = ("strategies", "strategies_config", "config")
+
+
+class PlanError(QlibError):
+    """An accounts or strategies config the scheduler cannot use."""
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    strategies_path: Path
+    schedules: tuple[Schedule, ...]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One scheduled command: runs ``lead_s`` before every close of ``schedules``."""
+
+    name: str  # collector-<config stem> or live-<account>
+    schedules: tuple[Schedule, ...]
+    lead_s: int
+    argv: tuple[str, ...]
+    cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
+    log: Path | None = None
+
+    def shell(self, sleep_s: int = 0) -> str:
+        """The command as one ``/bin/sh`` line for cron (``%`` escaped, cron's newline)."""
+        parts = [f"cd {shlex.quote(str(self.cwd))}"]
+        if sleep_s:
+            parts.append(f"sleep {sleep_s}")
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(self.env.items()))
+        cmd = (env + " " if env else "") + " ".join(shlex.quote(a) for a in self.argv)
+        if self.log is not None:
+            cmd += f" >> {shlex.quote(str(self.log))} 2>&1"
+        parts.append(cmd)
+        return " && ".join(parts).replace("%", r"\%")
+
+
+def accounts_path(explicit: str | Path | None = None) -> Path:
+    """--config, else $QLIB_LOCAL_ACCOUNTS, else ./accounts.yaml."""
+    path = Path(explicit or os.environ.get(ACCOUNTS_ENV) or DEFAULT_ACCOUNTS)
+    if not path.is_file():
+        raise PlanError(
+            f"accounts config {path} does not exist: pass --config FILE (see accounts.example.yaml)"
+        )
+    return path.resolve()
+
+
+def _yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise PlanError(f"{path} does not exist") from None
+    except yaml.YAMLError as e:
+        raise PlanError(f"{path}: not valid YAML ({e})") from None
+
+
+def strategy_schedules(path: Path) -> tuple[Schedule, ...]:
+    """The (rule, offset) of every strategy in a strategies YAML, checked."""
+    raw = _yaml(path)
+    entries = raw.get("strategies") if isinstance(raw, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise PlanError(f"{path}: strategies: expected a non-empty list")
+    out = []
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or "rule_type" not in e:
+            raise PlanError(f"{path}: strategies[{i}].rule_type: missing")
+        name = e.get("id") or e.get("strategy_name") or f"strategies[{i}]"
+        try:
+            rule = normalize_timeframe(str(e["rule_type"]))
+            off = parse_offset(e.get("offset", 0))
+            check_offset(parse_timeframe(rule), off, rule, str(e.get("offset", 0)))
+        except TimeframeError as err:
+            raise PlanError(f"{path}: strategies[{i}] ({name}): {err}") from None
+        out.append(Schedule(rule, offset_name(off), str(name)))
+    return tuple(out)
+
+
+def load_accounts(path: Path) -> list[Account]:
+    """Accounts from ``accounts: {name: {strategies: FILE, ...}}`` (or a list with ``name``)."""
+    raw = _yaml(path)
+    accounts = raw.get("accounts") if isinstance(raw, dict) else None
+    if isinstance(accounts, list):
+        items = []
+        for i, a in enumerate(accounts):
+            if not isinstance(a, dict) or "name" not in a:
+                raise PlanError(f"{path}: accounts[{i}]: expected a mapping with a name")
+            items.append((str(a["name"]), a))
+    elif isinstance(accounts, dict):
+        items = [(str(k), v) for k, v in accounts.items()]
+    else:
+        raise PlanError(f"{path}: accounts: expected a mapping of account name to settings")
+    if not items:
+        raise PlanError(f"{path}: accounts: no accounts")
+    out = []
+    for name, a in items:
+        if not isinstance(a, dict):
+            raise PlanError(f"{path}: accounts.{name}: expected a mapping")
+        key = next((k for k in _STRATEGIES_KEYS if a.get(k)), None)
+        if key is None:
+            raise PlanError(f"{path}: accounts.{name}.strategies: missing (the strategies YAML this account runs)")
+        spath = (path.parent / str(a[key])).resolve()
+        if not spath.is_file():
+            raise PlanError(f"{path}: accounts.{name}.{key}: {spath} does not exist")
+        out.append(Account(name, spath, strategy_schedules(spath)))
+    return out
+
+
+def cli_argv() -> list[str]:
+    """How cron (minimal PATH) reaches this installation's ``qlib-local``."""
+    exe = Path(sys.executable).parent / "qlib-local"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "qlib_local"]
+
+
+def build_jobs(
+    accounts_file: Path, lead_s: int, log_dir: Path | None = None, cwd: Path | None = None,
+    accounts: list[Account] | None = None,
+) -> list[Job]:
+    """A collector job per distinct strategies config (at the close) and a live job per account."""
+    cwd = (cwd or Path.cwd()).resolve()
+    log_dir = (log_dir or cwd / "runs" / "logs").resolve()
+    env = {k: str(Path(os.environ[k]).resolve()) for k in PASSED_ENV if os.environ.get(k)}
+    accounts = accounts if accounts is not None else load_accounts(accounts_file)
+    exe = cli_argv()
+    jobs: list[Job] = []
+    seen: dict[Path, str] = {}
+    for acc in accounts:
+        if acc.strategies_path in seen:
+            continue
+        stem = acc.strategies_path.stem
+        name = f"collector-{stem}" if stem not in seen.values() else f"collector-{stem}-{len(seen)}"
+        seen[acc.strategies_path] = name
+        sched = tuple(Schedule(s.rule, s.offset, name) for s in acc.schedules)
+        jobs.append(Job(name, sched, 0, (*exe, "data", "collect", "--config", str(acc.strategies_path),
+                                          "--max-cycles", "1"), cwd, env, log_dir / f"{name}.log"))
+    for acc in accounts:
+        name = f"live-{acc.name}"
+        sched = tuple(Schedule(s.rule, s.offset, name) for s in acc.schedules)
+        jobs.append(Job(name, sched, lead_s, (*exe, "live", "run", acc.name, "--config", str(accounts_file)),
+                        cwd, env, log_dir / f"{name}.log"))
+    return jobs
