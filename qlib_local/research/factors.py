@@ -108,7 +108,10 @@ class FactorContext:
     def factor(self, name: str) -> pd.DataFrame | pd.Series:
         if name not in self.cache:
             fn, params = self.registry.resolve(name)
-            self.cache[name] = fn(self.bars, *params)
+            try:
+                self.cache[name] = fn(self.bars, *params)
+            except (ValueError, KeyError) as e:  # e.g. BtcBull without BTC in the universe
+                raise PluginError(f"factor {name} failed: {e}") from e
         return self.cache[name]
 
     def frame(self, name: str) -> pd.DataFrame:
