@@ -1,0 +1,327 @@
+"""The ledger: what a live account did, bar by bar, in one SQLite file (WAL, synchronous FULL).
+
+Every state change is one transaction, written before the action it describes when the
+action reaches the exchange (an order intent is committed before it is sent), so a run
+killed at any line leaves a ledger the next run can reconcile against the exchange.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from qlib_local.errors import QlibError
+from qlib_local.ledger.schema import SCHEMA, SCHEMA_VERSION
+
+FINAL_STATES = frozenset({"filled", "canceled", "rejected", "not_placed"})
+OPEN_STATES = frozenset({"intent", "sent", "unknown", "live", "partially_filled"})
+
+
+class LedgerError(QlibError):
+    """A ledger file that cannot be used (another schema version, not a ledger)."""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class OrderRow:
+    """One order as the ledger knows it; ``cl_ord_id`` is its identity on the exchange too."""
+
+    cl_ord_id: str
+    account: str
+    bar_ts: int
+    inst_id: str
+    side: str
+    pos_side: str
+    sz: float
+    reduce_only: bool
+    ord_type: str
+    td_mode: str
+    leg: str
+    attempt: int
+    state: str = "intent"
+    run_id: str | None = None
+    ord_id: str | None = None
+    acc_fill_sz: float = 0.0
+    avg_px: float | None = None
+    fee: float = 0.0
+    code: str | None = None
+    msg: str | None = None
+    created_at: int = 0
+    updated_at: int = 0
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def signed_filled(self) -> float:
+        return self.acc_fill_sz if self.side == "buy" else -self.acc_fill_sz
+
+
+_ORDER_COLS = [f.name for f in fields(OrderRow)]
+
+
+class Ledger:
+    """Thread-safe access to one account's ledger file."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        self.conn.row_factory = sqlite3.Row
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as e:
+            raise LedgerError(f"{self.path}: not a ledger ({e})") from None
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("PRAGMA busy_timeout=30000")
+        self._init_schema()
+
+    def _init_schema(self) -> None:
+        with self._lock:
+            self.conn.executescript(SCHEMA)
+            row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise LedgerError(f"{self.path}: schema version {row[0]}, this code reads {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: all of it lands or none (BEGIN IMMEDIATE takes the write lock up front)."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+        with self._lock:
+            cur = self.conn.execute(sql, params)
+            cols = [d[0] for d in cur.description]
+            return pd.DataFrame([tuple(r) for r in cur.fetchall()], columns=cols)
+
+    # ------------------------------------------------------------------ runs
+    def start_run(self, run_id: str, account: str, bar_ts: int | None, mode: str, notebook: str | None,
+                  pid: int | None) -> None:
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO runs (run_id, account, bar_ts, mode, status, started_at, notebook, pid)"
+                      " VALUES (?,?,?,?,?,?,?,?)", (run_id, account, bar_ts, mode, "running", now_ms(), notebook, pid))
+
+    def set_run_bar(self, run_id: str, bar_ts: int) -> None:
+        with self.tx() as c:
+            c.execute("UPDATE runs SET bar_ts=? WHERE run_id=?", (bar_ts, run_id))
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
+        with self.tx() as c:
+            c.execute("UPDATE runs SET status=?, finished_at=?, error=? WHERE run_id=?",
+                      (status, now_ms(), error, run_id))
+
+    def runs(self, account: str) -> pd.DataFrame:
+        return self.query("SELECT * FROM runs WHERE account=? ORDER BY started_at", (account,))
+
+    # ------------------------------------------------------------------ events
+    def event(self, account: str, run_id: str | None, level: str, kind: str, message: str) -> None:
+        with self.tx() as c:
+            c.execute("INSERT INTO events (account, run_id, ts, level, kind, message) VALUES (?,?,?,?,?,?)",
+                      (account, run_id, now_ms(), level, kind, message))
+
+    def events(self, account: str, run_id: str | None = None) -> pd.DataFrame:
+        if run_id is None:
+            return self.query("SELECT * FROM events WHERE account=? ORDER BY id", (account,))
+        return self.query("SELECT * FROM events WHERE account=? AND run_id=? ORDER BY id", (account, run_id))
+
+    def notification(self, account: str, run_id: str | None, channel: str, ok: bool, error: str | None) -> None:
+        with self.tx() as c:
+            c.execute("INSERT INTO notifications (account, run_id, ts, channel, ok, error) VALUES (?,?,?,?,?,?)",
+                      (account, run_id, now_ms(), channel, int(ok), error))
+
+    # ------------------------------------------------------------------ bar state (model)
+    def commit_bar(self, account: str, bar_ts: int, run_id: str, due: list[str], equity_before: float | None,
+                   prices: dict[str, float], targets: pd.DataFrame, state: dict, stale: list[str],
+                   tranches: list[tuple[str, int, str, float, float]]) -> None:
+        """The model's step for a bar, all or nothing: rerunning the bar reuses it instead of re-sizing."""
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO bar_state VALUES (?,?,?,?,?,?,?,?,?,?)", (
+                account, bar_ts, run_id, json.dumps(due), equity_before, json.dumps(prices),
+                json.dumps({"index": list(targets.index), "columns": list(targets.columns),
+                            "data": targets.to_numpy().tolist()}), json.dumps(state), json.dumps(stale), now_ms()))
+            c.execute("DELETE FROM strategy_positions WHERE account=? AND bar_ts=?", (account, bar_ts))
+            c.executemany("INSERT INTO strategy_positions VALUES (?,?,?,?,?)", [
+                (account, bar_ts, sid, inst, float(v)) for sid, row in targets.iterrows() for inst, v in row.items()
+                if v != 0])
+            c.execute("DELETE FROM tranches WHERE account=? AND bar_ts=?", (account, bar_ts))
+            c.executemany("INSERT INTO tranches VALUES (?,?,?,?,?,?,?)",
+                          [(account, bar_ts, *t) for t in tranches])
+
+    def bar_state(self, account: str, bar_ts: int) -> dict[str, Any] | None:
+        with self._lock:
+            r = self.conn.execute("SELECT * FROM bar_state WHERE account=? AND bar_ts=?", (account, bar_ts)).fetchone()
+        return _bar_row(r)
+
+    def last_bar_state(self, account: str, before: int | None = None) -> dict[str, Any] | None:
+        sql = "SELECT * FROM bar_state WHERE account=?" + (" AND bar_ts<?" if before is not None else "")
+        params: tuple = (account,) if before is None else (account, before)
+        with self._lock:
+            r = self.conn.execute(sql + " ORDER BY bar_ts DESC LIMIT 1", params).fetchone()
+        return _bar_row(r)
+
+    # ------------------------------------------------------------------ orders
+    def add_orders(self, rows: list[OrderRow]) -> None:
+        """Record intents before anything is sent (one transaction for the batch)."""
+        t = now_ms()
+        with self.tx() as c:
+            for r in rows:
+                r.created_at = r.created_at or t
+                r.updated_at = t
+                d = asdict(r)
+                d["reduce_only"] = int(r.reduce_only)
+                c.execute(f"INSERT INTO orders ({','.join(_ORDER_COLS)}) VALUES ({','.join('?' * len(_ORDER_COLS))})",
+                          [d[k] for k in _ORDER_COLS])
+
+    def update_order(self, cl_ord_id: str, **changes: Any) -> None:
+        self.update_orders([(cl_ord_id, changes)])
+
+    def update_orders(self, updates: list[tuple[str, dict[str, Any]]]) -> None:
+        if not updates:
+            return
+        t = now_ms()
+        with self.tx() as c:
+            for cl, changes in updates:
+                changes = {**changes, "updated_at": t}
+                bad = set(changes) - set(_ORDER_COLS)
+                if bad:
+                    raise ValueError(f"unknown order fields {bad}")
+                sets = ", ".join(f"{k}=?" for k in changes)
+                c.execute(f"UPDATE orders SET {sets} WHERE cl_ord_id=?", [*changes.values(), cl])
+
+    def order(self, cl_ord_id: str) -> OrderRow | None:
+        with self._lock:
+            r = self.conn.execute("SELECT * FROM orders WHERE cl_ord_id=?", (cl_ord_id,)).fetchone()
+        return _order(r) if r else None
+
+    def orders(self, account: str, bar_ts: int | None = None, states: frozenset[str] | set[str] | None = None) -> list[OrderRow]:
+        sql, params = "SELECT * FROM orders WHERE account=?", [account]
+        if bar_ts is not None:
+            sql += " AND bar_ts=?"
+            params.append(bar_ts)
+        with self._lock:
+            rows = [_order(r) for r in self.conn.execute(sql + " ORDER BY created_at, cl_ord_id", params)]
+        return [r for r in rows if states is None or r.state in states]
+
+    def open_orders(self, account: str) -> list[OrderRow]:
+        return self.orders(account, states=OPEN_STATES)
+
+    # ------------------------------------------------------------------ fills, positions, equity
+    def add_fills(self, account: str, fills: list[dict[str, Any]]) -> int:
+        """Insert fills not seen yet (idempotent on the exchange's trade id); returns how many were new."""
+        with self.tx() as c:
+            before = c.total_changes
+            c.executemany(
+                "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(f["trade_id"], account, f.get("cl_ord_id"), f["ord_id"], f["inst_id"], f["side"], f["pos_side"],
+                  f["fill_px"], f["fill_sz"], f["fee"], f["pnl"], f["ts"]) for f in fills])
+            return c.total_changes - before
+
+    def fills(self, account: str) -> pd.DataFrame:
+        return self.query("SELECT * FROM fills WHERE account=? ORDER BY ts, trade_id", (account,))
+
+    def record_positions(self, account: str, bar_ts: int, rows: list[tuple[str, str, float, float | None]],
+                         source: str) -> None:
+        """A snapshot of the exchange's positions; ``source`` is ``reconcile`` (before trading) or ``after``."""
+        with self.tx() as c:
+            c.execute("DELETE FROM positions WHERE account=? AND bar_ts=? AND source=?", (account, bar_ts, source))
+            c.execute("INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?)", (account, bar_ts, source, now_ms()))
+            c.executemany("INSERT INTO positions VALUES (?,?,?,?,?,?,?)",
+                          [(account, bar_ts, inst, side, pos, px, source) for inst, side, pos, px in rows])
+
+    def last_positions(self, account: str) -> tuple[int | None, pd.DataFrame]:
+        """The newest snapshot (``after`` wins over ``reconcile`` of the same bar); None when never recorded."""
+        with self._lock:
+            r = self.conn.execute(
+                "SELECT bar_ts, source FROM snapshots WHERE account=? "
+                "ORDER BY bar_ts DESC, CASE source WHEN 'after' THEN 0 ELSE 1 END LIMIT 1", (account,)).fetchone()
+        if r is None:
+            return None, pd.DataFrame(columns=["inst_id", "pos_side", "contracts", "avg_px"])
+        df = self.query("SELECT inst_id, pos_side, contracts, avg_px FROM positions WHERE account=? AND bar_ts=? "
+                        "AND source=?", (account, r[0], r[1]))
+        return int(r[0]), df
+
+
+
+    def record_equity(self, account: str, bar_ts: int, kind: str, total: float, avail: float | None) -> None:
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO equity VALUES (?,?,?,?,?)", (account, bar_ts, kind, total, avail))
+
+    def record_strategy_equity(self, account: str, bar_ts: int, equity: dict[str, float]) -> None:
+        with self.tx() as c:
+            c.executemany("INSERT OR REPLACE INTO strategy_equity VALUES (?,?,?,?)",
+                          [(account, bar_ts, s, float(v)) for s, v in equity.items()])
+
+    def strategy_equity(self, account: str, bar_ts: int | None = None) -> pd.DataFrame:
+        if bar_ts is None:
+            return self.query("SELECT * FROM strategy_equity WHERE account=? ORDER BY bar_ts", (account,))
+        return self.query("SELECT * FROM strategy_equity WHERE account=? AND bar_ts=?", (account, bar_ts))
+
+    def equity(self, account: str) -> pd.DataFrame:
+        return self.query("SELECT * FROM equity WHERE account=? ORDER BY bar_ts, kind", (account,))
+
+    # ------------------------------------------------------------------ leverage
+    def leverage(self, account: str) -> dict[tuple[str, str, str], float]:
+        with self._lock:
+            rows = self.conn.execute("SELECT inst_id, mgn_mode, pos_side, lever FROM leverage WHERE account=?",
+                                     (account,)).fetchall()
+        return {(r[0], r[1], r[2]): float(r[3]) for r in rows}
+
+    def set_leverage(self, account: str, inst_id: str, mgn_mode: str, pos_side: str, lever: float) -> None:
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO leverage VALUES (?,?,?,?,?,?)",
+                      (account, inst_id, mgn_mode, pos_side, lever, now_ms()))
+
+    def dump_text(self) -> str:
+        """Every row of every table as text (tests grep it for secrets)."""
+        out = []
+        with self._lock:
+            tables = [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            for t in tables:
+                for row in self.conn.execute(f"SELECT * FROM {t}"):
+                    out.append(f"{t}: {tuple(row)}")
+        return "\n".join(out)
+
+
+def _order(r: sqlite3.Row) -> OrderRow:
+    d = dict(r)
+    d["reduce_only"] = bool(d["reduce_only"])
+    return OrderRow(**d)
+
+
+def _bar_row(r: sqlite3.Row | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    d = dict(r)
+    for k in ("due", "prices", "state", "stale"):
+        d[k] = json.loads(d[k])
+    t = json.loads(d["targets"])
+    d["targets"] = pd.DataFrame(t["data"], index=pd.Index(t["index"], name="strategy"),
+                                columns=pd.Index(t["columns"], name="instrument"), dtype=float)
+    return d

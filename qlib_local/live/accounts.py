@@ -1,0 +1,302 @@
+"""Accounts config (YAML, in the repository) and their secrets (never in the repository).
+
+Secrets come from environment variables ``QLIB_LOCAL_<ACCOUNT>_<NAME>`` (account upper-cased,
+``-`` as ``_``) or from a secrets file (``KEY=value`` lines or YAML) that must live outside
+the repository and be readable by its owner only. They are held in :class:`Secret`, whose
+repr and str never show the value, and registered with :mod:`qlib_local.live.redact` so
+any log line, error or notebook output that would contain one is masked.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qlib_local.live import redact
+from qlib_local.live.errors import ConfigError, SecretError
+
+EXCHANGES = {"okx"}
+MODES = {"paper", "demo", "live"}
+POS_MODES = {"net_mode", "long_short_mode"}
+MARGIN_MODES = {"cross", "isolated"}
+OKX_URL = "https://www.okx.com"
+SECRET_NAMES = ("API_KEY", "SECRET_KEY", "PASSPHRASE", "DINGTALK_TOKEN", "DINGTALK_SECRET", "TELEGRAM_TOKEN")
+REQUIRED = ("API_KEY", "SECRET_KEY", "PASSPHRASE")
+
+
+class Secret:
+    """A value that prints as ``***``; ``reveal()`` is the only way to read it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+        redact.register(value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class DingTalkConfig:
+    base_url: str = "https://oapi.dingtalk.com"
+    keyword: str = ""  # robots set to "custom keyword" security need it in every message
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    chat_id: str
+    base_url: str = "https://api.telegram.org"
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """One account: where it trades, how, with which strategies, and where its records go."""
+
+    name: str
+    exchange: str
+    mode: str
+    strategies: Path
+    pos_mode: str = "net_mode"
+    margin_mode: str = "cross"
+    url: str = ""  # REST base: the local exchange in paper mode
+    leverage: float = 5.0
+    store: Path | None = None
+    ledger: Path | None = None
+    runs_dir: Path | None = None
+    secrets_file: Path | None = None
+    wait_data_s: float = 60.0
+    max_late_s: float = 300.0
+    history_bars: int | None = None
+    fetch_missing: bool = True
+    order_type: str = "market"
+    cell_timeout_s: float = 600.0
+    dingtalk: DingTalkConfig | None = None
+    telegram: TelegramConfig | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def domain(self) -> str:
+        return self.url if self.mode == "paper" else (self.url or OKX_URL)
+
+    @property
+    def flag(self) -> str:
+        """python-okx's ``flag``: "1" sends x-simulated-trading (OKX demo); live sends "0"."""
+        return "0" if self.mode == "live" else "1"
+
+    def with_mode(self, mode: str | None) -> AccountConfig:
+        if mode is None or mode == self.mode:
+            return self
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(sorted(MODES))}, got {mode!r}")
+        if mode == "paper" and not self.url:
+            raise ConfigError(f"account {self.name}: paper mode needs 'url' (the local exchange)")
+        from dataclasses import replace
+
+        return replace(self, mode=mode, url=self.url if mode == "paper" else "")
+
+
+@dataclass
+class AccountSecrets:
+    api_key: Secret
+    secret_key: Secret
+    passphrase: Secret
+    dingtalk_token: Secret | None = None
+    dingtalk_secret: Secret | None = None
+    telegram_token: Secret | None = None
+
+    def values(self) -> list[str]:
+        return [s.reveal() for s in (self.api_key, self.secret_key, self.passphrase, self.dingtalk_token,
+                                     self.dingtalk_secret, self.telegram_token) if s]
+
+
+def _path(base: Path, v: Any) -> Path | None:
+    if v in (None, ""):
+        return None
+    p = Path(os.path.expandvars(os.path.expanduser(str(v))))
+    return p if p.is_absolute() else (base / p)
+
+
+def _choice(where: str, v: Any, allowed: set[str]) -> str:
+    if v not in allowed:
+        raise ConfigError(f"{where}: must be one of {', '.join(sorted(allowed))}, got {v!r}")
+    return str(v)
+
+
+def _number(where: str, v: Any, lo: float) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < lo:
+        raise ConfigError(f"{where}: expected a number >= {lo:g}, got {v!r}")
+    return float(v)
+
+
+KNOWN = {"exchange", "mode", "url", "pos_mode", "margin_mode", "strategies", "leverage", "store", "ledger",
+         "runs_dir", "secrets_file", "wait_data_s", "max_late_s", "history_bars", "fetch_missing", "order_type",
+         "cell_timeout_s", "notify"}
+
+
+def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> AccountConfig:
+    where = f"accounts.{name}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    raw = {**defaults, **raw}
+    unknown = set(raw) - KNOWN
+    if unknown:
+        raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown field; known: {', '.join(sorted(KNOWN))}")
+    for secret_like in ("api_key", "secret_key", "passphrase", "secret", "token"):
+        if secret_like in raw:
+            raise ConfigError(f"{where}.{secret_like}: secrets never go in the accounts config")
+    mode = _choice(f"{where}.mode", raw.get("mode", "paper"), MODES)
+    url = str(raw.get("url") or "")
+    if mode == "paper" and not url:
+        raise ConfigError(f"{where}.url: paper mode trades on the local exchange; give its URL")
+    if mode != "paper" and url and not url.startswith("https://"):
+        raise ConfigError(f"{where}.url: {mode} mode needs an https:// OKX domain, got {url!r}")
+    if not raw.get("strategies"):
+        raise ConfigError(f"{where}.strategies: missing (the strategies config this account trades)")
+    notify = raw.get("notify") or {}
+    if not isinstance(notify, dict) or set(notify) - {"dingtalk", "telegram"}:
+        raise ConfigError(f"{where}.notify: expected a mapping with dingtalk and/or telegram")
+    ding = tele = None
+    if notify.get("dingtalk") is not None:
+        d = notify["dingtalk"] or {}
+        ding = DingTalkConfig(str(d.get("base_url") or DingTalkConfig.base_url), str(d.get("keyword") or ""))
+    if notify.get("telegram") is not None:
+        t = notify["telegram"] or {}
+        if not t.get("chat_id"):
+            raise ConfigError(f"{where}.notify.telegram.chat_id: missing")
+        tele = TelegramConfig(str(t["chat_id"]), str(t.get("base_url") or TelegramConfig.base_url))
+    hist = raw.get("history_bars")
+    return AccountConfig(
+        name=name, exchange=_choice(f"{where}.exchange", raw.get("exchange", "okx"), EXCHANGES), mode=mode,
+        strategies=_path(base, raw["strategies"]) or Path(), url=url,
+        pos_mode=_choice(f"{where}.pos_mode", raw.get("pos_mode", "net_mode"), POS_MODES),
+        margin_mode=_choice(f"{where}.margin_mode", raw.get("margin_mode", "cross"), MARGIN_MODES),
+        leverage=_number(f"{where}.leverage", raw.get("leverage", 5), 1),
+        store=_path(base, raw.get("store")), ledger=_path(base, raw.get("ledger")),
+        runs_dir=_path(base, raw.get("runs_dir")), secrets_file=_path(base, raw.get("secrets_file")),
+        wait_data_s=_number(f"{where}.wait_data_s", raw.get("wait_data_s", 60), 0),
+        max_late_s=_number(f"{where}.max_late_s", raw.get("max_late_s", 300), 0),
+        history_bars=int(_number(f"{where}.history_bars", hist, 1)) if hist is not None else None,
+        fetch_missing=bool(raw.get("fetch_missing", True)),
+        order_type=_choice(f"{where}.order_type", raw.get("order_type", "market"), {"market"}),
+        cell_timeout_s=_number(f"{where}.cell_timeout_s", raw.get("cell_timeout_s", 600), 1),
+        dingtalk=ding, telegram=tele,
+    )
+
+
+def load_accounts(path: str | Path) -> dict[str, AccountConfig]:
+    """Every account of an accounts file (``defaults`` apply to each; relative paths are from the file)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"accounts config {path} does not exist") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("accounts"), dict) or not raw["accounts"]:
+        raise ConfigError(f"{path}: expected 'accounts:' mapping account names to their settings")
+    defaults = raw.get("defaults") or {}
+    base = path.resolve().parent
+    return {str(n): parse_account(str(n), a, base, defaults) for n, a in raw["accounts"].items()}
+
+
+def load_account(path: str | Path, name: str) -> AccountConfig:
+    accounts = load_accounts(path)
+    if name not in accounts:
+        raise ConfigError(f"no account {name!r} in {path}; accounts: {', '.join(sorted(accounts))}")
+    return accounts[name]
+
+
+# ---------------------------------------------------------------------- secrets
+def env_prefix(account: str) -> str:
+    return "QLIB_LOCAL_" + "".join(c if c.isalnum() else "_" for c in account.upper()) + "_"
+
+
+def repo_root(start: Path) -> Path | None:
+    """The git work tree containing ``start`` (None outside one)."""
+    try:
+        out = subprocess.run(["git", "-C", str(start), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return Path(out.stdout.strip()).resolve() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def check_secrets_file(path: Path, forbidden_roots: list[Path]) -> None:
+    """Refuse a secrets file inside a repository or readable by group/others."""
+    if not path.is_file():
+        raise SecretError(f"secrets file {path} does not exist")
+    real = path.resolve()
+    for root in [r for r in forbidden_roots if r is not None]:
+        if real.is_relative_to(root.resolve()):
+            raise SecretError(f"secrets file {path} is inside the repository {root}; keep it outside")
+    here = repo_root(real.parent)
+    if here is not None:
+        raise SecretError(f"secrets file {path} is inside a git repository ({here}); keep it outside")
+    mode = stat.S_IMODE(real.stat().st_mode)
+    if mode & 0o077:
+        raise SecretError(f"secrets file {path} is readable by group or others (mode {mode:o}); chmod 600 it")
+
+
+def parse_secrets_file(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines (``export`` and quotes allowed) or a YAML mapping."""
+    text = path.read_text()
+    out: dict[str, str] = {}
+    if path.suffix in (".yaml", ".yml"):
+        raw = yaml.safe_load(text) or {}
+        if not isinstance(raw, dict):
+            raise SecretError(f"secrets file {path}: expected a mapping")
+        return {str(k): str(v) for k, v in raw.items()}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise SecretError(f"secrets file {path}, line {n}: expected KEY=value")
+        out[key.strip()] = value.strip().strip("'\"")
+    return out
+
+
+def load_secrets(acct: AccountConfig, env: dict[str, str] | None = None, repo: Path | None = None) -> AccountSecrets:
+    """Secrets of ``acct``: the environment first, then its secrets file (checked before reading)."""
+    env = dict(os.environ if env is None else env)
+    prefix = env_prefix(acct.name)
+    found = {n: env[prefix + n] for n in SECRET_NAMES if env.get(prefix + n)}
+    if acct.secrets_file is not None and any(n not in found for n in REQUIRED):
+        check_secrets_file(acct.secrets_file, [repo] if repo else [])
+        filed = parse_secrets_file(acct.secrets_file)
+        for n in SECRET_NAMES:
+            v = filed.get(prefix + n) or filed.get(n)
+            if v and n not in found:
+                found[n] = v
+    missing = [prefix + n for n in REQUIRED if n not in found]
+    if missing:
+        where = f" or in {acct.secrets_file}" if acct.secrets_file else ""
+        raise SecretError(f"account {acct.name}: missing {', '.join(missing)} (set them in the environment{where})")
+    if acct.dingtalk and not (found.get("DINGTALK_TOKEN") and found.get("DINGTALK_SECRET")):
+        raise SecretError(f"account {acct.name}: DingTalk is configured but {prefix}DINGTALK_TOKEN/"
+                          f"{prefix}DINGTALK_SECRET are not set")
+    if acct.telegram and not found.get("TELEGRAM_TOKEN"):
+        raise SecretError(f"account {acct.name}: Telegram is configured but {prefix}TELEGRAM_TOKEN is not set")
+
+    def s(n: str) -> Secret | None:
+        return Secret(found[n]) if found.get(n) else None
+
+    return AccountSecrets(Secret(found["API_KEY"]), Secret(found["SECRET_KEY"]), Secret(found["PASSPHRASE"]),
+                          s("DINGTALK_TOKEN"), s("DINGTALK_SECRET"), s("TELEGRAM_TOKEN"))

@@ -1,0 +1,52 @@
+"""Deterministic client order ids: the same (account, bar, instrument, leg, attempt) always
+gives the same id, so re-running a bar can never place a second order for it.
+
+Layout (21 alphanumerics, OKX allows 32): ``q`` + account code (6) + bar close in minutes,
+base 36 (6) + instrument code (6) + leg (1) + attempt (1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+LEGS = {("net", "close"): "c", ("net", "open"): "o", ("long", "close"): "x", ("short", "close"): "y",
+        ("long", "open"): "u", ("short", "open"): "v"}
+MAX_ATTEMPTS = len(ALPHABET) - 1
+
+
+def b36(n: int, width: int) -> str:
+    out = ""
+    for _ in range(width):
+        n, r = divmod(n, 36)
+        out = ALPHABET[r] + out
+    if n:
+        raise ValueError("number too large for its width")
+    return out
+
+
+def code(text: str, width: int = 6) -> str:
+    """A short stable hash of a name."""
+    h = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+    return b36(h % 36**width, width)
+
+
+def prefix(account: str) -> str:
+    """Every order of ``account`` starts with this, so its orders can be told from manual ones."""
+    return "q" + code(account)
+
+
+def cl_ord_id(account: str, bar_ts_ms: int, inst_id: str, pos_side: str, leg: str, attempt: int = 1) -> str:
+    if not 1 <= attempt <= MAX_ATTEMPTS:
+        raise ValueError(f"attempt must be 1..{MAX_ATTEMPTS}")
+    return prefix(account) + b36(bar_ts_ms // 60_000, 6) + code(inst_id) + LEGS[(pos_side, leg)] + ALPHABET[attempt]
+
+
+def bar_of(cl: str) -> int | None:
+    """The bar close (ms) encoded in one of our ids, else None."""
+    if len(cl) != 21 or not cl.startswith("q"):
+        return None
+    try:
+        return int(cl[7:13], 36) * 60_000
+    except ValueError:
+        return None

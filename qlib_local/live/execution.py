@@ -1,0 +1,278 @@
+"""The execution engine: record intents, send in batches, resolve every outcome, poll fills.
+
+Rules that keep real money safe:
+
+- an order is in the ledger (state ``intent``) before its request leaves;
+- a request whose outcome is unknown (timeout, dropped connection, 5xx) is never simply
+  resent: each of its clOrdIds is looked up first and only the ones the exchange does
+  not know are sent again, under the same clOrdId;
+- refusals before processing (50011, 50001, 50013) are retried with backoff, within a
+  time budget; when it runs out, the orders the exchange does not have are recorded as
+  ``not_placed`` and the rest as ``unknown`` for the next run's reconcile;
+- a rejected order (51008 insufficient margin, ...) never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from qlib_local.ledger import Ledger, OrderRow
+from qlib_local.live.errors import LiveError, VenueError
+from qlib_local.live.types import Ack, FillInfo, OrderRequest, OrderStatus
+from qlib_local.venues.okx.http import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+RETRY_CODES = {"50011", "50061", "50001", "50013", "50026"}  # per-order refusals worth retrying
+DUPLICATE = "51016"
+MAX_BATCH = 20
+
+
+class Venue(Protocol):
+    def place_batch(self, orders: list[OrderRequest], pos_mode: str) -> list[Ack]: ...
+    def order(self, inst_id: str, cl_ord_id: str) -> OrderStatus | None: ...
+    def cancel(self, inst_id: str, cl_ord_id: str) -> bool: ...
+    def fills(self, since_ms: int) -> list[FillInfo]: ...
+
+
+@dataclass(frozen=True)
+class ExecPolicy:
+    retry: RetryPolicy = RetryPolicy(attempts=8, base_s=0.1, cap_s=1.0, budget_s=15.0)
+    poll_timeout_s: float = 10.0
+    poll_interval_s: float = 0.2
+    workers: int = 8
+
+
+@dataclass
+class ExecReport:
+    acks: dict[str, Ack] = field(default_factory=dict)
+    statuses: dict[str, OrderStatus] = field(default_factory=dict)
+    rejected: dict[str, Ack] = field(default_factory=dict)
+    not_placed: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    ack_times: dict[str, float] = field(default_factory=dict)  # monotonic time of each ack
+    new_fills: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.unknown and not self.errors and not self.not_placed
+
+
+def status_to_changes(s: OrderStatus) -> dict:
+    return {"state": s.state, "ord_id": s.ord_id, "acc_fill_sz": s.acc_fill_sz, "avg_px": s.avg_px, "fee": s.fee}
+
+
+def order_row(o: OrderRequest, account: str, bar_ts: int, run_id: str) -> OrderRow:
+    return OrderRow(cl_ord_id=o.cl_ord_id, account=account, bar_ts=bar_ts, inst_id=o.inst_id, side=o.side,
+                    pos_side=o.pos_side, sz=o.sz, reduce_only=o.reduce_only, ord_type=o.ord_type, td_mode=o.td_mode,
+                    leg=o.leg, attempt=o.attempt, run_id=run_id)
+
+
+class Executor:
+    """Sends one bar's orders for one account and records everything in the ledger."""
+
+    def __init__(self, venue: Venue, ledger: Ledger, account: str, run_id: str, pos_mode: str,
+                 policy: ExecPolicy | None = None, alert: Callable[[str, str], None] | None = None):
+        self.venue, self.ledger, self.account, self.run_id = venue, ledger, account, run_id
+        self.pos_mode = pos_mode
+        self.policy = policy or ExecPolicy()
+        self.alert = alert or (lambda kind, msg: None)
+
+    # ------------------------------------------------------------------ resolve
+    def lookup(self, o: OrderRow | OrderRequest) -> OrderStatus | None | VenueError:
+        try:
+            return self.venue.order(o.inst_id, o.cl_ord_id)
+        except (VenueError, LiveError) as e:
+            return e if isinstance(e, VenueError) else VenueError(str(e))
+
+    def resolve(self, rows: list[OrderRow], absent_state: str = "not_placed") -> dict[str, str]:
+        """Ask the exchange about each order; record what it says. Returns clOrdId -> state."""
+        out: dict[str, str] = {}
+        if not rows:
+            return out
+        with ThreadPoolExecutor(min(self.policy.workers, len(rows))) as pool:
+            answers = list(pool.map(self.lookup, rows))
+        updates = []
+        for row, ans in zip(rows, answers, strict=True):
+            if isinstance(ans, VenueError):
+                updates.append((row.cl_ord_id, {"state": "unknown", "msg": str(ans)}))
+                out[row.cl_ord_id] = "unknown"
+            elif ans is None:
+                updates.append((row.cl_ord_id, {"state": absent_state}))
+                out[row.cl_ord_id] = absent_state
+            else:
+                updates.append((row.cl_ord_id, status_to_changes(ans)))
+                out[row.cl_ord_id] = ans.state
+        self.ledger.update_orders(updates)
+        return out
+
+    # ------------------------------------------------------------------ send
+    def execute(self, bar_ts: int, orders: list[OrderRequest], since_ms: int) -> ExecReport:
+        """Closing legs first, then opening legs; each phase's batches go out in parallel."""
+        rep = ExecReport()
+        if not orders:
+            return rep
+        self.ledger.add_orders([order_row(o, self.account, bar_ts, self.run_id) for o in orders])
+        for phase in ("close", "open"):
+            todo = [o for o in orders if o.leg == phase]
+            batches = [todo[i:i + MAX_BATCH] for i in range(0, len(todo), MAX_BATCH)]
+            if not batches:
+                continue
+            with ThreadPoolExecutor(min(self.policy.workers, len(batches))) as pool:
+                for _ in pool.map(lambda b: self._send(b, rep), batches):
+                    pass
+        self._poll(orders, rep)
+        self._record_fills(since_ms, rep)
+        return rep
+
+    def _send(self, batch: list[OrderRequest], rep: ExecReport) -> None:
+        policy = self.policy.retry
+        start = time.monotonic()
+        attempt = 0
+        pending = list(batch)
+        last: Exception | None = None
+        while pending:
+            attempt += 1
+            try:
+                acks = self.venue.place_batch(pending, self.pos_mode)
+            except VenueError as e:
+                last = e
+                if e.ambiguous:
+                    pending = self._unresolved_after_ambiguous(pending, rep)
+                    if not pending:
+                        break
+                elif not e.retryable:
+                    for o in pending:
+                        self._reject(o, Ack(o.cl_ord_id, "", e.code or "error", str(e)), rep)
+                    return
+            else:
+                pending, refusal = self._apply_acks(pending, acks, rep)
+                if not pending:
+                    break
+                last = VenueError(f"{len(pending)} order(s) refused for now: {refusal}")
+            delay = policy.delay(attempt)
+            if attempt >= policy.attempts or time.monotonic() - start + delay > policy.budget_s:
+                self._give_up(pending, last, attempt, rep)
+                return
+            log.warning("placing %d order(s): %s; retry %d in %.2fs", len(pending), last, attempt, delay)
+            time.sleep(delay)
+
+    def _apply_acks(self, sent: list[OrderRequest], acks: list[Ack], rep: ExecReport) -> tuple[list[OrderRequest], str]:
+        """Record per-order answers; returns the orders to send again (refused before processing) and why."""
+        retry, updates, refusal = [], [], ""
+
+        by_cl = {o.cl_ord_id: o for o in sent}
+        t = time.monotonic()
+        for a in acks:
+            o = by_cl[a.cl_ord_id]
+            if a.ok:
+                rep.acks[a.cl_ord_id] = a
+                rep.ack_times[a.cl_ord_id] = t
+                updates.append((a.cl_ord_id, {"state": "live", "ord_id": a.ord_id, "code": "0", "msg": ""}))
+            elif a.code == DUPLICATE:
+                st = self.lookup(o)  # placed by an earlier request of ours: adopt it
+                if isinstance(st, OrderStatus):
+                    rep.acks[a.cl_ord_id] = Ack(a.cl_ord_id, st.ord_id, "0", "adopted")
+                    rep.ack_times[a.cl_ord_id] = t
+                    updates.append((a.cl_ord_id, status_to_changes(st)))
+                else:
+                    refusal = f"duplicate clOrdId {a.cl_ord_id} not found"
+                    retry.append(o)
+            elif a.code in RETRY_CODES:
+                refusal = f"OKX {a.code} {a.msg}"
+                retry.append(o)
+            else:
+                self._reject(o, a, rep, record=False)
+                updates.append((a.cl_ord_id, {"state": "rejected", "code": a.code, "msg": a.msg}))
+        self.ledger.update_orders(updates)
+        return retry, refusal
+
+    def _reject(self, o: OrderRequest, a: Ack, rep: ExecReport, record: bool = True) -> None:
+        rep.rejected[o.cl_ord_id] = a
+        if record:
+            self.ledger.update_order(o.cl_ord_id, state="rejected", code=a.code, msg=a.msg)
+        text = f"{o.inst_id} {o.side} {o.sz:g} rejected: OKX {a.code} {a.msg}"
+        self.ledger.event(self.account, self.run_id, "error", "rejected", text)
+        self.alert("rejected", text)
+
+    def _unresolved_after_ambiguous(self, orders: list[OrderRequest], rep: ExecReport) -> list[OrderRequest]:
+        """After an unknown outcome: adopt what the exchange has, resend only what it does not."""
+        resend = []
+        for o in orders:
+            st = self.lookup(o)
+            if isinstance(st, OrderStatus):
+                rep.acks[o.cl_ord_id] = Ack(o.cl_ord_id, st.ord_id, "0", "found after an unanswered request")
+                rep.ack_times[o.cl_ord_id] = time.monotonic()
+                self.ledger.update_order(o.cl_ord_id, **status_to_changes(st))
+            else:
+                resend.append(o)  # None: not there, safe to send; error: still unknown, retry later
+        return resend
+
+    def _give_up(self, pending: list[OrderRequest], last: Exception | None, attempts: int, rep: ExecReport) -> None:
+        rows = [r for r in (self.ledger.order(o.cl_ord_id) for o in pending) if r is not None]
+        states = self.resolve(rows)
+        for cl, st in states.items():
+            if st == "not_placed":
+                rep.not_placed.append(cl)
+            elif st == "unknown":
+                rep.unknown.append(cl)
+            else:
+                rep.acks[cl] = Ack(cl, "", "0", "found at give-up")
+        msg = f"gave up placing {len(pending)} order(s) after {attempts} attempt(s): {last}"
+        rep.errors.append(msg)
+        self.ledger.event(self.account, self.run_id, "error", "place_failed", msg)
+
+    # ------------------------------------------------------------------ poll and fills
+    def _poll(self, orders: list[OrderRequest], rep: ExecReport) -> None:
+        """Until every accepted order is final or the poll timeout; then cancel what still rests."""
+        live = [o for o in orders if o.cl_ord_id in rep.acks]
+        deadline = time.monotonic() + self.policy.poll_timeout_s
+        while live:
+            with ThreadPoolExecutor(min(self.policy.workers, len(live))) as pool:
+                answers = list(pool.map(self.lookup, live))
+            still, updates = [], []
+            for o, st in zip(live, answers, strict=True):
+                if isinstance(st, OrderStatus):
+                    rep.statuses[o.cl_ord_id] = st
+                    updates.append((o.cl_ord_id, status_to_changes(st)))
+                    if not st.final:
+                        still.append(o)
+                else:
+                    still.append(o)
+            self.ledger.update_orders(updates)
+            live = still
+            if not live or time.monotonic() >= deadline:
+                break
+            time.sleep(self.policy.poll_interval_s)
+        for o in live:
+            try:
+                self.venue.cancel(o.inst_id, o.cl_ord_id)
+            except VenueError as e:
+                rep.errors.append(f"cancel {o.cl_ord_id}: {e}")
+            st = self.lookup(o)
+            if isinstance(st, OrderStatus):
+                rep.statuses[o.cl_ord_id] = st
+                self.ledger.update_order(o.cl_ord_id, **status_to_changes(st))
+                if st.acc_fill_sz and st.acc_fill_sz < st.sz:
+                    text = f"{o.inst_id}: partially filled {st.acc_fill_sz:g} of {st.sz:g}, rest canceled"
+                    self.ledger.event(self.account, self.run_id, "warning", "partial_fill", text)
+                    self.alert("partial_fill", text)
+            else:
+                rep.unknown.append(o.cl_ord_id)
+                self.ledger.update_order(o.cl_ord_id, state="unknown")
+
+    def _record_fills(self, since_ms: int, rep: ExecReport) -> None:
+        try:
+            fills = self.venue.fills(since_ms)
+        except (VenueError, LiveError) as e:
+            rep.errors.append(f"fills: {e}")
+            return
+        mine = {o.cl_ord_id for o in self.ledger.orders(self.account) if o.run_id == self.run_id}
+        rows = [f.as_row() for f in fills if f.cl_ord_id in mine]
+        rep.new_fills = self.ledger.add_fills(self.account, rows)

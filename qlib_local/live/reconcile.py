@@ -1,0 +1,94 @@
+"""Reconcile the ledger with the exchange before anything else; the exchange is the truth.
+
+1. every order the ledger has not seen final is looked up by clOrdId (an order recorded
+   as an intent that the exchange does not know was never placed);
+2. resting orders of ours unknown to the ledger are adopted; ours from an earlier bar are
+   canceled (their reason to trade is gone);
+3. fills of our orders are recorded (idempotent on trade id);
+4. positions are compared with the ledger's last snapshot; differences are reported and
+   the exchange's positions recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from qlib_local.ledger import Ledger, OrderRow
+from qlib_local.live.clordid import bar_of, prefix
+from qlib_local.live.execution import Executor, status_to_changes
+from qlib_local.live.types import OrderStatus, PositionInfo
+
+
+@dataclass
+class ReconcileReport:
+    resolved: dict[str, str] = field(default_factory=dict)
+    adopted: list[str] = field(default_factory=list)
+    canceled: list[str] = field(default_factory=list)
+    foreign_orders: list[str] = field(default_factory=list)
+    position_diffs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    new_fills: int = 0
+    positions: list[PositionInfo] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.adopted and self.position_diffs.empty and all(
+            s in ("filled", "canceled", "rejected") for s in self.resolved.values())
+
+    def lines(self) -> list[str]:
+        out = [f"order {cl}: {st}" for cl, st in self.resolved.items()]
+        out += [f"adopted order {cl} found on the exchange" for cl in self.adopted]
+        out += [f"canceled stale order {cl}" for cl in self.canceled]
+        out += [f"resting order not ours: {cl or '(no clOrdId)'}" for cl in self.foreign_orders]
+        for r in self.position_diffs.itertuples():
+            out.append(f"position {r.inst_id} {r.pos_side}: ledger {r.ledger:g}, exchange {r.exchange:g}")
+        return out
+
+
+def adopt_row(st: OrderStatus, account: str, run_id: str, bar_ts: int) -> OrderRow:
+    leg = "close" if st.reduce_only or (st.pos_side == "long" and st.side == "sell") or (
+        st.pos_side == "short" and st.side == "buy") else "open"
+    return OrderRow(cl_ord_id=st.cl_ord_id, account=account, bar_ts=bar_ts, inst_id=st.inst_id, side=st.side,
+                    pos_side=st.pos_side, sz=st.sz, reduce_only=st.reduce_only, ord_type=st.ord_type,
+                    td_mode=st.td_mode, leg=leg, attempt=0, run_id=run_id, **status_to_changes(st))
+
+
+def position_diffs(ledger_pos: pd.DataFrame, exchange: list[PositionInfo]) -> pd.DataFrame:
+    led = {(r.inst_id, r.pos_side): float(r.contracts) for r in ledger_pos.itertuples()}
+    ex = {(p.inst_id, p.pos_side): p.contracts for p in exchange}
+    rows = [(i, s, led.get((i, s), 0.0), ex.get((i, s), 0.0)) for (i, s) in sorted(set(led) | set(ex))
+            if abs(led.get((i, s), 0.0) - ex.get((i, s), 0.0)) > 1e-9]
+    return pd.DataFrame(rows, columns=["inst_id", "pos_side", "ledger", "exchange"])
+
+
+def reconcile(venue, ledger: Ledger, executor: Executor, account: str, run_id: str, bar_ts: int,
+              since_ms: int) -> ReconcileReport:
+    rep = ReconcileReport()
+    open_rows = ledger.open_orders(account)
+    rep.resolved = executor.resolve(open_rows)
+    mine = prefix(account)
+    known = {o.cl_ord_id for o in ledger.orders(account)}
+    for st in venue.pending_orders():
+        if not st.cl_ord_id.startswith(mine):
+            rep.foreign_orders.append(st.cl_ord_id)
+            continue
+        order_bar = bar_of(st.cl_ord_id) or 0
+        if st.cl_ord_id not in known:
+            ledger.add_orders([adopt_row(st, account, run_id, order_bar)])
+            rep.adopted.append(st.cl_ord_id)
+        if order_bar < bar_ts:
+            venue.cancel(st.inst_id, st.cl_ord_id)
+            rep.canceled.append(st.cl_ord_id)
+    if rep.canceled:
+        rows = [r for r in (ledger.order(cl) for cl in rep.canceled) if r is not None]
+        rep.resolved.update(executor.resolve(rows))
+    ours = {o.cl_ord_id for o in ledger.orders(account)}
+    fills = [f.as_row() for f in venue.fills(since_ms) if f.cl_ord_id in ours]
+    rep.new_fills = ledger.add_fills(account, fills)
+    rep.positions = venue.positions()
+    _, led_pos = ledger.last_positions(account)
+    rep.position_diffs = position_diffs(led_pos, rep.positions)
+    ledger.record_positions(account, bar_ts, [(p.inst_id, p.pos_side, p.contracts, p.avg_px) for p in rep.positions],
+                            "reconcile")
+    return rep

@@ -1,0 +1,116 @@
+"""Audit tables and texts of a live run (what the notebook shows and notifications say)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from qlib_local.timeframes import from_ms
+
+if TYPE_CHECKING:
+    from qlib_local.live.session import LiveSession
+
+
+def specs_table(s: LiveSession) -> pd.DataFrame:
+    insts = s.book.instruments if s.book else []
+    rows = [{"instrument": i, "ctVal": sp.ct_val, "lotSz": sp.lot_sz, "minSz": sp.min_sz, "maxLever": sp.max_lever}
+            for i in insts if (sp := s.specs.get(i)) is not None]
+    return pd.DataFrame(rows)
+
+
+def reconcile_table(s: LiveSession) -> pd.DataFrame:
+    return pd.DataFrame({"finding": s.recon.lines() if s.recon else []})
+
+
+def data_table(s: LiveSession) -> pd.DataFrame:
+    if s.data is None:
+        return pd.DataFrame()
+    rows = [{"instrument": i, "status": "ready"} for i in s.data.ready]
+    rows += [{"instrument": i, "status": "fetched"} for i in s.data.fetched if i not in s.data.ready]
+    rows += [{"instrument": i, "status": f"STALE: {r}"} for i, r in s.data.stale.items()]
+    return pd.DataFrame(rows)
+
+
+def targets_table(s: LiveSession) -> pd.DataFrame:
+    if s.result is None:
+        return pd.DataFrame()
+    t = s.result.targets.copy()
+    t.loc["NET"] = s.result.net
+    t = t.T
+    t["price"] = s.result.prices.reindex(t.index)
+    t["held"] = pd.Series(s.net_positions(after=False)).reindex(t.index).fillna(0.0)
+    return t
+
+
+def orders_table(s: LiveSession) -> pd.DataFrame:
+    if s.ledger is None or s.bar_ms is None:
+        return pd.DataFrame()
+    df = s.ledger.query("SELECT cl_ord_id, inst_id, side, pos_side, sz, reduce_only, leg, attempt, state, "
+                        "acc_fill_sz, avg_px, fee, code, msg FROM orders WHERE account=? AND bar_ts=? "
+                        "ORDER BY leg, inst_id", (s.acct.name, s.bar_ms))
+    return df
+
+
+def positions_table(s: LiveSession) -> pd.DataFrame:
+    before, after = s.net_positions(after=False), s.net_positions(after=True)
+    target = s.result.net if s.result is not None else pd.Series(dtype=float)
+    idx = sorted(set(before) | set(after) | set(target[target != 0].index))
+    return pd.DataFrame({"before": pd.Series(before), "target": target, "after": pd.Series(after)}).reindex(idx).fillna(0.0)
+
+
+def equity_table(s: LiveSession) -> pd.DataFrame:
+    if s.ledger is None:
+        return pd.DataFrame()
+    eq = s.ledger.equity(s.acct.name)
+    if eq.empty:
+        return eq
+    eq["bar"] = eq["bar_ts"].map(from_ms)
+    return eq.pivot_table(index="bar", columns="kind", values="total_eq")
+
+
+def strategy_equity_frame(s: LiveSession) -> pd.DataFrame:
+    if s.ledger is None:
+        return pd.DataFrame()
+    se = s.ledger.strategy_equity(s.acct.name)
+    if se.empty:
+        return se
+    se["bar"] = se["bar_ts"].map(from_ms)
+    return se.pivot_table(index="bar", columns="strategy", values="equity")
+
+
+def summary_text(s: LiveSession) -> str:
+    lines = [f"account {s.acct.name} ({s.acct.mode}), bar {from_ms(s.bar_ms or 0):%Y-%m-%d %H:%M} UTC"]
+    if s.report is not None:
+        rep = s.report
+        lines.append(f"orders: {len(rep.acks)} acknowledged, {len(rep.rejected)} rejected, "
+                     f"{len(rep.unknown)} unknown, {rep.new_fills} fill(s)")
+        for st in rep.statuses.values():
+            lines.append(f"- {st.inst_id} {st.side} {st.acc_fill_sz:g}/{st.sz:g} @ {st.avg_px or 0:g} ({st.state})")
+        for cl, a in rep.rejected.items():
+            lines.append(f"- REJECTED {cl}: {a.code} {a.msg}")
+    pos = s.net_positions(after=True)
+    lines.append("positions: " + (", ".join(f"{i} {v:g}" for i, v in sorted(pos.items())) or "flat"))
+    if s.balance_after is not None:
+        lines.append(f"equity: {s.balance_after.total_eq:,.2f} USDT")
+    for sid, v in s.strategy_equity.items():
+        lines.append(f"- {sid}: {v:,.2f}")
+    if s.alerts:
+        lines.append("alerts:")
+        lines += [f"- {a}" for a in s.alerts]
+    return "\n".join(lines)
+
+
+def equity_chart(s: LiveSession):
+    """Account equity (after each bar) and per-strategy equity; a matplotlib figure or None."""
+    eq, se = equity_table(s), strategy_equity_frame(s)
+    if eq.empty:
+        return None
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(11, 3.2))
+    eq.plot(ax=ax[0], title="account equity (USDT)")
+    if not se.empty:
+        se.plot(ax=ax[1], title="equity per strategy")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,150 @@
+"""``qlib-local live run``: the live notebook through papermill (or in-process), locked and indexed.
+
+The CLI holds the account lock for the whole execution (the kernel is told not to take
+it again), writes the output notebook to ``runs/live/<account>/<YYYY-MM-DD>/<time>.ipynb``,
+adds the run to the index and returns non-zero when the run failed. Secrets reach the
+kernel only through its inherited environment, never as parameters; the finished
+notebook is scanned and any secret value that slipped through is masked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from qlib_local.live import index, redact
+from qlib_local.live.accounts import load_account, load_secrets
+from qlib_local.live.lock import AccountLock
+from qlib_local.live.session import LiveSession, default_paths
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOK = REPO / "notebooks" / "live" / "live.ipynb"
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    status: str  # ok | failed | skipped
+    exit_code: int
+    notebook: Path | None
+    error: str | None = None
+    kernel_overhead_s: float | None = None
+    wall_s: float = 0.0
+
+
+def scrub_notebook(path: Path, secrets: list[str]) -> int:
+    """Mask secret values left in an output notebook; returns how many were found."""
+    if not path.exists():
+        return 0
+    text = path.read_text()
+    found = sum(text.count(s) for s in secrets if s)
+    if found:
+        cleaned = redact.clean(text)
+        path.write_text(cleaned)
+    return found
+
+
+def kernel_overhead(path: Path) -> float | None:
+    """Seconds from papermill's start to the first cell starting (kernel start-up, imports excluded)."""
+    try:
+        nb = json.loads(path.read_text())
+        start = pd.Timestamp(nb["metadata"]["papermill"]["start_time"])
+        first = min(pd.Timestamp(c["metadata"]["papermill"]["start_time"]) for c in nb["cells"]
+                    if c.get("metadata", {}).get("papermill", {}).get("start_time"))
+        return (first - start).total_seconds()
+    except (KeyError, ValueError, OSError, TypeError):
+        return None
+
+
+def run_live(accounts_file: str | Path, account: str, at: str | None = None, mode: str | None = None,
+             in_process: bool = False, runs_dir: str | Path | None = None, kernel: str = "python3") -> RunOutcome:
+    redact.install()
+    accounts_file = Path(accounts_file).resolve()
+    acct = load_account(accounts_file, account).with_mode(mode)
+    repo = accounts_file.parent
+    secrets = load_secrets(acct, repo=repo)  # fail fast, before a kernel starts
+    _, ledger_path, default_runs = default_paths(acct, repo)
+    runs = Path(runs_dir) if runs_dir else default_runs
+    lock = AccountLock(ledger_path.parent, account).acquire()
+    t0 = time.monotonic()
+    now = pd.Timestamp.now(tz="UTC")
+    run_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    out = None if in_process else runs / account / f"{now:%Y-%m-%d}" / f"{now:%H%M%S}-{run_id[-6:]}.ipynb"
+    entry = {"run_id": run_id, "account": account, "mode": acct.mode, "at": at, "notebook": str(out) if out else None,
+             "started": now.isoformat(), "pid": os.getpid()}
+    index.append(runs, {**entry, "status": "running"})
+    outcome = RunOutcome(run_id, "failed", 1, out)
+    try:
+        if in_process:
+            s = LiveSession(acct, secrets, at=at, run_id=run_id, hold_lock=False, repo=repo)
+            try:
+                s.run()
+            except Exception as e:  # noqa: BLE001 - the session recorded and notified it
+                log.error("%s", redact.clean(e))
+            outcome.status, outcome.error = s.status, s.error
+        else:
+            outcome.status, outcome.error = _papermill(accounts_file, account, at, mode, run_id, out, acct.cell_timeout_s,
+                                                       kernel, repo, ledger_path)
+            assert out is not None
+            leaked = scrub_notebook(out, secrets.values())
+            if leaked:
+                log.error("masked %d secret value(s) in %s", leaked, out)
+            outcome.kernel_overhead_s = kernel_overhead(out)
+    finally:
+        lock.release()
+        outcome.exit_code = 0 if outcome.status in ("ok", "skipped") else 1
+        outcome.wall_s = time.monotonic() - t0
+        index.append(runs, {**entry, "status": outcome.status, "exit_code": outcome.exit_code,
+                            "error": outcome.error, "finished": pd.Timestamp.now(tz="UTC").isoformat(),
+                            "bar": _bar_of(ledger_path, run_id)})
+    return outcome
+
+
+def _bar_of(ledger_path: Path, run_id: str) -> str | None:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(ledger_path) as c:
+            r = c.execute("SELECT bar_ts FROM runs WHERE run_id=?", (run_id,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return pd.Timestamp(r[0], unit="ms", tz="UTC").isoformat() if r and r[0] is not None else None
+
+
+def _papermill(accounts_file: Path, account: str, at: str | None, mode: str | None, run_id: str, out: Path,
+               cell_timeout_s: float, kernel: str, repo: Path, ledger_path: Path) -> tuple[str, str | None]:
+    import papermill as pm
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    params = {"accounts_file": str(accounts_file), "account": account, "at": at or "", "mode": mode or "",
+              "run_id": run_id, "hold_lock": False}
+    try:
+        pm.execute_notebook(str(NOTEBOOK), str(out), parameters=params, kernel_name=kernel,
+                            execution_timeout=cell_timeout_s, cwd=str(repo), progress_bar=False, log_output=False,
+                            report_mode=False)
+    except Exception as e:  # noqa: BLE001 - PapermillExecutionError, timeouts, dead kernels
+        status, error = _ledger_status(ledger_path, run_id)
+        return ("failed" if status in (None, "ok", "running") else status), (error or redact.clean(str(e))[:2000])
+    status, error = _ledger_status(ledger_path, run_id)
+    if status not in ("ok", "skipped"):
+        return "failed", error or "the notebook finished without recording the run's outcome"
+    return status, error
+
+
+def _ledger_status(ledger_path: Path, run_id: str) -> tuple[str | None, str | None]:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(ledger_path) as c:
+            r = c.execute("SELECT status, error FROM runs WHERE run_id=?", (run_id,)).fetchone()
+    except sqlite3.Error:
+        return None, None
+    return (r[0], r[1]) if r else (None, None)

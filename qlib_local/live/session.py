@@ -1,0 +1,441 @@
+"""One live run for one account and one bar close, as steps the notebook calls cell by cell.
+
+connect -> reconcile -> wait for the close -> wait for data -> compute -> plan -> execute ->
+record -> notify. Every step is idempotent against the ledger and the exchange, so a run
+killed anywhere is repaired by the next one. A step that fails records the failure,
+notifies with the cause and re-raises (the notebook shows it, the CLI exits non-zero);
+a run with nothing safe to do (too late, all data stale) ends as ``skipped``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from qlib_local.ledger import Ledger
+from qlib_local.live import redact
+from qlib_local.live.accounts import AccountConfig, AccountSecrets, load_account, load_secrets
+from qlib_local.live.book import Book, StepResult, attribute_equity
+from qlib_local.live.data import DataStatus, fetcher, wait_for_data
+from qlib_local.live.errors import LiveError
+from qlib_local.live.execution import ExecPolicy, ExecReport, Executor
+from qlib_local.live.lock import AccountLock
+from qlib_local.live.planning import Plan, leverage_wanted, plan_orders
+from qlib_local.live.reconcile import ReconcileReport, reconcile
+from qlib_local.live.types import Balance, PositionInfo, net_exposure
+from qlib_local.notify import DingTalk, Notifier, Telegram
+from qlib_local.research import ModelState
+from qlib_local.store import KlineStore
+from qlib_local.timeframes import from_ms, to_ms
+from qlib_local.venues.okx import OkxHttp, OkxVenue
+
+log = logging.getLogger(__name__)
+EARLY_S = 600.0  # cron may fire up to this long before a close; the run waits for it
+
+
+def default_paths(acct: AccountConfig, repo: Path) -> tuple[Path, Path, Path]:
+    """(store, ledger, runs dir) of an account, defaults under the repository."""
+    store = acct.store or Path(os.environ.get("QLIB_LOCAL_ROOT", repo / "data"))
+    ledger = acct.ledger or repo / "ledger" / f"{acct.name}.sqlite"
+    runs = acct.runs_dir or repo / "runs" / "live"
+    return store, ledger, runs
+
+
+def step(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Skip after a skip; on failure record, notify and re-raise."""
+
+    @functools.wraps(fn)
+    def wrapper(self: LiveSession, *a: Any, **kw: Any) -> Any:
+        if self.status in ("skipped", "failed", "ok"):
+            return None
+        self.current = fn.__name__
+        t0 = time.monotonic()
+        try:
+            return fn(self, *a, **kw)
+        except BaseException as e:
+            self.fail(e)
+            raise
+        finally:
+            self.timings[fn.__name__] = time.monotonic() - t0
+
+    return wrapper
+
+
+class LiveSession:
+    """State of one run; the public methods are the notebook's cells."""
+
+    def __init__(self, acct: AccountConfig, secrets: AccountSecrets, at: str | int | None = None,
+                 run_id: str | None = None, notebook: str | None = None, hold_lock: bool = True,
+                 policy: ExecPolicy | None = None, repo: Path | None = None, timeout_s: float = 5.0,
+                 pace: bool = True, store: KlineStore | None = None, wait_close_s: float = EARLY_S):
+        self.acct, self.secrets = acct, secrets
+        self.repo = repo or Path.cwd()
+        store_path, ledger_path, self.runs_dir = default_paths(acct, self.repo)
+        self.store = store or KlineStore(store_path)
+        self.ledger_path = ledger_path
+        self.at_ms = to_ms(at) if at is not None and at != "" else None
+        self.run_id = run_id or f"{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.notebook, self.hold_lock = notebook, hold_lock
+        self.policy = policy or ExecPolicy()
+        self.timeout_s, self.pace, self.wait_close_s = timeout_s, pace, wait_close_s
+        self.status = "new"
+        self.current = ""
+        self.error: str | None = None
+        self.timings: dict[str, float] = {}
+        self.marks: dict[str, float] = {}
+        self.lock: AccountLock | None = None
+        self.ledger: Ledger | None = None
+        self.venue: OkxVenue | None = None
+        self.notifier = Notifier([])
+        self.bar_ms: int | None = None
+        self.specs: dict = {}
+        self.book: Book | None = None
+        self.recon: ReconcileReport | None = None
+        self.data: DataStatus | None = None
+        self.result: StepResult | None = None
+        self.balance_before: Balance | None = None
+        self.positions_before: list[PositionInfo] = []
+        self.plan_: Plan | None = None
+        self.report: ExecReport | None = None
+        self.positions_after: list[PositionInfo] = []
+        self.balance_after: Balance | None = None
+        self.strategy_equity: dict[str, float] = {}
+        self.alerts: list[str] = []
+        self.exchange_offset_ms = 0.0
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_config(cls, accounts_file: str | Path, account: str, mode: str | None = None, **kw: Any) -> LiveSession:
+        redact.install()
+        acct = load_account(accounts_file, account).with_mode(mode)
+        repo = kw.pop("repo", None) or Path(accounts_file).resolve().parent
+        return cls(acct, load_secrets(acct, repo=repo), repo=repo, **kw)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def event(self, level: str, kind: str, message: str) -> None:
+        message = redact.clean(message)
+        (log.warning if level in ("warning", "error") else log.info)("%s: %s", kind, message)
+        if self.ledger is not None:
+            self.ledger.event(self.acct.name, self.run_id, level, kind, message)
+
+    def alert(self, kind: str, message: str) -> None:
+        self.alerts.append(f"{kind}: {redact.clean(message)}")
+
+    def fail(self, e: BaseException) -> None:
+        self.status = "failed"
+        cause = redact.clean(f"{type(e).__name__}: {e}")
+        self.error = f"step {self.current}: {cause}"
+        try:
+            if self.ledger is not None:
+                self.event("error", "run_failed", self.error)
+                self.ledger.finish_run(self.run_id, "failed", self.error)
+            self.notifier.send(f"{self.acct.name} run FAILED", self.error + ("\n" + "\n".join(self.alerts) if self.alerts else ""))
+        finally:
+            self.release()
+
+    def skip(self, reason: str) -> None:
+        self.status = "skipped"
+        self.error = redact.clean(reason)
+        self.event("warning", "run_skipped", self.error)
+        assert self.ledger is not None
+        self.ledger.finish_run(self.run_id, "skipped", self.error)
+        self.notifier.send(f"{self.acct.name} run skipped", self.error)
+        self.release()
+
+    def release(self) -> None:
+        if self.venue is not None:
+            self.venue.http.close()
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    # ------------------------------------------------------------------ steps
+    @step
+    def start(self) -> None:
+        """Take the account lock, open the ledger, record the run, set up notifications."""
+        if self.hold_lock:
+            self.lock = AccountLock(self.ledger_path.parent, self.acct.name).acquire()
+        self.ledger = Ledger(self.ledger_path)
+        self.ledger.start_run(self.run_id, self.acct.name, self.at_ms, self.acct.mode, self.notebook, os.getpid())
+        channels: list[DingTalk | Telegram] = []
+        s = self.secrets
+        if self.acct.dingtalk and s.dingtalk_token and s.dingtalk_secret:
+            channels.append(DingTalk(s.dingtalk_token.reveal(), s.dingtalk_secret.reveal(), self.acct.dingtalk.base_url,
+                                     self.acct.dingtalk.keyword))
+        if self.acct.telegram and s.telegram_token:
+            channels.append(Telegram(s.telegram_token.reveal(), self.acct.telegram.chat_id, self.acct.telegram.base_url))
+        ledger, name = self.ledger, self.acct.name
+        self.notifier = Notifier(channels, lambda ch, ok, err: ledger.notification(name, self.run_id, ch, ok, err),
+                                 prefix=f"[qlib_local {self.acct.mode}] ")
+        self.status = "running"
+
+    @step
+    def connect(self) -> None:
+        """python-okx clients, position mode, instrument specs, the strategies, leverage."""
+        s = self.secrets
+        http = OkxHttp(s.api_key.reveal(), s.secret_key.reveal(), s.passphrase.reveal(), self.acct.domain,
+                       self.acct.flag, timeout_s=self.timeout_s, pace=self.pace)
+        self.venue = OkxVenue(http)
+        t0 = time.time() * 1000
+        server = self.venue.server_time_ms()
+        self.exchange_offset_ms = server - (t0 + time.time() * 1000) / 2
+        mode = self.venue.position_mode()
+        if mode != self.acct.pos_mode:
+            self.venue.set_position_mode(self.acct.pos_mode)
+            self.event("info", "position_mode", f"position mode set from {mode} to {self.acct.pos_mode}")
+        self.specs = self.venue.instruments()
+        self.book = Book(self.acct.strategies, self.store, self.specs, self.acct.history_bars)
+        missing = [i for i in self.book.instruments if i not in self.specs]
+        if missing:
+            self.event("warning", "not_listed", f"not tradable on the exchange: {', '.join(missing)}")
+        self._set_leverage()
+
+    def _set_leverage(self) -> None:
+        assert self.venue is not None and self.ledger is not None and self.book is not None
+        want = leverage_wanted(self.book.instruments, self.specs, self.acct.leverage)
+        known = self.ledger.leverage(self.acct.name)
+        sides = ["long", "short"] if (self.acct.margin_mode == "isolated" and self.acct.pos_mode == "long_short_mode") else [""]
+        todo = [(i, lev, side) for i, lev in want.items() for side in sides
+                if known.get((i, self.acct.margin_mode, side or "net")) != lev]
+
+        def one(item: tuple[str, float, str]) -> None:
+            inst, lev, side = item
+            self.venue.set_leverage(inst, lev, self.acct.margin_mode, side)  # type: ignore[union-attr]
+            self.ledger.set_leverage(self.acct.name, inst, self.acct.margin_mode, side or "net", lev)  # type: ignore[union-attr]
+
+        if todo:
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(one, todo))
+
+    @step
+    def reconcile(self) -> ReconcileReport:
+        """Ledger against exchange, before anything else; differences reported, exchange wins."""
+        assert self.venue is not None and self.ledger is not None
+        since = int(self.exchange_now_ms() - 3 * 86_400_000)
+        ex = self.executor()
+        self.recon = reconcile(self.venue, self.ledger, ex, self.acct.name, self.run_id,
+                               self.at_ms or int(self.exchange_now_ms()), since)
+        lines = self.recon.lines()
+        if not self.recon.position_diffs.empty or self.recon.adopted or any(
+                s in ("not_placed", "unknown") for s in self.recon.resolved.values()):
+            text = "ledger differed from the exchange (exchange taken as truth):\n" + "\n".join(lines)
+            self.event("warning", "reconcile", text)
+            self.alert("reconcile", text)
+        elif lines:
+            self.event("info", "reconcile", "\n".join(lines))
+        return self.recon
+
+    def exchange_now_ms(self) -> float:
+        return time.time() * 1000 + self.exchange_offset_ms
+
+    def choose_bar(self, now_ms: int) -> int:
+        """The bar close to trade: ``at``, else the next close within the early window, else the last one."""
+        if self.at_ms is not None:
+            return self.at_ms
+        assert self.book is not None
+        from qlib_local.timeframes import bar_open_ms
+
+        closes_next, closes_prev = [], []
+        for s in self.book.cfg.strategies:
+            o = bar_open_ms(now_ms, s.rule_ms, s.offset_ms)
+            closes_prev.append(o)
+            closes_next.append(o + s.rule_ms)
+        nxt, prev = min(closes_next), max(closes_prev)
+        if nxt - now_ms <= self.wait_close_s * 1000:
+            return nxt
+        return prev
+
+    @step
+    def wait_close(self) -> int:
+        """Wait until the exchange's clock has passed the close (cron fires early to hide start-up)."""
+        assert self.venue is not None and self.ledger is not None
+        now = self.venue.server_time_ms()
+        self.bar_ms = bar = self.choose_bar(now)
+        self.ledger.set_run_bar(self.run_id, bar)
+        deadline = time.monotonic() + self.wait_close_s
+        while now < bar:
+            if time.monotonic() >= deadline:
+                raise LiveError(f"the exchange clock did not reach the close {from_ms(bar)} "
+                                f"within {self.wait_close_s:g}s (it says {from_ms(now)})")
+            time.sleep(min(max((bar - now) / 1000, 0.01), 1.0))
+            now = self.venue.server_time_ms()
+        self.marks["close_seen"] = time.monotonic()
+        late_s = (now - bar) / 1000
+        if late_s > self.acct.max_late_s:
+            self.skip(f"bar {from_ms(bar)} closed {late_s:.0f}s ago, more than max_late_s={self.acct.max_late_s:g}: "
+                      "not trading on old prices")
+        return bar
+
+    @step
+    def wait_data(self) -> DataStatus:
+        """Complete-up-to markers with a deadline, then fetch, then skip what is still stale."""
+        assert self.book is not None and self.bar_ms is not None
+        fetch = fetcher(self.acct.domain, self.store) if self.acct.fetch_missing else None
+        self.data = wait_for_data(self.store, self.book.cfg.exchange, self.book.instruments, self.bar_ms,
+                                  self.acct.wait_data_s, fetch)
+        if self.data.fetched:
+            self.event("warning", "fetched", f"fetched late bars myself: {', '.join(self.data.fetched)}")
+        if self.data.stale:
+            text = "not trading stale instruments: " + "; ".join(f"{i} ({r})" for i, r in self.data.stale.items())
+            self.event("error", "stale_data", text)
+            self.alert("stale_data", text)
+        if not self.data.ready:
+            self.skip("no instrument has data up to the close")
+        return self.data
+
+    def previous_state(self) -> tuple[ModelState, dict | None]:
+        assert self.ledger is not None and self.book is not None and self.bar_ms is not None
+        prev = self.ledger.last_bar_state(self.acct.name, before=self.bar_ms)
+        if prev is None:
+            return self.book.initial_state(), None
+        st = ModelState.from_dict(prev["state"])
+        if st.strategies != self.book.model.strategies or st.instruments != self.book.instruments:
+            raise LiveError("the strategies config changed since the last run (strategies or instruments differ); "
+                            "start a new ledger for the new config")
+        return st, prev
+
+    @step
+    def compute(self) -> StepResult:
+        """Equity and positions now, then the model's step (reused if this bar was already committed)."""
+        assert self.venue is not None and self.ledger is not None and self.book is not None and self.bar_ms is not None
+        with ThreadPoolExecutor(2) as pool:
+            fb = pool.submit(self.venue.balance)
+            fp = pool.submit(self.venue.positions)
+            self.balance_before, self.positions_before = fb.result(), fp.result()
+        name, bar = self.acct.name, self.bar_ms
+        committed = self.ledger.bar_state(name, bar)
+        state, prev = self.previous_state()
+        if committed is not None:  # a rerun of this bar: never re-size
+            st = ModelState.from_dict(committed["state"])
+            targets = committed["targets"]
+            self.result = StepResult(from_ms(bar), committed["due"], pd.Series(committed["prices"], dtype=float), {},
+                                     st, targets, targets.sum(axis=0).round(10))
+            self.event("info", "rerun", f"bar {from_ms(bar)} was already computed; reusing its targets")
+            return self.result
+        equity = self.balance_before.total_eq
+        self.ledger.record_equity(name, bar, "before", equity, self.balance_before.avail_eq)
+        stale = set(self.data.stale) if self.data else set()
+        self.result = r = self.book.step(state, bar, equity, stale)
+        prices = {k: float(v) for k, v in r.prices.items() if pd.notna(v)}
+        self.ledger.commit_bar(name, bar, self.run_id, r.due, equity, prices, r.targets, r.state.to_dict(),
+                               sorted(stale), r.tranche_rows())
+        return r
+
+    @step
+    def plan(self) -> Plan:
+        """Delta orders from the exchange's positions to the netted targets."""
+        assert self.result is not None and self.ledger is not None and self.bar_ms is not None
+        skip = dict(self.data.stale) if self.data else {}
+        attempts: dict[tuple[str, str, str], int] = {}
+        for o in self.ledger.orders(self.acct.name, bar_ts=self.bar_ms):
+            key = (o.inst_id, o.pos_side, o.leg)
+            if not o.final:
+                skip[o.inst_id] = f"order {o.cl_ord_id} of this bar is still {o.state}"
+            attempts[key] = max(attempts.get(key, 1), o.attempt + 1)
+        targets = {i: float(v) for i, v in self.result.net.items()}
+        self.plan_ = plan_orders(self.acct.name, self.bar_ms, targets, self.positions_before, self.specs,
+                                 self.acct.pos_mode, self.acct.margin_mode, skip, attempts, self.acct.order_type)
+        for s in self.plan_.skipped:
+            self.event("warning", "skipped_order", f"{s.inst_id}: {s.reason}")
+        return self.plan_
+
+    def executor(self) -> Executor:
+        assert self.venue is not None and self.ledger is not None
+        return Executor(self.venue, self.ledger, self.acct.name, self.run_id, self.acct.pos_mode, self.policy,
+                        alert=self.alert)
+
+    @step
+    def execute(self) -> ExecReport:
+        """Send, resolve, poll, record fills (see :mod:`qlib_local.live.execution`)."""
+        assert self.plan_ is not None and self.bar_ms is not None
+        self.marks["send"] = time.monotonic()
+        self.report = self.executor().execute(self.bar_ms, self.plan_.orders, self.bar_ms - 60_000)
+        if self.report.ack_times:
+            self.marks["all_acked"] = max(self.report.ack_times.values())
+        return self.report
+
+    @step
+    def record(self) -> None:
+        """Positions and equity after trading, per-strategy equity; the run's verdict."""
+        assert self.venue is not None and self.ledger is not None and self.result is not None and self.bar_ms is not None
+        name, bar = self.acct.name, self.bar_ms
+        with ThreadPoolExecutor(2) as pool:
+            fb, fp = pool.submit(self.venue.balance), pool.submit(self.venue.positions)
+            self.balance_after, self.positions_after = fb.result(), fp.result()
+        self.ledger.record_positions(name, bar, [(p.inst_id, p.pos_side, p.contracts, p.avg_px)
+                                                 for p in self.positions_after], "after")
+        self.ledger.record_equity(name, bar, "after", self.balance_after.total_eq, self.balance_after.avail_eq)
+        self.strategy_equity = self._strategy_equity()
+        if self.strategy_equity:
+            self.ledger.record_strategy_equity(name, bar, self.strategy_equity)
+        rep = self.report
+        problems = []
+        if rep is not None:
+            problems += [f"{len(rep.rejected)} order(s) rejected"] if rep.rejected else []
+            problems += [f"{len(rep.unknown)} order(s) with unknown outcome"] if rep.unknown else []
+            problems += rep.errors
+        if rep is not None and (rep.unknown or rep.not_placed or rep.errors):
+            raise LiveError("; ".join(problems))
+        self.ledger.finish_run(self.run_id, "ok", "; ".join(problems) or None)
+        self.status = "ok"
+
+    def _strategy_equity(self) -> dict[str, float]:
+        assert self.ledger is not None and self.result is not None and self.book is not None and self.bar_ms is not None
+        prev = self.ledger.last_bar_state(self.acct.name, before=self.bar_ms)
+        sids = self.book.model.strategies
+        if prev is None:
+            eq0 = self.balance_before.total_eq if self.balance_before else 0.0
+            return {s: eq0 * self.book.cfg.strategy(s).position for s in sids}
+        prev_eq = self.ledger.strategy_equity(self.acct.name, prev["bar_ts"])
+        prev_equity = dict(zip(prev_eq["strategy"], prev_eq["equity"], strict=True))
+        ct = pd.Series({i: self.book.specs[i].ct_val if i in self.book.specs else 1.0 for i in self.book.instruments})
+        fees = self.ledger.query(
+            "SELECT o.inst_id, SUM(o.fee) AS fee FROM orders o WHERE o.account=? AND o.bar_ts=? GROUP BY o.inst_id",
+            (self.acct.name, self.bar_ms))
+        paid = pd.Series(dict(zip(fees["inst_id"], -fees["fee"], strict=True)), dtype=float)
+        return attribute_equity(prev_equity, prev["targets"], self.result.targets,
+                                pd.Series(prev["prices"], dtype=float).reindex(self.book.instruments),
+                                self.result.prices.reindex(self.book.instruments), ct, paid)
+
+    def notify(self) -> list[str]:
+        """Orders, fills, positions, equity per strategy, and every alert. Never raises."""
+        if self.status not in ("ok",):
+            return []
+        try:
+            from qlib_local.live.report import summary_text
+
+            return self.notifier.send(f"{self.acct.name} bar {from_ms(self.bar_ms or 0):%Y-%m-%d %H:%M}",
+                                      summary_text(self))
+        except Exception as e:  # noqa: BLE001
+            log.warning("notify failed: %s", redact.clean(e))
+            return [str(e)]
+        finally:
+            self.release()
+
+    def run(self) -> str:
+        """Every step in order (the in-process path; the notebook calls them one cell at a time)."""
+        for fn in (self.start, self.connect, self.reconcile, self.wait_close, self.wait_data, self.compute,
+                   self.plan, self.execute, self.record):
+            fn()
+        self.notify()
+        self.release()
+        return self.status
+
+    def net_positions(self, after: bool = True) -> dict[str, float]:
+        return net_exposure(self.positions_after if after else self.positions_before)
+
+
+def run_once(accounts_file: str | Path, account: str, **kw: Any) -> LiveSession:
+    """Run one bar in this process; the session is returned with its outcome (raises on failure)."""
+    s = LiveSession.from_config(accounts_file, account, **kw)
+    s.run()
+    return s

@@ -1,0 +1,1 @@
+"""Exchange adapters: everything that speaks HTTP to a venue lives under here."""

@@ -1,0 +1,85 @@
+"""Live-path fixtures: an hourly synthetic store, the local exchange, an accounts file, fake secrets."""
+
+from __future__ import annotations
+
+import secrets as _secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from qlib_local.sim import LocalExchange
+from qlib_local.store import KlineStore
+from qlib_local.synth import SynthConfig, write_synthetic
+from qlib_local.timeframes import HOUR_MS, to_ms
+
+BTC, ETH, SOL, XRP = "BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP", "XRP-USDT-SWAP"
+START = "2025-01-10T00:00:00Z"  # nine days of hourly history behind, sixteen ahead
+ACCOUNT = "alice"
+
+
+def strategies_config() -> dict:
+    """Two strategies, both hourly: a timing one on BTC/ETH, an event one rolling 2 tranches."""
+    return {
+        "exchange": "okx", "initial_equity": 10_000, "fees": {"taker": 0.0005, "maker": 0.0002, "slippage": 0.0},
+        "strategies": [
+            {"strategy_name": "SmaCross_5_10", "kind": "timing", "instruments": [BTC, ETH], "rule_type": "1H",
+             "offset": "0h", "position": 0.5, "leverage": 2, "volatility_ratio": 1.0},
+            {"strategy_name": "RankOnly", "kind": "event", "universe": [BTC, ETH, SOL, XRP], "rule_type": "1H",
+             "position": 0.4, "leverage": 1, "hold_period": 2, "max_cap_num": 2, "symbol_num_limit": 2,
+             "rank_factor": "QuoteVolumeMean_3", "side": "long"},
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def live_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four OKX swaps, 25 days of 1H bars from 2025-01-01, every series marked complete."""
+    root = tmp_path_factory.mktemp("livedata")
+    store = KlineStore(root, create=True, durable=False)
+    names = write_synthetic(store, SynthConfig(instruments=4, timeframe="1H", days=25, seed=11))
+    for inst in names:
+        last = store.last_bar_time("okx", inst, "1H")
+        store.set_complete_up_to("okx", inst, "1H", last + __import__("pandas").Timedelta(hours=1))
+    return root
+
+
+@pytest.fixture
+def fake_secrets() -> dict[str, str]:
+    """Random fake credentials made in the test (never real ones)."""
+    return {"API_KEY": "fk-" + _secrets.token_hex(8), "SECRET_KEY": "fs-" + _secrets.token_hex(12),
+            "PASSPHRASE": "Fp-" + _secrets.token_hex(6)}
+
+
+@pytest.fixture
+def exchange(live_root: Path, fake_secrets: dict[str, str]) -> Iterator[LocalExchange]:
+    ex = LocalExchange(live_root, start=START)
+    ex.add_account(ACCOUNT, fake_secrets["API_KEY"], fake_secrets["SECRET_KEY"], fake_secrets["PASSPHRASE"],
+                   usdt=10_000)
+    with ex:
+        yield ex
+
+
+@pytest.fixture
+def accounts_file(tmp_path: Path, live_root: Path, exchange: LocalExchange, fake_secrets: dict[str, str],
+                  monkeypatch: pytest.MonkeyPatch):
+    """Write accounts.yaml + strategies.yaml under tmp_path and export the secrets; returns a writer for overrides."""
+
+    def write(**overrides) -> Path:
+        (tmp_path / "strategies.yaml").write_text(yaml.safe_dump(strategies_config()))
+        acct = {"exchange": "okx", "mode": "paper", "url": exchange.url, "strategies": "strategies.yaml",
+                "store": str(live_root), "ledger": "ledger/alice.sqlite", "runs_dir": "runs/live",
+                "wait_data_s": 0.5, "fetch_missing": False, "leverage": 5, **overrides}
+        path = tmp_path / "accounts.yaml"
+        path.write_text(yaml.safe_dump({"accounts": {ACCOUNT: acct}}))
+        return path
+
+    for k, v in fake_secrets.items():
+        monkeypatch.setenv(f"QLIB_LOCAL_ALICE_{k}", v)
+    return write
+
+
+def bar(i: int) -> int:
+    """The i-th hourly close after START (ms)."""
+    return to_ms(START) + i * HOUR_MS
