@@ -23,6 +23,22 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return code, out, err
 
 
+def dataset_args(root: Path, symbol: str, tf: str, exchange: str) -> list[str]:
+    return ["--root", str(root), "--exchange", exchange, "--symbol", symbol, "--timeframe", tf]
+
+
+def import_args(
+    src: Path, root: Path, symbol: str = "A-USDT-SWAP", tf: str = "5m", exchange: str = "okx"
+) -> list[str]:
+    return ["data", "import", str(src), *dataset_args(root, symbol, tf, exchange)]
+
+
+def export_args(
+    root: Path, out: Path, tf: str, *extra: str, symbol: str = "A-USDT-SWAP", exchange: str = "okx"
+) -> list[str]:
+    return ["data", "export", *dataset_args(root, symbol, tf, exchange), "--out", str(out), *extra]
+
+
 def bar_file(path: Path, n: int = 120, fmt: str = "csv", time_col: str = "date") -> pd.DataFrame:
     idx = pd.date_range("2025-02-01", periods=n, freq="5min", tz="UTC")
     close = np.linspace(1.0, 2.0, n)
@@ -50,38 +66,13 @@ def test_import_then_export_round_trips(tmp_path: Path, capsys, fmt: str, time_c
     df = bar_file(src, fmt=fmt, time_col=time_col)
     root = tmp_path / "data"
     code, out, _ = run(
-        [
-            "data",
-            "import",
-            str(src),
-            "--root",
-            str(root),
-            "--exchange",
-            "binanceusdm",
-            "--symbol",
-            "ETHUSDT",
-            "--timeframe",
-            "5m",
-        ],
+        import_args(src, root, "ETHUSDT", exchange="binanceusdm"),
         capsys,
     )
     assert code == 0 and "imported 120 5m bars" in out
     dest = tmp_path / "out.csv"
     code, out, _ = run(
-        [
-            "data",
-            "export",
-            "--root",
-            str(root),
-            "--exchange",
-            "binanceusdm",
-            "--symbol",
-            "ETHUSDT",
-            "--timeframe",
-            "5m",
-            "--out",
-            str(dest),
-        ],
+        export_args(root, dest, "5m", symbol="ETHUSDT", exchange="binanceusdm"),
         capsys,
     )
     assert code == 0
@@ -97,43 +88,14 @@ def test_export_resamples_complete_bars_only(tmp_path: Path, capsys) -> None:
     root = tmp_path / "data"
     assert (
         run(
-            [
-                "data",
-                "import",
-                str(src),
-                "--root",
-                str(root),
-                "--exchange",
-                "okx",
-                "--symbol",
-                "A-USDT-SWAP",
-                "--timeframe",
-                "5m",
-            ],
+            import_args(src, root),
             capsys,
         )[0]
         == 0
     )
     dest = tmp_path / "h.csv"
     code, out, _ = run(
-        [
-            "data",
-            "export",
-            "--root",
-            str(root),
-            "--exchange",
-            "okx",
-            "--symbol",
-            "A-USDT-SWAP",
-            "--timeframe",
-            "1h",
-            "--offset",
-            "15m",
-            "--format",
-            "csv",
-            "--out",
-            str(dest),
-        ],
+        export_args(root, dest, "1h", "--offset", "15m", "--format", "csv"),
         capsys,
     )
     assert code == 0 and "1 incomplete bar(s) left out" in out  # 23:15 holds only 00:00 .. 00:10
@@ -142,24 +104,7 @@ def test_export_resamples_complete_bars_only(tmp_path: Path, capsys) -> None:
     pq_dest = tmp_path / "h.parquet"
     assert (
         run(
-            [
-                "data",
-                "export",
-                "--root",
-                str(root),
-                "--exchange",
-                "okx",
-                "--symbol",
-                "A-USDT-SWAP",
-                "--timeframe",
-                "1H",
-                "--format",
-                "parquet",
-                "--start",
-                "2025-02-01T01:00Z",
-                "--out",
-                str(pq_dest),
-            ],
+            export_args(root, pq_dest, "1H", "--format", "parquet", "--start", "2025-02-01T01:00Z"),
             capsys,
         )[0]
         == 0
@@ -186,19 +131,7 @@ def test_bad_files_give_one_line_and_leave_the_store_unchanged(
     df = bar_file(good)
     assert (
         run(
-            [
-                "data",
-                "import",
-                str(good),
-                "--root",
-                str(root),
-                "--exchange",
-                "okx",
-                "--symbol",
-                "A-USDT-SWAP",
-                "--timeframe",
-                "5m",
-            ],
+            import_args(good, root),
             capsys,
         )[0]
         == 0
@@ -207,19 +140,7 @@ def test_bad_files_give_one_line_and_leave_the_store_unchanged(
     bad = tmp_path / "bad.csv"
     mutate(df.assign(close=df["close"] * 3)).to_csv(bad, index=False)
     code, out, err = run(
-        [
-            "data",
-            "import",
-            str(bad),
-            "--root",
-            str(root),
-            "--exchange",
-            "okx",
-            "--symbol",
-            "A-USDT-SWAP",
-            "--timeframe",
-            "5m",
-        ],
+        import_args(bad, root),
         capsys,
     )
     assert code != 0
@@ -233,20 +154,7 @@ def test_sort_dedupe_flag_imports_sorted_unique(tmp_path: Path, capsys) -> None:
     pd.concat([df.iloc[::-1], df.iloc[[3]]]).to_csv(src, index=False)
     root = tmp_path / "data"
     code, out, _ = run(
-        [
-            "data",
-            "import",
-            str(src),
-            "--sort-dedupe",
-            "--root",
-            str(root),
-            "--exchange",
-            "okx",
-            "--symbol",
-            "A-USDT-SWAP",
-            "--timeframe",
-            "5m",
-        ],
+        [*import_args(src, root), "--sort-dedupe"],
         capsys,
     )
     assert code == 0
@@ -291,101 +199,22 @@ def test_check_passes_on_clean_data(tmp_path: Path, capsys) -> None:
     assert code == 0 and "0 with problems" in out
 
 
+BAD_EXPORTS = [
+    # (timeframe, extra arguments, symbol, message)
+    ("7q", [], "BTC-USDT-SWAP", "unknown timeframe '7q'"),
+    ("1H", ["--offset", "zz"], "BTC-USDT-SWAP", "unknown offset 'zz'"),
+    ("1H", ["--offset", "30s"], "BTC-USDT-SWAP", "no exchange timeframe divides"),
+    ("12H", ["--offset", "13h"], "BTC-USDT-SWAP", "does not fit rule 12H"),
+    ("1H", [], "NOPE-USDT-SWAP", "no data stored for okx/NOPE-USDT-SWAP"),
+]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
-    [
-        (["data", "list", "--root", "/nonexistent/qlib"], "data root /nonexistent/qlib does not exist"),
-        (
-            [
-                "data",
-                "export",
-                "--root",
-                "{root}",
-                "--exchange",
-                "okx",
-                "--symbol",
-                "BTC-USDT-SWAP",
-                "--timeframe",
-                "7q",
-                "--out",
-                "x.csv",
-            ],
-            "unknown timeframe '7q'",
-        ),
-        (
-            [
-                "data",
-                "export",
-                "--root",
-                "{root}",
-                "--exchange",
-                "okx",
-                "--symbol",
-                "BTC-USDT-SWAP",
-                "--timeframe",
-                "1H",
-                "--offset",
-                "zz",
-                "--out",
-                "x.csv",
-            ],
-            "unknown offset 'zz'",
-        ),
-        (
-            [
-                "data",
-                "export",
-                "--root",
-                "{root}",
-                "--exchange",
-                "okx",
-                "--symbol",
-                "BTC-USDT-SWAP",
-                "--timeframe",
-                "1H",
-                "--offset",
-                "30s",
-                "--out",
-                "x.csv",
-            ],
-            "no exchange timeframe divides",
-        ),
-        (
-            [
-                "data",
-                "export",
-                "--root",
-                "{root}",
-                "--exchange",
-                "okx",
-                "--symbol",
-                "BTC-USDT-SWAP",
-                "--timeframe",
-                "12H",
-                "--offset",
-                "13h",
-                "--out",
-                "x.csv",
-            ],
-            "does not fit rule 12H",
-        ),
-        (
-            [
-                "data",
-                "export",
-                "--root",
-                "{root}",
-                "--exchange",
-                "okx",
-                "--symbol",
-                "NOPE-USDT-SWAP",
-                "--timeframe",
-                "1H",
-                "--out",
-                "x.csv",
-            ],
-            "no data stored for okx/NOPE-USDT-SWAP",
-        ),
+    [(["data", "list", "--root", "/nonexistent/qlib"], "data root /nonexistent/qlib does not exist")]
+    + [
+        (export_args(Path("{root}"), Path("x.csv"), tf, *extra, symbol=sym), msg)
+        for tf, extra, sym, msg in BAD_EXPORTS
     ],
 )
 def test_bad_arguments_exit_non_zero_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
