@@ -1,0 +1,151 @@
+"""The strategies YAML as plain editable state, independent of any widget.
+
+The builder edits these dataclasses; saving writes them back as the YAML the research
+and live layers read, and loading that file gives back equal state (a round trip is what
+makes "edit in widgets, run from cron" trustworthy). Top-level fields the builder does
+not edit (``fees``, ``plugins``) are carried through untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qlib_local.errors import QlibError
+from qlib_local.research.plugins import parse_name
+
+
+class StateError(QlibError):
+    """A strategies file the builder cannot represent."""
+
+
+@dataclass
+class StrategyState:
+    """One strategy entry; ``params`` are the ``_p1_p2`` parts of the name, as typed."""
+
+    kind: str = "timing"
+    base: str = ""
+    params: list[str] = field(default_factory=list)
+    id: str = ""  # empty: the strategy name is the id
+    rule_type: str = "1H"
+    offset: str = "0h"
+    position: float = 0.0
+    leverage: float = 1.0
+    # timing
+    instruments: list[str] = field(default_factory=list)
+    volatility_ratio: float = 1.0
+    # event
+    universe: list[str] | str = "all"
+    hold_period: int = 1
+    symbol_num_limit: int = 1
+    factors: list[str] = field(default_factory=list)
+    cross_sect_factor: str = ""
+    rank_factor: str = ""
+    ascending: bool = False
+    side: str = "long"
+    blacklist: list[str] = field(default_factory=list)
+
+    @property
+    def strategy_name(self) -> str:
+        return "_".join([self.base, *[str(p).strip() for p in self.params]])
+
+    @property
+    def label(self) -> str:
+        return self.id or self.strategy_name
+
+    @classmethod
+    def from_raw(cls, e: dict[str, Any]) -> StrategyState:
+        if not isinstance(e, dict) or "strategy_name" not in e:
+            raise StateError(f"strategy entry without strategy_name: {e!r}")
+        base, params = parse_name(str(e["strategy_name"]))
+        s = cls(kind=str(e.get("kind", "timing")), base=base, params=[_text(p) for p in params])
+        for f in fields(cls):
+            if f.name in e and f.name not in ("kind", "base", "params"):
+                setattr(s, f.name, copy.deepcopy(e[f.name]))
+        s.id = str(e["id"]) if e.get("id") is not None else ""
+        s.offset = str(e.get("offset", "0h"))
+        s.rule_type = str(e.get("rule_type", s.rule_type))
+        for name in ("factors", "blacklist", "instruments"):
+            v = getattr(s, name)
+            setattr(s, name, [v] if isinstance(v, str) else list(v or []))
+        s.cross_sect_factor = s.cross_sect_factor or ""
+        s.rank_factor = s.rank_factor or ""
+        return s
+
+    def to_raw(self) -> dict[str, Any]:
+        """The YAML entry, with the fields of its kind only (``max_cap_num`` = ``hold_period``)."""
+        out: dict[str, Any] = {"strategy_name": self.strategy_name, "kind": self.kind}
+        if self.id and self.id != self.strategy_name:
+            out["id"] = self.id
+        out.update(rule_type=self.rule_type, offset=self.offset, position=self.position, leverage=self.leverage)
+        if self.kind == "timing":
+            out.update(instruments=list(self.instruments), volatility_ratio=self.volatility_ratio)
+            return out
+        out.update(
+            universe=self.universe if isinstance(self.universe, str) else list(self.universe),
+            hold_period=self.hold_period, max_cap_num=self.hold_period, symbol_num_limit=self.symbol_num_limit,
+            factors=list(self.factors),
+        )
+        if self.cross_sect_factor:
+            out["cross_sect_factor"] = self.cross_sect_factor
+        out.update(rank_factor=self.rank_factor or None, ascending=self.ascending, side=self.side,
+                   blacklist=list(self.blacklist))
+        return out
+
+
+@dataclass
+class ConfigState:
+    strategies: list[StrategyState] = field(default_factory=list)
+    exchange: str = "okx"
+    initial_equity: float = 10_000.0
+    blacklist: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # fees, plugins: carried through
+
+    @classmethod
+    def from_raw(cls, raw: Any) -> ConfigState:
+        if not isinstance(raw, dict) or not isinstance(raw.get("strategies"), list):
+            raise StateError("a strategies file needs a 'strategies' list")
+        extra = {k: copy.deepcopy(v) for k, v in raw.items()
+                 if k not in ("strategies", "exchange", "initial_equity", "blacklist")}
+        return cls([StrategyState.from_raw(e) for e in raw["strategies"]], str(raw.get("exchange", "okx")),
+                   float(raw.get("initial_equity", 10_000.0)), list(raw.get("blacklist") or []), extra)
+
+    def to_raw(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"exchange": self.exchange, "initial_equity": self.initial_equity}
+        out.update(copy.deepcopy(self.extra))
+        out["blacklist"] = list(self.blacklist)
+        out["strategies"] = [s.to_raw() for s in self.strategies]
+        return out
+
+
+def _text(p: Any) -> str:
+    return str(p)
+
+
+def load_state(path: str | Path) -> ConfigState:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise StateError(f"{path} does not exist") from None
+    except yaml.YAMLError as e:
+        raise StateError(f"{path}: not valid YAML ({e})") from None
+    return ConfigState.from_raw(raw)
+
+
+def dump_state(state: ConfigState) -> str:
+    return yaml.safe_dump(state.to_raw(), sort_keys=False, default_flow_style=None, width=110)
+
+
+def save_state(state: ConfigState, path: str | Path) -> Path:
+    """Write atomically (write aside, rename): a cron job never reads half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("# written by the qlib-local strategy builder (notebooks/configure.ipynb)\n" + dump_state(state))
+    tmp.replace(path)
+    return path

@@ -1,0 +1,150 @@
+"""Per-field errors for the builder, as the user types.
+
+Field checks (rule, offset, names, numbers) come first so each message sits next to its
+input; then the research layer's own validator runs on the whole config, so nothing the
+builder lets through can fail later in a backtest or a live run.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qlib_local.errors import QlibError
+from qlib_local.research.config import parse_config
+from qlib_local.research.factors import FactorRegistry
+from qlib_local.research.plugins import PluginError
+from qlib_local.research.strategy import StrategyRegistry
+from qlib_local.timeframes import (
+    TimeframeError,
+    check_offset,
+    normalize_timeframe,
+    parse_offset,
+    parse_timeframe,
+)
+from qlib_local.widgets.state import ConfigState, StrategyState
+
+GENERAL = "general"
+FACTOR_KINDS = ("timeseries", "cross_section")
+RANK_KINDS = ("rank", "timeseries", "cross_section")
+# a stand-in universe for 'all' when there is no store to list instruments
+PLACEHOLDER_UNIVERSE = ["BTC-USDT-SWAP"]
+
+
+@dataclass(frozen=True)
+class Registries:
+    strategies: StrategyRegistry
+    factors: FactorRegistry
+    root: Path | None = None
+
+    @classmethod
+    def load(cls, plugins: str | Path | None = None) -> Registries:
+        return cls(StrategyRegistry.load(plugins), FactorRegistry.load(plugins), Path(plugins) if plugins else None)
+
+    def strategy_names(self, kind: str) -> list[str]:
+        return self.strategies.known(kind)
+
+    def factor_names(self, kinds: tuple[str, ...]) -> list[str]:
+        return sorted(n for n, k in self.factors.kinds.items() if k in kinds)
+
+    def params_of(self, base: str) -> list[str]:
+        """Constructor parameter names of a strategy class (what ``_p1_p2`` fills)."""
+        import inspect
+
+        klass = self.strategies.classes.get(base)
+        if klass is None:
+            return []
+        return list(inspect.signature(klass.__init__).parameters)[1:]
+
+
+Errors = dict[tuple[int, str], str]  # (strategy index or -1, field) -> message
+
+
+def strategy_errors(i: int, s: StrategyState, regs: Registries) -> Errors:
+    err: Errors = {}
+    try:
+        rule_ms = parse_timeframe(normalize_timeframe(s.rule_type))
+    except TimeframeError as e:
+        err[(i, "rule_type")] = str(e)
+        rule_ms = None
+    try:
+        off = parse_offset(s.offset)
+        if rule_ms is not None:
+            check_offset(rule_ms, off, s.rule_type, s.offset)
+    except TimeframeError as e:
+        err[(i, "offset")] = str(e)
+    if s.base not in regs.strategies.classes or regs.strategies.classes[s.base].kind != s.kind:
+        known = ", ".join(regs.strategy_names(s.kind)) or "none"
+        err[(i, "strategy")] = f"unknown {s.kind} strategy {s.base!r}; known: {known}"
+    elif empty := [n for n, v in zip(regs.params_of(s.base), s.params, strict=False) if not str(v).strip()]:
+        err[(i, "params")] = f"parameter(s) {', '.join(empty)} of {s.base} are empty"
+    else:
+        try:
+            strat = regs.strategies.create(s.strategy_name)
+            for f in strat.factors():
+                regs.factors.resolve(f)
+        except PluginError as e:
+            err[(i, "params")] = str(e)
+        except Exception as e:  # the plugin's own constructor refused the values
+            err[(i, "params")] = f"{s.strategy_name}: {type(e).__name__}: {e}"
+    if not 0 < s.position <= 1:
+        err[(i, "position")] = f"capital share must be in (0, 1], got {s.position:g}"
+    if not s.leverage > 0:
+        err[(i, "leverage")] = f"leverage must be more than 0, got {s.leverage:g}"
+    if s.kind == "timing":
+        if not s.instruments:
+            err[(i, "instruments")] = "at least one instrument is needed"
+        return err
+    if s.hold_period < 1:
+        err[(i, "hold_period")] = f"hold period must be at least 1 bar, got {s.hold_period}"
+    if s.symbol_num_limit < 1:
+        err[(i, "symbol_num_limit")] = f"must be at least 1, got {s.symbol_num_limit}"
+    for name in s.factors:
+        _factor(err, (i, "factors"), regs, name, FACTOR_KINDS)
+    if s.cross_sect_factor:
+        _factor(err, (i, "cross_sect_factor"), regs, s.cross_sect_factor, ("cross_section",))
+    if not s.rank_factor:
+        err[(i, "rank_factor")] = "an event strategy needs a rank factor (it orders the candidates)"
+    else:
+        _factor(err, (i, "rank_factor"), regs, s.rank_factor, RANK_KINDS)
+    return err
+
+
+def _factor(err: Errors, key: tuple[int, str], regs: Registries, name: str, kinds: tuple[str, ...]) -> None:
+    try:
+        regs.factors.resolve(name, kinds)
+    except PluginError as e:
+        err.setdefault(key, str(e))
+
+
+def config_errors(state: ConfigState, regs: Registries, store: Any = None) -> Errors:
+    """Every error: per field, then (only if those pass) the research validator's verdict."""
+    err: Errors = {}
+    if not state.strategies:
+        err[(-1, GENERAL)] = "add at least one strategy"
+    for i, s in enumerate(state.strategies):
+        err.update(strategy_errors(i, s, regs))
+    total = sum(s.position for s in state.strategies)
+    if total > 1 + 1e-9:
+        for i, _ in enumerate(state.strategies):
+            err.setdefault((i, "position"), f"capital shares sum to {total:g}, more than 1")
+        err[(-1, "position")] = f"capital shares sum to {total:g}, more than 1"
+    labels = [s.label for s in state.strategies]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        err[(-1, "id")] = f"two strategies share the id {', '.join(dup)}: give one an id"
+    if err:
+        return err
+    raw = state.to_raw()
+    if store is None:  # 'all' is checked against the store when there is one
+        raw = copy.deepcopy(raw)
+        for e in raw["strategies"]:
+            if e.get("universe") == "all":
+                e["universe"] = PLACEHOLDER_UNIVERSE
+    try:
+        parse_config(raw, store=store, plugins=regs.root)
+    except QlibError as e:
+        err[(-1, GENERAL)] = str(e)
+    return err
