@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Cron lines firing each account's live run --lead seconds before every bar close of its "
         "strategies, and the collector at every close. Times are UTC whatever the machine's zone.",
     )
-    p.add_argument("--config", default=None, help="accounts YAML (default: $QLIB_LOCAL_ACCOUNTS or ./accounts.yaml)")
+    p.add_argument("--config", "--accounts", dest="config", default=None, help="accounts YAML (default: $QLIB_LOCAL_ACCOUNTS or ./accounts.yaml)")
     p.add_argument("--lead", type=int, default=30, help="seconds before the close to start live runs (default 30)")
     p.add_argument("--tz", default="auto", choices=("auto", "utc", "cron-tz", "convert"),
                    help="how UTC reaches cron: auto (default), utc, cron-tz (CRON_TZ=UTC), convert (fixed-offset zone)")

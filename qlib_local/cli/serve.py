@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "A run still going when due again is skipped, not started twice; missed runs are logged, "
         "not replayed. Ctrl-C stops scheduling; runs in progress finish on their own.",
     )
-    p.add_argument("--config", default=None, help="accounts YAML (default: $QLIB_LOCAL_ACCOUNTS or ./accounts.yaml)")
+    p.add_argument("--config", "--accounts", dest="config", default=None, help="accounts YAML (default: $QLIB_LOCAL_ACCOUNTS or ./accounts.yaml)")
     p.add_argument("--lead", type=int, default=30, help="seconds before the close to start live runs (default 30)")
     p.add_argument("--grace", type=float, default=60.0,
                    help="a run noticed later than this many seconds after its time is missed (default 60)")

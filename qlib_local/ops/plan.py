@@ -32,7 +32,7 @@ ACCOUNTS_ENV = "QLIB_LOCAL_ACCOUNTS"
 DEFAULT_ACCOUNTS = "accounts.yaml"
 # environment a scheduled command must see as it was when the schedule was made
 PASSED_ENV = ("QLIB_LOCAL_ROOT", "QLIB_LOCAL_PLUGINS", "QLIB_LOCAL_ACCOUNTS", "QLIB_LOCAL_SECRETS")
-_STRATEGIES_KEYS = ("strategies", "strategies_config", "config")
+REPO = Path(__file__).resolve().parents[2]
 
 
 class PlanError(QlibError):
@@ -44,6 +44,8 @@ class Account:
     name: str
     strategies_path: Path
     schedules: tuple[Schedule, ...]
+    store: Path  # the K-line store its live runs read (the collector writes there)
+    market_url: str = ""  # paper accounts collect from the local exchange they trade on
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def accounts_path(explicit: str | Path | None = None) -> Path:
     path = Path(explicit or os.environ.get(ACCOUNTS_ENV) or DEFAULT_ACCOUNTS)
     if not path.is_file():
         raise PlanError(
-            f"accounts config {path} does not exist: pass --config FILE (see accounts.example.yaml)"
+            f"accounts config {path} does not exist: pass --config FILE (see docs/operations.md)"
         )
     return path.resolve()
 
@@ -112,32 +114,16 @@ def strategy_schedules(path: Path) -> tuple[Schedule, ...]:
 
 
 def load_accounts(path: Path) -> list[Account]:
-    """Accounts from ``accounts: {name: {strategies: FILE, ...}}`` (or a list with ``name``)."""
-    raw = _yaml(path)
-    accounts = raw.get("accounts") if isinstance(raw, dict) else None
-    if isinstance(accounts, list):
-        items = []
-        for i, a in enumerate(accounts):
-            if not isinstance(a, dict) or "name" not in a:
-                raise PlanError(f"{path}: accounts[{i}]: expected a mapping with a name")
-            items.append((str(a["name"]), a))
-    elif isinstance(accounts, dict):
-        items = [(str(k), v) for k, v in accounts.items()]
-    else:
-        raise PlanError(f"{path}: accounts: expected a mapping of account name to settings")
-    if not items:
-        raise PlanError(f"{path}: accounts: no accounts")
+    """The accounts file, read by the live layer's own loader (same validation as ``live run``)."""
+    from qlib_local.live.accounts import load_accounts as load_live_accounts
+
     out = []
-    for name, a in items:
-        if not isinstance(a, dict):
-            raise PlanError(f"{path}: accounts.{name}: expected a mapping")
-        key = next((k for k in _STRATEGIES_KEYS if a.get(k)), None)
-        if key is None:
-            raise PlanError(f"{path}: accounts.{name}.strategies: missing (the strategies YAML this account runs)")
-        spath = (path.parent / str(a[key])).resolve()
-        if not spath.is_file():
-            raise PlanError(f"{path}: accounts.{name}.{key}: {spath} does not exist")
-        out.append(Account(name, spath, strategy_schedules(spath)))
+    for name, acct in load_live_accounts(path).items():
+        if not acct.strategies.is_file():
+            raise PlanError(f"{path}: accounts.{name}.strategies: {acct.strategies} does not exist")
+        store = acct.store or Path(os.environ.get("QLIB_LOCAL_ROOT") or REPO / "data")
+        out.append(Account(name, acct.strategies.resolve(), strategy_schedules(acct.strategies), store.resolve(),
+                           acct.url if acct.mode == "paper" else ""))
     return out
 
 
@@ -158,19 +144,23 @@ def build_jobs(
     accounts = accounts if accounts is not None else load_accounts(accounts_file)
     exe = cli_argv()
     jobs: list[Job] = []
-    seen: dict[Path, str] = {}
+    seen: set[tuple[Path, Path, str]] = set()
     for acc in accounts:
-        if acc.strategies_path in seen:
+        key = (acc.strategies_path, acc.store, acc.market_url)
+        if key in seen:  # accounts sharing a config, store and source share one collector
             continue
-        stem = acc.strategies_path.stem
-        name = f"collector-{stem}" if stem not in seen.values() else f"collector-{stem}-{len(seen)}"
-        seen[acc.strategies_path] = name
+        seen.add(key)
+        name = f"collector-{acc.strategies_path.stem}"
+        if any(j.name == name for j in jobs):
+            name = f"{name}-{acc.name}"
+        argv = [*exe, "data", "collect", "--config", str(acc.strategies_path), "--root", str(acc.store)]
+        if acc.market_url:
+            argv += ["--base-url", acc.market_url]
         sched = tuple(Schedule(s.rule, s.offset, name) for s in acc.schedules)
-        jobs.append(Job(name, sched, 0, (*exe, "data", "collect", "--config", str(acc.strategies_path),
-                                          "--max-cycles", "1"), cwd, env, log_dir / f"{name}.log"))
+        jobs.append(Job(name, sched, 0, (*argv, "--max-cycles", "1"), cwd, env, log_dir / f"{name}.log"))
     for acc in accounts:
         name = f"live-{acc.name}"
         sched = tuple(Schedule(s.rule, s.offset, name) for s in acc.schedules)
-        jobs.append(Job(name, sched, lead_s, (*exe, "live", "run", acc.name, "--config", str(accounts_file)),
+        jobs.append(Job(name, sched, lead_s, (*exe, "live", "run", acc.name, "--accounts", str(accounts_file)),
                         cwd, env, log_dir / f"{name}.log"))
     return jobs

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from tests_support import REPO
 
+PAPER_URL = "http://127.0.0.1:9"  # nothing listens: a job that does reach out fails at once, locally
 EVENT_45M = {
     "strategies": [
         {"strategy_name": "SmaCross_20_60", "kind": "timing", "instruments": ["BTC-USDT-SWAP"],
@@ -26,7 +27,8 @@ def accounts_dir(tmp_path: Path) -> Path:
     shutil.copy(REPO / "strategies" / "example.yaml", d / "example.yaml")
     (d / "fast.yaml").write_text(yaml.safe_dump(EVENT_45M))
     (d / "accounts.yaml").write_text(yaml.safe_dump({"accounts": {
-        "main": {"exchange": "okx", "mode": "paper", "strategies": "example.yaml"},
-        "fast": {"exchange": "okx", "mode": "paper", "strategies": "fast.yaml"},
+        "main": {"exchange": "okx", "mode": "paper", "url": PAPER_URL, "strategies": "example.yaml",
+                 "store": "data"},
+        "fast": {"exchange": "okx", "mode": "paper", "url": PAPER_URL, "strategies": "fast.yaml", "store": "data"},
     }}))
     return d

@@ -48,11 +48,12 @@ def test_prints_collector_and_live_lines_in_utc(accounts_dir, capsys, utc, monke
     # example.yaml: 1H+0h and 4H+1h -> every hour (the 4H closes at 01,05,.. are hourly too)
     assert [line.split(" cd ")[0] for line in live_main] == ["59 * * * *"]
     assert "sleep 30 && " in live_main[0]
-    assert f"--config {accounts_dir / 'accounts.yaml'}" in live_main[0]
+    assert f"live run main --accounts {accounts_dir / 'accounts.yaml'}" in live_main[0]
     assert live_main[0].endswith(f">> {accounts_dir / 'runs' / 'logs' / 'live-main.log'} 2>&1")
     collector = [line for line in lines if "data collect" in line and "example.yaml" in line]
     assert [line.split(" cd ")[0] for line in collector] == ["0 * * * *"]
     assert "sleep" not in collector[0]
+    assert f"--root {accounts_dir / 'data'} --base-url http://127.0.0.1:9 --max-cycles 1" in collector[0]
     fast = [line for line in lines if "live run fast" in line]
     assert len(fast) == 3  # 45m needs a line per group of minutes of the hour
     fired = sorted(t for line in fast for t in fire_times(" ".join(line.split()[:5]), 0, 1440))
@@ -151,7 +152,8 @@ def test_unexpressible_rule_points_to_serve(accounts_dir, capsys):
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda d: (d / "accounts.yaml").write_text("accounts: {main: {mode: paper}}\n"), "strategies: missing"),
+    (lambda d: (d / "accounts.yaml").write_text("accounts: {main: {mode: paper, url: 'http://127.0.0.1:9'}}\n"),
+     "strategies: missing"),
     (lambda d: (d / "example.yaml").write_text("strategies:\n  - {rule_type: 4H, offset: 5h}\n"), "does not fit rule"),
     (lambda d: (d / "accounts.yaml").unlink(), "does not exist"),
 ])
