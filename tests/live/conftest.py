@@ -6,12 +6,14 @@ import secrets as _secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from qlib_local.sim import LocalExchange
+from qlib_local.specs import save_specs
 from qlib_local.store import KlineStore
-from qlib_local.synth import SynthConfig, write_synthetic
+from qlib_local.synth import SynthConfig, generate
 from qlib_local.timeframes import HOUR_MS, to_ms
 
 BTC, ETH, SOL, XRP = "BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP", "XRP-USDT-SWAP"
@@ -37,12 +39,25 @@ def strategies_config() -> dict:
 def live_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four OKX swaps, 25 days of 1H bars from 2025-01-01, every series marked complete."""
     root = tmp_path_factory.mktemp("livedata")
-    store = KlineStore(root, create=True, durable=False)
-    names = write_synthetic(store, SynthConfig(instruments=4, timeframe="1H", days=25, seed=11))
-    for inst in names:
-        last = store.last_bar_time("okx", inst, "1H")
-        store.set_complete_up_to("okx", inst, "1H", last + __import__("pandas").Timedelta(hours=1))
+    write_tick_data(KlineStore(root, create=True, durable=False), SynthConfig(instruments=4, timeframe="1H", days=25,
+                                                                              seed=11))
     return root
+
+
+def write_tick_data(store: KlineStore, cfg: SynthConfig) -> list[str]:
+    """Synthetic bars with prices on each instrument's tick grid, as every real exchange's are
+    (the local exchange fills on the grid; off-grid closes would make live and backtest size from
+    equities a rounding apart). Every series is marked complete."""
+    bars, specs = generate(cfg)
+    for inst, df in bars.items():
+        tick = specs[inst].tick_sz
+        df = df.copy()
+        for c in ("open", "high", "low", "close"):
+            df[c] = (df[c] / tick).round() * tick
+        store.upsert("okx", inst, cfg.timeframe, df)
+        store.set_complete_up_to("okx", inst, cfg.timeframe, df.index[-1] + pd.Timedelta(cfg.timeframe.lower()))
+    save_specs(store.root, "okx", specs)
+    return list(bars)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ error classes (:mod:`qlib_local.live.errors`). The clients are always built with
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -71,6 +72,10 @@ LIMITS: dict[tuple[str, str], tuple[int, float, bool]] = {
     ("GET", "/api/v5/market/candles"): (40, 2, False),
 }
 SAFETY_S = 0.05  # wall-clock slack so our window never undercuts the server's
+# Clients and pacing per (credentials hash, domain, flag): building an httpx client costs ~30 ms
+# (TLS context), and one pacer per account keeps consecutive runs in one process within limits.
+_CACHE: dict[tuple[str, str, str], tuple] = {}
+_CACHE_LOCK = threading.Lock()
 
 
 class Pacer:
@@ -138,23 +143,32 @@ class OkxHttp:
     """
 
     def __init__(self, api_key: str, secret_key: str, passphrase: str, domain: str, flag: str,
-                 timeout_s: float = 5.0, retry: RetryPolicy | None = None, pace: bool = True):
-        kw = dict(flag=flag, domain=domain.rstrip("/"), debug=False)
-        self.trade = okx.Trade.TradeAPI(api_key, secret_key, passphrase, **kw)
-        self.account = okx.Account.AccountAPI(api_key, secret_key, passphrase, **kw)
-        self.public = okx.PublicData.PublicAPI(**kw)
-        self.market = okx.MarketData.MarketAPI(**kw)
+                 timeout_s: float = 5.0, retry: RetryPolicy | None = None, pace: bool = True, reuse: bool = True):
+        key = (hashlib.sha256(f"{api_key}|{secret_key}|{passphrase}".encode()).hexdigest(), domain, flag)
+        with _CACHE_LOCK:
+            cached = _CACHE.get(key) if reuse else None
+            if cached is None:
+                kw = dict(flag=flag, domain=domain.rstrip("/"), debug=False)
+                cached = (okx.Trade.TradeAPI(api_key, secret_key, passphrase, **kw),
+                          okx.Account.AccountAPI(api_key, secret_key, passphrase, **kw),
+                          okx.PublicData.PublicAPI(**kw), okx.MarketData.MarketAPI(**kw), Pacer())
+                if reuse:
+                    _CACHE[key] = cached
+        self.trade, self.account, self.public, self.market, self.pacer = cached
         for c in (self.trade, self.account, self.public, self.market):
             c.timeout = httpx.Timeout(timeout_s)
+        self.pacer.enabled = pace
+        self.reuse = reuse
         self.domain = domain
         self.retry = retry or RetryPolicy()
-        self.pacer = Pacer(pace)
         self.requests = 0
         self._count_lock = threading.Lock()
 
     def close(self) -> None:
-        for c in (self.trade, self.account, self.public, self.market):
-            c.close()
+        """Close the connections (shared clients stay open for the next session of this process)."""
+        if not self.reuse:
+            for c in (self.trade, self.account, self.public, self.market):
+                c.close()
 
     def once(self, method: str, path: str, fn: Callable[[], Any], what: str, inst: str = "") -> dict[str, Any]:
         """One request, no retry: the envelope or a mapped VenueError."""
