@@ -188,7 +188,7 @@ class Ledger:
 
     # ------------------------------------------------------------------ orders
     def add_orders(self, rows: list[OrderRow]) -> None:
-        """Record intents before anything is sent (one transaction for the batch)."""
+        """Record intents before anything is sent (one transaction; an id already recorded is kept as is)."""
         t = now_ms()
         with self.tx() as c:
             for r in rows:
@@ -196,7 +196,7 @@ class Ledger:
                 r.updated_at = t
                 d = asdict(r)
                 d["reduce_only"] = int(r.reduce_only)
-                c.execute(f"INSERT INTO orders ({','.join(_ORDER_COLS)}) VALUES ({','.join('?' * len(_ORDER_COLS))})",
+                c.execute(f"INSERT OR IGNORE INTO orders ({','.join(_ORDER_COLS)}) VALUES ({','.join('?' * len(_ORDER_COLS))})",
                           [d[k] for k in _ORDER_COLS])
 
     def update_order(self, cl_ord_id: str, **changes: Any) -> None:

@@ -85,6 +85,8 @@ class AccountConfig:
     fetch_missing: bool = True
     order_type: str = "market"
     cell_timeout_s: float = 600.0
+    retry_budget_s: float = 15.0
+    poll_timeout_s: float = 10.0
     dingtalk: DingTalkConfig | None = None
     telegram: TelegramConfig | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -145,7 +147,7 @@ def _number(where: str, v: Any, lo: float) -> float:
 
 KNOWN = {"exchange", "mode", "url", "pos_mode", "margin_mode", "strategies", "leverage", "store", "ledger",
          "runs_dir", "secrets_file", "wait_data_s", "max_late_s", "history_bars", "fetch_missing", "order_type",
-         "cell_timeout_s", "notify"}
+         "cell_timeout_s", "retry_budget_s", "poll_timeout_s", "notify"}
 
 
 def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> AccountConfig:
@@ -194,6 +196,8 @@ def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> 
         fetch_missing=bool(raw.get("fetch_missing", True)),
         order_type=_choice(f"{where}.order_type", raw.get("order_type", "market"), {"market"}),
         cell_timeout_s=_number(f"{where}.cell_timeout_s", raw.get("cell_timeout_s", 600), 1),
+        retry_budget_s=_number(f"{where}.retry_budget_s", raw.get("retry_budget_s", 15), 0),
+        poll_timeout_s=_number(f"{where}.poll_timeout_s", raw.get("poll_timeout_s", 10), 0),
         dingtalk=ding, telegram=tele,
     )
 

@@ -36,7 +36,7 @@ from qlib_local.notify import DingTalk, Notifier, Telegram
 from qlib_local.research import ModelState
 from qlib_local.store import KlineStore
 from qlib_local.timeframes import from_ms, to_ms
-from qlib_local.venues.okx import OkxHttp, OkxVenue
+from qlib_local.venues.okx import OkxHttp, OkxVenue, RetryPolicy
 
 log = logging.getLogger(__name__)
 EARLY_S = 600.0  # cron may fire up to this long before a close; the run waits for it
@@ -85,7 +85,9 @@ class LiveSession:
         self.at_ms = to_ms(at) if at is not None and at != "" else None
         self.run_id = run_id or f"{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         self.notebook, self.hold_lock = notebook, hold_lock
-        self.policy = policy or ExecPolicy()
+        self.policy = policy or ExecPolicy(
+            retry=RetryPolicy(attempts=50, base_s=0.1, cap_s=1.0, budget_s=acct.retry_budget_s),
+            poll_timeout_s=acct.poll_timeout_s)
         self.timeout_s, self.pace, self.wait_close_s = timeout_s, pace, wait_close_s
         self.status = "new"
         self.current = ""

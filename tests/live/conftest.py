@@ -98,3 +98,68 @@ def accounts_file(tmp_path: Path, live_root: Path, exchange: LocalExchange, fake
 def bar(i: int) -> int:
     """The i-th hourly close after START (ms)."""
     return to_ms(START) + i * HOUR_MS
+
+
+class Capture:
+    """A chat-service stand-in on 127.0.0.1 recording every request (path, query, JSON body)."""
+
+    def __init__(self, status: int = 200):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[dict] = []
+        self.status = status
+        cap = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                from urllib.parse import parse_qs, urlsplit
+
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                u = urlsplit(self.path)
+                cap.requests.append({"path": u.path, "query": {k: v[0] for k, v in parse_qs(u.query).items()},
+                                     "raw_query": u.query, "json": json.loads(body or b"{}")})
+                payload = {"errcode": 0, "ok": True} if cap.status == 200 else {"errcode": 1, "ok": False}
+                data = json.dumps(payload).encode()
+                self.send_response(cap.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *a) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def texts(self) -> str:
+        import json
+
+        return "\n".join(json.dumps(r["json"]) for r in self.requests)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def capture() -> Iterator[Capture]:
+    c = Capture()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def notify_secrets(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    vals = {"DINGTALK_TOKEN": "dt-" + _secrets.token_hex(8), "DINGTALK_SECRET": "SEC" + _secrets.token_hex(10),
+            "TELEGRAM_TOKEN": "123456:tg-" + _secrets.token_hex(8)}
+    for k, v in vals.items():
+        monkeypatch.setenv(f"QLIB_LOCAL_ALICE_{k}", v)
+    return vals
+
+
+def notify_config(url: str) -> dict:
+    return {"dingtalk": {"base_url": url}, "telegram": {"chat_id": "-1001", "base_url": url}}

@@ -1,0 +1,134 @@
+"""The execution engine against the local exchange: idempotency, unknown outcomes, storms, rejections."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+from conftest import ACCOUNT, BTC, ETH, SOL, XRP, bar
+
+from qlib_local.ledger import Ledger
+from qlib_local.live.execution import ExecPolicy, Executor
+from qlib_local.live.planning import plan_orders
+from qlib_local.live.types import PositionInfo
+from qlib_local.sim.ratelimit import Rule
+from qlib_local.venues.okx import OkxHttp, OkxVenue, RetryPolicy
+
+FAST = ExecPolicy(retry=RetryPolicy(attempts=50, base_s=0.02, cap_s=0.1, budget_s=1.0), poll_timeout_s=0.5,
+                  poll_interval_s=0.05)
+
+
+@pytest.fixture
+def venue(exchange, fake_secrets):
+    s = fake_secrets
+    v = OkxVenue(OkxHttp(s["API_KEY"], s["SECRET_KEY"], s["PASSPHRASE"], exchange.url, "1", timeout_s=1.0,
+                         retry=RetryPolicy(attempts=3, base_s=0.02, budget_s=1), reuse=False))
+    yield v
+    v.http.close()
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    return Ledger(tmp_path / "ledger.sqlite")
+
+
+def make_plan(venue, targets, positions=None, account=ACCOUNT, b=0):
+    return plan_orders(account, bar(b), targets, venue.positions() if positions is None else positions,
+                       venue.instruments())
+
+
+def exchange_orders(exchange, account=ACCOUNT):
+    return list(exchange.accounts[account].orders.values())
+
+
+def test_same_orders_twice_never_double(exchange, venue, ledger):
+    exchange.clock.set(bar(0))
+    plan = make_plan(venue, {BTC: 2.0, ETH: -3.0})
+    ex = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST)
+    first = ex.execute(bar(0), plan.orders, bar(0) - 60_000)
+    assert first.ok and len(first.acks) == 2
+    again = Executor(venue, ledger, ACCOUNT, "r2", "net_mode", FAST).execute(bar(0), plan.orders, bar(0) - 60_000)
+    assert again.ok and all(a.msg == "adopted" for a in again.acks.values())  # 51016 -> looked up, not resent
+    cl = Counter(o.cl_ord_id for o in exchange_orders(exchange))
+    assert set(cl.values()) == {1} and len(cl) == 2
+    assert {p.inst_id: p.contracts for p in venue.positions()} == {BTC: 2.0, ETH: -3.0}
+    assert {o.state for o in ledger.orders(ACCOUNT)} == {"filled"} and len(ledger.fills(ACCOUNT)) == 2
+
+
+def test_dropped_answer_is_looked_up_not_resent(exchange, venue, ledger):
+    exchange.clock.set(bar(0))
+    exchange.faults.drop_response("/api/v5/trade/batch-orders", times=1)
+    plan = make_plan(venue, {BTC: 1.0, SOL: 5.0})
+    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST).execute(bar(0), plan.orders, bar(0) - 60_000)
+    assert rep.ok and all("found after" in a.msg for a in rep.acks.values())
+    assert len(exchange_orders(exchange)) == 2  # the dropped request took effect once, nothing resent
+    assert [o.state for o in ledger.orders(ACCOUNT)] == ["filled", "filled"]
+
+
+def test_5xx_storm_retries_then_fails_cleanly(exchange, venue, ledger):
+    exchange.clock.set(bar(0))
+    exchange.faults.fail("/api/v5/trade/batch-orders", 503)
+    plan = make_plan(venue, {BTC: 1.0, ETH: 1.0})
+    t0 = time.monotonic()
+    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST).execute(bar(0), plan.orders, bar(0) - 60_000)
+    assert 0.5 < time.monotonic() - t0 < 5  # retried within the budget, then stopped
+    assert not rep.ok and sorted(rep.not_placed) == sorted(o.cl_ord_id for o in plan.orders)
+    assert "gave up placing 2 order(s)" in rep.errors[0] and "50001" in rep.errors[0]
+    assert exchange_orders(exchange) == []
+    assert {o.state for o in ledger.orders(ACCOUNT)} == {"not_placed"}  # known absent, nothing half-recorded
+    assert (ledger.events(ACCOUNT)["kind"] == "place_failed").sum() == 1
+
+
+def _storm(exchange, on: bool) -> None:
+    limit = 0 if on else 300
+    exchange.limiter.rules[("POST", "/api/v5/trade/batch-orders")] = Rule(limit, 2, "user_inst")
+    exchange.limiter.rules[("POST", "/api/v5/trade/order")] = Rule(0 if on else 60, 2, "user_inst")
+
+
+def test_50011_storm_is_ridden_out_within_the_budget(exchange, venue, ledger):
+    exchange.clock.set(bar(0))
+    _storm(exchange, True)
+    threading.Timer(0.4, _storm, (exchange, False)).start()
+    plan = make_plan(venue, {BTC: 1.0, ETH: -1.0, XRP: 10.0})
+    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST).execute(bar(0), plan.orders, bar(0) - 60_000)
+    assert rep.ok and len(rep.acks) == 3 and len(exchange_orders(exchange)) == 3
+
+
+def test_50011_storm_beyond_the_budget_fails_cleanly(exchange, venue, ledger):
+    exchange.clock.set(bar(0))
+    _storm(exchange, True)
+    plan = make_plan(venue, {BTC: 1.0})
+    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST).execute(bar(0), plan.orders, bar(0) - 60_000)
+    assert rep.not_placed == [plan.orders[0].cl_ord_id] and "50011" in rep.errors[0]
+    assert exchange_orders(exchange) == []
+
+
+def test_insufficient_margin_rejects_one_order_and_the_others_go(exchange, venue, ledger):
+    exchange.clock.set(bar(0))
+    alerts = []
+    # 10k USDT at 10x: 40 BTC contracts (~24k notional) fit, 400 do not
+    plan = make_plan(venue, {BTC: 400.0, ETH: 5.0, XRP: 10.0})
+    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST,
+                   alert=lambda k, m: alerts.append((k, m))).execute(bar(0), plan.orders, bar(0) - 60_000)
+    assert list(rep.rejected.values())[0].code == "51008"
+    assert {p.inst_id: p.contracts for p in venue.positions()} == {ETH: 5.0, XRP: 10.0}
+    states = {o.inst_id: (o.state, o.code) for o in ledger.orders(ACCOUNT)}
+    assert states == {BTC: ("rejected", "51008"), ETH: ("filled", "0"), XRP: ("filled", "0")}
+    assert alerts and alerts[0][0] == "rejected" and "51008" in alerts[0][1]
+
+
+def test_partial_fill_is_recorded_and_the_rest_canceled(exchange, venue, ledger):
+    exchange.clock.set(bar(0))
+    Executor(venue, ledger, ACCOUNT, "r0", "net_mode", FAST).execute(
+        bar(0), make_plan(venue, {BTC: 4.0}).orders, bar(0) - 60_000)
+    # a stale view (10 held) plans a reduce-only close of 10; the exchange can only close 4
+    plan = make_plan(venue, {BTC: 0.0}, positions=[PositionInfo(BTC, "net", 10.0)], b=1)
+    exchange.clock.set(bar(1))
+    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST).execute(bar(1), plan.orders, bar(1) - 60_000)
+    st = rep.statuses[plan.orders[0].cl_ord_id]
+    assert (st.acc_fill_sz, st.sz, st.state) == (4.0, 10.0, "canceled")
+    row = ledger.order(plan.orders[0].cl_ord_id)
+    assert (row.state, row.acc_fill_sz) == ("canceled", 4.0)
+    assert "partial_fill" in set(ledger.events(ACCOUNT)["kind"]) and venue.positions() == []
