@@ -19,6 +19,7 @@ from qlib_local.timeframes import HOUR_MS, to_ms
 BTC, ETH, SOL, XRP = "BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP", "XRP-USDT-SWAP"
 START = "2025-01-10T00:00:00Z"  # nine days of hourly history behind, sixteen ahead
 ACCOUNT = "alice"
+DATA = SynthConfig(instruments=4, timeframe="1H", days=25, seed=11)
 
 
 def strategies_config() -> dict:
@@ -39,18 +40,19 @@ def strategies_config() -> dict:
 def live_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four OKX swaps, 25 days of 1H bars from 2025-01-01, every series marked complete."""
     root = tmp_path_factory.mktemp("livedata")
-    write_tick_data(KlineStore(root, create=True, durable=False), SynthConfig(instruments=4, timeframe="1H", days=25,
-                                                                              seed=11))
+    write_tick_data(KlineStore(root, create=True, durable=False), DATA)
     return root
 
 
-def write_tick_data(store: KlineStore, cfg: SynthConfig) -> list[str]:
+def write_tick_data(store: KlineStore, cfg: SynthConfig, cut: dict[str, int] | None = None) -> list[str]:
     """Synthetic bars with prices on each instrument's tick grid, as every real exchange's are
     (the local exchange fills on the grid; off-grid closes would make live and backtest size from
     equities a rounding apart). Every series is marked complete."""
     bars, specs = generate(cfg)
     for inst, df in bars.items():
         tick = specs[inst].tick_sz
+        if cut and inst in cut:  # a series stored only up to (excluding) this open time
+            df = df[df.index < pd.Timestamp(cut[inst], unit="ms", tz="UTC")]
         df = df.copy()
         for c in ("open", "high", "low", "close"):
             df[c] = (df[c] / tick).round() * tick

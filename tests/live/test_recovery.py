@@ -1,0 +1,115 @@
+"""Faults around a run: killed mid-flight, late bars, a ledger that disagrees, a run started before the close."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+from conftest import ACCOUNT, BTC, DATA, SOL, bar, write_tick_data
+
+from qlib_local.ledger import Ledger
+from qlib_local.live.session import LiveSession
+from qlib_local.sim import LocalExchange
+from qlib_local.store import KlineStore
+from qlib_local.timeframes import HOUR_MS, from_ms
+
+
+def test_killed_after_sending_before_recording_then_rerun(accounts_file, exchange, tmp_path):
+    path = accounts_file()
+    exchange.clock.set(bar(0) + 1_000)
+    exchange.faults.drop_response("/api/v5/trade/batch-orders", times=None)  # orders take effect, answers are lost
+    exchange.faults.hang("/api/v5/trade/order", 60)  # ... and the lookup that follows never returns
+    proc = subprocess.Popen([sys.executable, "-m", "qlib_local", "live", "run", ACCOUNT, "--accounts", str(path),
+                             "--at", from_ms(bar(0)).isoformat(), "--in-process"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    acct = exchange.accounts[ACCOUNT]
+    deadline = time.monotonic() + 60
+    while not acct.orders and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # now blocked in the lookup
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    sent = {o.cl_ord_id for o in acct.orders.values()}
+    assert sent
+    led = Ledger(tmp_path / "ledger" / "alice.sqlite")
+    assert {o.state for o in led.orders(ACCOUNT)} == {"intent"}  # sent, never recorded
+    exchange.faults.clear()
+    s = LiveSession.from_config(path, ACCOUNT, at=bar(0))
+    assert s.run() == "ok", s.error
+    assert Counter(o.cl_ord_id for o in acct.orders.values()) == Counter(sent)  # nothing placed twice
+    rows = led.orders(ACCOUNT)
+    assert {o.cl_ord_id for o in rows} == sent and {o.state for o in rows} == {"filled"}  # repaired
+    assert len(led.fills(ACCOUNT)) == len(sent)
+    recon = led.events(ACCOUNT, s.run_id)
+    assert recon["message"].str.contains("filled").any()
+    assert s.net_positions() == {k: v for k, v in s.result.net.items() if v != 0}
+
+
+def test_late_bar_is_fetched_or_else_skipped(accounts_file, exchange, live_root, tmp_path):
+    """The store lacks SOL's just-closed bar: first the job fetches it itself; when the exchange
+    publishes it late too, the job waits, then trades everything but SOL."""
+    store_root = tmp_path / "live_store"
+    close = bar(3)
+    write_tick_data(KlineStore(store_root, create=True, durable=False), DATA, cut={SOL: close - HOUR_MS})
+    KlineStore(store_root).set_complete_up_to("okx", SOL, "1H", from_ms(close - HOUR_MS))
+    path = accounts_file(store=str(store_root), wait_data_s=0.3, fetch_missing=True)
+    exchange.clock.set(close + 1_000)
+    s = LiveSession.from_config(path, ACCOUNT, at=close)
+    assert s.run() == "ok", s.error
+    assert s.data.fetched == [SOL] and s.data.stale == {} and s.data.waited_s >= 0.3
+    # next bar: the exchange publishes the closed bar 10 minutes late
+    exchange.faults.late_bar(600)
+    exchange.clock.set(close + HOUR_MS + 1_000)
+    s2 = LiveSession.from_config(path, ACCOUNT, at=close + HOUR_MS)
+    assert s2.run() == "ok", s2.error
+    assert list(s2.data.stale) == [SOL] and s2.data.waited_s >= 0.3
+    assert all(o.inst_id != SOL for o in s2.plan_.orders)
+    assert all(pd_isnan(v) for v in [s2.result.prices[SOL]])
+    event = s2.result.intents["RankOnly"]
+    assert not event[SOL] and event.sum() > 0  # SOL cannot be selected on old data; others can
+    assert "stale_data" in set(Ledger(tmp_path / "ledger" / "alice.sqlite").events(ACCOUNT)["kind"])
+    assert any("SOL-USDT-SWAP" in a for a in s2.alerts)
+
+
+def pd_isnan(v) -> bool:
+    return v != v
+
+
+def test_ledger_disagreeing_with_the_exchange_is_reconciled(accounts_file, exchange, tmp_path):
+    path = accounts_file()
+    exchange.clock.set(bar(0) + 1_000)
+    assert LiveSession.from_config(path, ACCOUNT, at=bar(0)).run() == "ok"
+    import okx.Trade
+
+    acct = exchange.accounts[ACCOUNT]
+    t = okx.Trade.TradeAPI(acct.api_key, acct.secret, acct.passphrase, flag="1", domain=exchange.url, debug=False)
+    before = acct.signed_exposure(BTC)
+    assert t.place_order(BTC, "cross", "buy", "market", "1")["code"] == "0"  # a manual trade
+    assert t.place_order(SOL, "cross", "buy", "limit", "1", px="1")["code"] == "0"  # a manual resting order
+    exchange.clock.set(bar(1) + 1_000)
+    s = LiveSession.from_config(path, ACCOUNT, at=bar(1))
+    assert s.run() == "ok", s.error
+    diffs = s.recon.position_diffs.set_index("inst_id")
+    assert diffs.loc[BTC, "ledger"] == pytest.approx(before) and diffs.loc[BTC, "exchange"] == pytest.approx(before + 1)
+    assert len(s.recon.foreign_orders) == 1  # reported, left alone
+    assert any(o.state == "live" and o.inst_id == SOL for o in acct.orders.values())
+    assert any("ledger differed" in a for a in s.alerts)
+    assert acct.signed_exposure(BTC) == pytest.approx(s.result.net[BTC])  # traded from the exchange's truth
+
+
+def test_started_before_the_close_waits_for_it(accounts_file, live_root, fake_secrets):
+    close = bar(5)
+    ex = LocalExchange(live_root, start=close - 1_500, speed=1.0)
+    ex.add_account(ACCOUNT, fake_secrets["API_KEY"], fake_secrets["SECRET_KEY"], fake_secrets["PASSPHRASE"])
+    with ex:
+        path = accounts_file(url=ex.url)
+        s = LiveSession.from_config(path, ACCOUNT)  # no --at: the next close
+        assert s.run() == "ok", s.error
+        assert s.bar_ms == close and s.timings["wait_close"] >= 1.0
+        fills = ex.accounts[ACCOUNT].fills
+        assert fills and min(f.ts for f in fills) >= close
