@@ -155,12 +155,13 @@ def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> 
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping")
     raw = {**defaults, **raw}
+    for secret_like in ("api_key", "secret_key", "passphrase", "secret", "token"):
+        if secret_like in raw:
+            raise ConfigError(f"{where}.{secret_like}: secrets never go in the accounts config; use the "
+                              f"environment ({env_prefix(name)}...) or a secrets_file outside the repository")
     unknown = set(raw) - KNOWN
     if unknown:
         raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown field; known: {', '.join(sorted(KNOWN))}")
-    for secret_like in ("api_key", "secret_key", "passphrase", "secret", "token"):
-        if secret_like in raw:
-            raise ConfigError(f"{where}.{secret_like}: secrets never go in the accounts config")
     mode = _choice(f"{where}.mode", raw.get("mode", "paper"), MODES)
     url = str(raw.get("url") or "")
     if mode == "paper" and not url:

@@ -1,0 +1,90 @@
+"""The OKX adapter over HTTP to the local exchange: error mapping, retries, pacing, specs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from qlib_local.live.errors import Ambiguous, AuthError, RateLimited, RetriesExhausted, Unavailable
+from qlib_local.sim import LocalExchange
+from qlib_local.store import KlineStore
+from qlib_local.synth import SynthConfig, write_synthetic
+from qlib_local.venues.okx import OkxHttp, OkxVenue, RetryPolicy
+
+KEY, SECRET, PASS = "vk-1", "vs-secret-1", "Vp-1"
+QUICK = RetryPolicy(attempts=4, base_s=0.01, cap_s=0.05, budget_s=2)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    r = tmp_path_factory.mktemp("venue")
+    write_synthetic(KlineStore(r, create=True, durable=False), SynthConfig(instruments=2, timeframe="1H", days=5, seed=2))
+    return r
+
+
+@pytest.fixture
+def exchange(root) -> Iterator[LocalExchange]:
+    ex = LocalExchange(root, start="2025-01-03T00:00Z")
+    ex.add_account("v", KEY, SECRET, PASS)
+    with ex:
+        yield ex
+
+
+def venue(ex, secret=SECRET, pace=True, timeout=2.0) -> OkxVenue:
+    return OkxVenue(OkxHttp(KEY, secret, PASS, ex.url, "1", timeout_s=timeout, retry=QUICK, pace=pace, reuse=False))
+
+
+def test_specs_and_account(exchange):
+    v = venue(exchange)
+    specs = v.instruments()
+    assert set(specs) == {"BTC-USDT-SWAP", "ETH-USDT-SWAP"}
+    btc = specs["BTC-USDT-SWAP"]
+    assert (btc.ct_val, btc.lot_sz, btc.min_sz, btc.max_lever) == (0.01, 0.1, 0.1, 100.0)
+    assert v.position_mode() == "net_mode" and v.balance().total_eq == 10_000
+    v.set_leverage("BTC-USDT-SWAP", 7, "cross")
+    assert exchange.accounts["v"].leverage["BTC-USDT-SWAP"] == 7
+    assert v.order("BTC-USDT-SWAP", "nosuchorder1") is None
+
+
+def test_5xx_is_retried_then_succeeds(exchange):
+    exchange.faults.fail("/api/v5/account/balance", 503, times=2)
+    assert venue(exchange).balance().total_eq == 10_000
+
+
+def test_5xx_forever_exhausts_retries_with_the_cause(exchange):
+    exchange.faults.fail("/api/v5/account/balance", 502)
+    with pytest.raises(RetriesExhausted) as e:
+        venue(exchange).balance()
+    assert isinstance(e.value.last, Unavailable) and "50001" in str(e.value)
+
+
+def test_timeouts_and_drops_are_ambiguous(exchange):
+    v = venue(exchange, timeout=0.3)
+    exchange.faults.hang("/api/v5/account/positions", 5, times=1)
+    with pytest.raises(Ambiguous, match="no answer in time"):
+        v.http.once("GET", "/api/v5/account/positions", v.http.account.get_positions, "positions")
+    exchange.faults.drop_response("/api/v5/account/config", times=1)
+    with pytest.raises(Ambiguous, match="connection failed"):
+        v.http.once("GET", "/api/v5/account/config", v.http.account.get_account_config, "config")
+
+
+def test_bad_signature_is_an_auth_error_without_retry(exchange):
+    t0 = time.monotonic()
+    with pytest.raises(AuthError, match="50113"):
+        venue(exchange, secret="wrong-secret").balance()
+    assert time.monotonic() - t0 < 1
+
+
+def test_pacing_avoids_50011_and_unpaced_draws_it(exchange):
+    v = venue(exchange, pace=False)
+    with pytest.raises(RateLimited):
+        for _ in range(12):  # balance: 10 per 2 s per user
+            v.http.once("GET", "/api/v5/account/balance", v.http.account.get_account_balance, "balance")
+    exchange.limiter.reset()
+    paced = venue(exchange, pace=True)
+    t0 = time.monotonic()
+    for _ in range(12):
+        paced.http.once("GET", "/api/v5/account/balance", paced.http.account.get_account_balance, "balance")
+    assert time.monotonic() - t0 > 1.5  # waited for the window instead
