@@ -45,7 +45,7 @@ def scrub_notebook(path: Path, secrets: list[str]) -> int:
     if not path.exists():
         return 0
     text = path.read_text()
-    found = sum(text.count(s) for s in secrets if s)
+    found = sum(text.count(s) for s in secrets if s and len(s) >= redact.MIN_LEN)
     if found:
         cleaned = redact.clean(text)
         path.write_text(cleaned)
@@ -132,7 +132,8 @@ def _papermill(accounts_file: Path, account: str, at: str | None, mode: str | No
                             report_mode=False)
     except Exception as e:  # noqa: BLE001 - PapermillExecutionError, timeouts, dead kernels
         status, error = _ledger_status(ledger_path, run_id)
-        return ("failed" if status in (None, "ok", "running") else status), (error or redact.clean(str(e))[:2000])
+        text = f"{getattr(e, 'ename', type(e).__name__)}: {getattr(e, 'evalue', '') or e}"
+        return ("failed" if status in (None, "ok", "running") else status), (error or redact.clean(text)[:2000])
     status, error = _ledger_status(ledger_path, run_id)
     if status not in ("ok", "skipped"):
         return "failed", error or "the notebook finished without recording the run's outcome"

@@ -154,6 +154,7 @@ class LiveSession:
         self.release()
 
     def release(self) -> None:
+        """Close connections and the ledger, drop the lock (idempotent; the session's data stays readable)."""
         if self.venue is not None:
             self.venue.http.close()
         if self.lock is not None:
