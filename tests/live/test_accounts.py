@@ -80,3 +80,12 @@ def test_secrets_file_permissions_and_location(tmp_path, tmp_path_factory):
 def test_secret_short_values_do_not_mask_words():
     Secret("ab")
     assert redact.clean("ab cd") == "ab cd"
+
+
+def test_the_example_accounts_file_is_valid():
+    from tests_support import REPO
+
+    accounts = load_accounts(REPO / "accounts.example.yaml")
+    assert set(accounts) == {"paper", "okx-demo", "okx-main"}
+    assert accounts["okx-main"].flag == "0" and accounts["okx-main"].pos_mode == "long_short_mode"
+    assert accounts["okx-demo"].secrets_file.is_absolute() and accounts["okx-main"].telegram.chat_id
