@@ -7,7 +7,6 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import ACCOUNT, BTC, ETH, SOL, XRP, bar
 
 from qlib_local.ledger import Ledger
 from qlib_local.live.execution import ExecPolicy, Executor
@@ -15,6 +14,8 @@ from qlib_local.live.planning import plan_orders
 from qlib_local.live.types import PositionInfo
 from qlib_local.sim.ratelimit import Rule
 from qlib_local.venues.okx import OkxHttp, OkxVenue, RetryPolicy
+
+from .conftest import ACCOUNT, BTC, ETH, SOL, XRP, bar
 
 FAST = ExecPolicy(retry=RetryPolicy(attempts=50, base_s=0.02, cap_s=0.1, budget_s=1.0), poll_timeout_s=0.5,
                   poll_interval_s=0.05)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from conftest import ACCOUNT, bar
 
 from qlib_local.backtest.engine import run_backtest
 from qlib_local.cli.main import main
@@ -19,6 +18,8 @@ from qlib_local.research import load_config
 from qlib_local.specs import load_specs
 from qlib_local.store import KlineStore
 from qlib_local.timeframes import from_ms
+
+from .conftest import ACCOUNT, bar
 
 N_BARS = 200
 PAPERMILL_BARS = {120}

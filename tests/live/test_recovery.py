@@ -10,13 +10,14 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import ACCOUNT, BTC, DATA, SOL, bar, write_tick_data
 
 from qlib_local.ledger import Ledger
 from qlib_local.live.session import LiveSession
 from qlib_local.sim import LocalExchange
 from qlib_local.store import KlineStore
 from qlib_local.timeframes import HOUR_MS, from_ms
+
+from .conftest import ACCOUNT, BTC, DATA, SOL, bar, write_tick_data
 
 
 def test_killed_after_sending_before_recording_then_rerun(accounts_file, exchange, tmp_path):

@@ -10,13 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ACCOUNT, bar, notify_config
-
 from qlib_local.cli.main import main
 from qlib_local.ledger import Ledger
 from qlib_local.live import index
 from qlib_local.live.lock import AccountLock
 from qlib_local.timeframes import from_ms
+
+from .conftest import ACCOUNT, bar, notify_config
 
 CLI = [sys.executable, "-m", "qlib_local"]
 
