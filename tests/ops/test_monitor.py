@@ -1,0 +1,155 @@
+"""The monitor reads what real live runs wrote: runs, equity, positions, orders, fills, errors.
+
+A module fixture trades five hourly bars on the local exchange through `qlib-local live run`
+(in-process), then one run that fails (a wrong API key). The monitor's tables are checked
+against the exchange's own books, and notebooks/monitor.ipynb runs headless over the result.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import pandas as pd
+import papermill as pm
+import pytest
+import yaml
+from tests_support import REPO
+
+from qlib_local.cli.main import main
+from qlib_local.ops import monitor as m
+from qlib_local.sim import LocalExchange
+from qlib_local.store import KlineStore
+from qlib_local.synth import SynthConfig, write_synthetic
+from qlib_local.timeframes import HOUR_MS, from_ms, to_ms
+
+START = to_ms("2025-01-10T00:00:00Z")
+GOOD_BARS = 5
+
+
+def strategies(names: list[str]) -> dict:
+    btc, eth, sol, xrp = names[:4]
+    return {"exchange": "okx", "initial_equity": 10_000, "fees": {"taker": 0.0005, "maker": 0.0002, "slippage": 0.0},
+            "strategies": [
+                {"strategy_name": "SmaCross_5_10", "kind": "timing", "instruments": [btc, eth], "rule_type": "1H",
+                 "offset": "0h", "position": 0.5, "leverage": 2},
+                {"strategy_name": "RankOnly", "kind": "event", "universe": [btc, eth, sol, xrp], "rule_type": "1H",
+                 "position": 0.4, "leverage": 1, "hold_period": 2, "max_cap_num": 2, "symbol_num_limit": 2,
+                 "rank_factor": "QuoteVolumeMean_3", "side": "long"}]}
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory):
+    d = tmp_path_factory.mktemp("desk")
+    store = KlineStore(d / "data", create=True, durable=False)
+    names = write_synthetic(store, SynthConfig(instruments=4, timeframe="1H", days=20, seed=11))
+    for inst in names:
+        store.set_complete_up_to("okx", inst, "1H", store.last_bar_time("okx", inst, "1H") + pd.Timedelta(hours=1))
+    (d / "strategies.yaml").write_text(yaml.safe_dump(strategies(names)))
+    keys = {"API_KEY": "fk-" + secrets.token_hex(8), "SECRET_KEY": "fs-" + secrets.token_hex(12),
+            "PASSPHRASE": "Fp-" + secrets.token_hex(6)}
+    with pytest.MonkeyPatch.context() as mp, LocalExchange(d / "data", start=START) as ex:
+        for k, v in keys.items():
+            mp.setenv(f"QLIB_LOCAL_ALICE_{k}", v)
+        ex.add_account("alice", keys["API_KEY"], keys["SECRET_KEY"], keys["PASSPHRASE"], usdt=10_000)
+        ex.rate_limit = False
+        acct = {"exchange": "okx", "mode": "paper", "url": ex.url, "strategies": "strategies.yaml", "store": "data",
+                "ledger": "ledger/alice.sqlite", "runs_dir": "runs/live", "wait_data_s": 0.5, "fetch_missing": False}
+        (d / "accounts.yaml").write_text(yaml.safe_dump({"accounts": {"alice": acct}}))
+        for i in range(GOOD_BARS + 1):
+            if i == GOOD_BARS:
+                mp.setenv("QLIB_LOCAL_ALICE_API_KEY", "not-the-key")
+            ex.clock.set(START + i * HOUR_MS + 1_000)
+            rc = main(["live", "run", "alice", "--accounts", str(d / "accounts.yaml"), "--in-process",
+                       "--at", from_ms(START + i * HOUR_MS).isoformat()])
+            assert rc == (1 if i == GOOD_BARS else 0)
+        account = ex.accounts["alice"]
+        books = {"positions": {i: account.signed_exposure(i) for i in names},
+                 "fills": [(f.inst_id, f.fill_sz) for f in account.fills]}
+    return d, books
+
+
+@pytest.fixture
+def view(desk):
+    d, _ = desk
+    (v,) = m.accounts(d / "accounts.yaml")
+    return v
+
+
+def test_runs_newest_first_with_the_failure(view):
+    led = m.open_ledger(view)
+    runs = m.runs_table(view, led)
+    assert len(runs) == GOOD_BARS + 1
+    assert runs["status"].tolist() == ["failed"] + ["ok"] * GOOD_BARS
+    assert runs["bar"].iloc[1] == from_ms(START + (GOOD_BARS - 1) * HOUR_MS)
+    assert runs["started"].is_monotonic_decreasing
+    assert "50111" in runs["error"].iloc[0]
+
+
+def test_equity_per_account_and_strategy_by_bar_close(view):
+    acc, per = m.equity(m.open_ledger(view), view.name)
+    closes = [from_ms(START + i * HOUR_MS) for i in range(GOOD_BARS)]
+    assert list(acc.index) == closes and {"before", "after"} <= set(acc.columns)
+    assert acc["before"].iloc[0] == pytest.approx(10_000)
+    assert sorted(per.columns) == ["RankOnly", "SmaCross_5_10"]
+    assert per.iloc[0].to_dict() == pytest.approx({"RankOnly": 4_000, "SmaCross_5_10": 5_000}, rel=1e-9)
+
+
+def test_positions_orders_and_fills_agree_with_the_exchange(view, desk):
+    _, books = desk
+    led = m.open_ledger(view)
+    at, pos = m.positions(led, view.name)
+    assert at == from_ms(START + (GOOD_BARS - 1) * HOUR_MS)
+    held = {k: v for k, v in books["positions"].items() if v}
+    assert held and dict(zip(pos["inst_id"], pos["contracts"], strict=True)) == pytest.approx(held)
+    fills = m.fills(led, view.name, None)
+    assert sorted(zip(fills["inst_id"], fills["size"], strict=True)) == sorted(books["fills"])
+    assert fills["time"].is_monotonic_decreasing
+    orders = m.orders(led, view.name, 500)
+    assert (orders["state"] == "filled").all() and orders["acc_fill_sz"].sum() == pytest.approx(fills["size"].sum())
+    assert len(m.orders(led, view.name, 3)) == 3
+
+
+def test_candles_carry_the_instruments_fills(view, desk):
+    led = m.open_ledger(view)
+    fills = m.fills(led, view.name, None)
+    inst = fills["inst_id"].value_counts().index[0]
+    acc, _ = m.equity(led, view.name)
+    bars, marked = m.candles(view, inst, "1H", 50, fills, acc.index[-1])
+    assert len(bars) == 50 and bars.index[-1] == acc.index[-1] + pd.Timedelta(hours=2)  # bar opens up to close+3h
+    assert len(marked) == (fills["inst_id"] == inst).sum() and set(marked["inst_id"]) == {inst}
+    with pytest.raises(m.MonitorError, match="no 1H bars"):
+        m.candles(view, "NOPE-USDT-SWAP", "1H", 50, fills)
+
+
+def test_problems_list_the_failed_run_and_its_event(view):
+    p = m.problems(view, m.open_ledger(view))
+    assert set(p["what"]) >= {"run failed", "run_failed"}
+    assert p["message"].str.contains("Invalid OK-ACCESS-KEY").all()
+
+
+def test_an_account_that_never_ran(view):
+    empty = m.AccountView("bob", "okx", "paper", view.ledger.with_name("bob.sqlite"), view.runs_dir / "none",
+                          view.store, view.strategies)
+    assert m.open_ledger(empty) is None
+    assert m.runs_table(empty, None).empty and m.problems(empty, None).empty
+    assert m.equity(None, "bob")[0].empty and m.positions(None, "bob")[0] is None
+
+
+def test_monitor_notebook_runs_headless(desk, view, tmp_path):
+    d, books = desk
+    n_problems = len(m.problems(view, m.open_ledger(view)))
+    out = tmp_path / "monitor.out.ipynb"
+    pm.execute_notebook(str(REPO / "notebooks" / "monitor.ipynb"), str(out), kernel_name="python3",
+                        progress_bar=False, parameters={"accounts_path": str(d / "accounts.yaml"), "bars": 60},
+                        cwd=str(tmp_path), execution_timeout=120)
+    text = out.read_text()
+    nb = json.loads(text)
+    overview = "".join(nb["cells"][3]["outputs"][-1]["data"]["text/plain"])
+    assert "alice" in overview and "failed" in overview
+    row = overview.splitlines()[-1].split()
+    assert row[:4] == ["alice", "paper", str(GOOD_BARS + 1), "1"]  # account, mode, runs, failed
+    assert f"alice: {n_problems} problem(s)" in text and n_problems >= 2
+    n_top = pd.Series([i for i, _ in books["fills"]]).value_counts()
+    assert f"1H with {int(n_top.iloc[0])} fill(s)" in text  # the most traded instrument, fills marked
+    assert '"type": "candlestick"' in text
