@@ -145,6 +145,14 @@ def _drift(rng: np.random.Generator, n: int, bar_years: float) -> np.ndarray:
     return out
 
 
+def _on_tick_grid(df: pd.DataFrame, tick: float) -> pd.DataFrame:
+    """Prices on the instrument's tick grid, as every exchange's are: fills and marks land on
+    the grid, so off-grid bars would make backtest and exchange disagree by a rounding."""
+    for c in ("open", "high", "low", "close"):
+        df[c] = np.maximum(np.round(df[c].to_numpy() / tick), 1.0) * tick
+    return df
+
+
 def generate(cfg: SynthConfig) -> tuple[dict[str, pd.DataFrame], dict[str, InstrumentSpec]]:
     """Bars and specs of ``cfg.instruments`` swaps (UTC open times, base-currency volume)."""
     step = parse_timeframe(cfg.timeframe)
@@ -187,8 +195,9 @@ def generate(cfg: SynthConfig) -> tuple[dict[str, pd.DataFrame], dict[str, Instr
                 drop[s : s + int(rng.integers(1, 6))] = True
             df = df[~drop]
         max_lever = MAJORS[i][2] if i < len(MAJORS) else float(rng.choice([20, 50]))
-        bars[inst] = df
-        specs[inst] = contract_spec(inst, p0, max_lever)
+        spec = contract_spec(inst, p0, max_lever)
+        bars[inst] = _on_tick_grid(df, spec.tick_sz)
+        specs[inst] = spec
     return bars, specs
 
 

@@ -52,3 +52,10 @@ def test_gaps_are_real_missing_bars() -> None:
     bars, _ = generate(SynthConfig(instruments=1, timeframe="1m", days=2, seed=5, gaps=3))
     df = bars["BTC-USDT-SWAP"]
     assert 0 < 2 * 1440 - len(df) <= 15
+
+
+def test_prices_sit_on_the_tick_grid() -> None:
+    bars, specs = generate(SynthConfig(instruments=8, timeframe="1H", days=30, seed=9))
+    for name, df in bars.items():
+        ticks = df[["open", "high", "low", "close"]].to_numpy() / specs[name].tick_sz
+        assert np.abs(ticks - np.round(ticks)).max() < 1e-6

@@ -45,17 +45,12 @@ def live_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def write_tick_data(store: KlineStore, cfg: SynthConfig, cut: dict[str, int] | None = None) -> list[str]:
-    """Synthetic bars with prices on each instrument's tick grid, as every real exchange's are
-    (the local exchange fills on the grid; off-grid closes would make live and backtest size from
-    equities a rounding apart). Every series is marked complete."""
+    """Synthetic bars (on each instrument's tick grid, as the generator makes them), every series
+    marked complete; ``cut`` stores a series only up to (excluding) an open time."""
     bars, specs = generate(cfg)
     for inst, df in bars.items():
-        tick = specs[inst].tick_sz
-        if cut and inst in cut:  # a series stored only up to (excluding) this open time
+        if cut and inst in cut:
             df = df[df.index < pd.Timestamp(cut[inst], unit="ms", tz="UTC")]
-        df = df.copy()
-        for c in ("open", "high", "low", "close"):
-            df[c] = (df[c] / tick).round() * tick
         store.upsert("okx", inst, cfg.timeframe, df)
         store.set_complete_up_to("okx", inst, cfg.timeframe, df.index[-1] + pd.Timedelta(cfg.timeframe.lower()))
     save_specs(store.root, "okx", specs)
