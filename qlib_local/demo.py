@@ -72,46 +72,99 @@ def run_demo(workdir: Path, repo: Path) -> DemoResult:
     )
     result.outputs += sorted(out.glob("*.ipynb")) + sorted(out.glob("*.csv")) + sorted(out.glob("*.json"))
 
-    _step(result, "4. local OKX exchange: python-okx and ccxt over HTTP", lambda: _exchange_check(root))
+    _step(
+        result, "4. local OKX exchange + paper trading", lambda: _paper(workdir, root, repo, config, result)
+    )
     return result
 
 
-def _exchange_check(root: Path) -> int:
-    """Start the local exchange, read it with both real clients, stop it."""
+DEMO_CLOSE = "2025-01-15T01:00:00Z"  # a close where both example strategies (1H, 4H offset 1h) are due
+
+
+def _paper(workdir: Path, root: Path, repo: Path, config: Path, result: DemoResult) -> int:
+    """The local exchange on 127.0.0.1; the collector's update against it; one live paper run
+    of account ``demo`` through papermill, exactly as cron would run it."""
+    import os
     import secrets
 
+    import yaml
+
+    from qlib_local.sim import LocalExchange
+
+    creds = {
+        "API_KEY": secrets.token_hex(8),
+        "SECRET_KEY": secrets.token_hex(16),
+        "PASSPHRASE": "Demo-" + secrets.token_hex(4),
+    }
+    # The exchange replays the store in real time from just after the close.
+    with LocalExchange(root, start="2025-01-15T01:00:02Z", speed=1) as ex:
+        ex.add_account("demo", creds["API_KEY"], creds["SECRET_KEY"], creds["PASSPHRASE"], usdt=10_000)
+        print(f"local OKX V5 exchange at {ex.url} (clock {DEMO_CLOSE} + 2 s, real-time replay)")
+        _clients_check(ex.url, creds)
+        code = cli(["data", "update", "--config", str(config), "--root", str(root), "--base-url", ex.url])
+        if code:
+            return code
+        accounts = workdir / "accounts.yaml"
+        accounts.write_text(
+            yaml.safe_dump(
+                {
+                    "defaults": {
+                        "exchange": "okx",
+                        "pos_mode": "net_mode",
+                        "margin_mode": "cross",
+                        "leverage": 5,
+                        "wait_data_s": 20,
+                        "store": str(root),
+                        "runs_dir": str(repo / "runs" / "live"),
+                    },
+                    "accounts": {
+                        "demo": {
+                            "mode": "paper",
+                            "url": ex.url,
+                            "strategies": str(config),
+                            "ledger": str(workdir / "ledger" / "demo.sqlite"),
+                        }
+                    },
+                }
+            )
+        )
+        # Keys reach the kernel through the environment only: never a papermill parameter.
+        for k, v in creds.items():
+            os.environ[f"QLIB_LOCAL_DEMO_{k}"] = v
+        try:
+            code = cli(["live", "run", "demo", "--accounts", str(accounts), "--at", DEMO_CLOSE])
+        finally:
+            for k in creds:
+                os.environ.pop(f"QLIB_LOCAL_DEMO_{k}", None)
+        acct = ex.accounts["demo"]
+        print(
+            f"exchange view of account demo: {len(acct.orders)} orders, "
+            f"{sum(1 for p in acct.positions.values() if p)} open position(s)"
+        )
+    result.outputs += sorted((repo / "runs" / "live" / "demo").rglob("*.ipynb"))[-1:]
+    return code
+
+
+def _clients_check(url: str, creds: dict[str, str]) -> None:
+    """Both real clients read the local exchange, as they would read OKX."""
     import ccxt
     import okx.Account as Account
     import okx.MarketData as MarketData
 
-    from qlib_local.sim import LocalExchange
-
-    key, secret, phrase = secrets.token_hex(8), secrets.token_hex(16), "demo-Pass1"
-    start = "2025-01-15T00:00:30Z"
-    with LocalExchange(root, start=start, speed=0) as ex:
-        ex.add_account("demo", key, secret, phrase, usdt=10_000)
-        print(f"local exchange at {ex.url}, clock {start}")
-        market = MarketData.MarketAPI(flag="1", domain=ex.url, debug=False)
-        candles = market.get_candlesticks(instId="BTC-USDT-SWAP", bar="1H", limit="3")
-        assert candles["code"] == "0", candles
-        for row in candles["data"]:
-            print(f"  BTC-USDT-SWAP 1H {row[0]} close {row[4]} confirm {row[8]}")
-        account = Account.AccountAPI(key, secret, phrase, flag="1", domain=ex.url, debug=False)
-        bal = account.get_account_balance()
-        assert bal["code"] == "0", bal
-        print(f"  python-okx: account equity {float(bal['data'][0]['totalEq']):,.2f} USDT")
-        venue = ccxt.okx(
-            {
-                "apiKey": key,
-                "secret": secret,
-                "password": phrase,
-                "options": {"fetchMarkets": {"types": ["swap"]}},
-            }
-        )
-        venue.urls["api"]["rest"] = ex.url
-        markets = venue.load_markets()
-        print(f"  ccxt: {len(markets)} swap markets, e.g. {sorted(markets)[0]}")
-    return 0
+    market = MarketData.MarketAPI(flag="1", domain=url, debug=False)
+    candles = market.get_candlesticks(instId="BTC-USDT-SWAP", bar="1H", limit="2")
+    assert candles["code"] == "0", candles
+    for row in candles["data"]:
+        print(f"  python-okx: BTC-USDT-SWAP 1H {row[0]} close {row[4]} confirm {row[8]}")
+    account = Account.AccountAPI(
+        creds["API_KEY"], creds["SECRET_KEY"], creds["PASSPHRASE"], flag="1", domain=url, debug=False
+    )
+    bal = account.get_account_balance()
+    assert bal["code"] == "0", bal
+    print(f"  python-okx: account equity {float(bal['data'][0]['totalEq']):,.2f} USDT")
+    venue = ccxt.okx({"options": {"fetchMarkets": {"types": ["swap"]}}})
+    venue.urls["api"]["rest"] = url
+    print(f"  ccxt: {len(venue.load_markets())} swap markets")
 
 
 def summary(result: DemoResult, repo: Path) -> str:

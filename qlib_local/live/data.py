@@ -30,28 +30,18 @@ class DataStatus:
     waited_s: float = 0.0
 
 
-def base_timeframes(store: KlineStore, exchange: str, instruments: list[str]) -> dict[str, str | None]:
-    """The finest stored timeframe of each instrument (what the collector marks)."""
-    out: dict[str, str | None] = {}
-    for i in instruments:
-        tfs = store.timeframes(exchange, i)
-        out[i] = tfs[0] if tfs else None
-    return out
-
-
-def wait_for_data(store: KlineStore, exchange: str, instruments: list[str], close_ms: int, timeout_s: float,
+def wait_for_data(store: KlineStore, exchange: str, bases: dict[str, str], close_ms: int, timeout_s: float,
                   fetch: Callable[[list[str], str], None] | None = None, poll_s: float = 0.1) -> DataStatus:
+    """Wait for each instrument's base-timeframe marker (``bases``: the collector's own series)."""
     import time
 
     t0 = time.monotonic()
     close = from_ms(close_ms)
     st = DataStatus(close)
+    instruments = list(bases)
     by_tf: dict[str, list[str]] = {}
-    for inst, tf in base_timeframes(store, exchange, instruments).items():
-        if tf is None:
-            st.stale[inst] = "no bars stored"
-        else:
-            by_tf.setdefault(tf, []).append(inst)
+    for inst, tf in bases.items():
+        by_tf.setdefault(tf, []).append(inst)
     deadline = t0 + timeout_s
     late: dict[str, list[str]] = {}
     for tf, insts in by_tf.items():

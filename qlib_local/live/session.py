@@ -32,6 +32,7 @@ from qlib_local.live.lock import AccountLock
 from qlib_local.live.planning import Plan, leverage_wanted, plan_orders
 from qlib_local.live.reconcile import ReconcileReport, reconcile
 from qlib_local.live.types import Balance, PositionInfo, net_exposure
+from qlib_local.marketdata.needs import base_by_instrument
 from qlib_local.notify import DingTalk, Notifier, Telegram
 from qlib_local.research import ModelState
 from qlib_local.store import KlineStore
@@ -283,8 +284,9 @@ class LiveSession:
         """Complete-up-to markers with a deadline, then fetch, then skip what is still stale."""
         assert self.book is not None and self.bar_ms is not None
         fetch = fetcher(self.acct.domain, self.store) if self.acct.fetch_missing else None
-        self.data = wait_for_data(self.store, self.book.cfg.exchange, self.book.instruments, self.bar_ms,
-                                  self.acct.wait_data_s, fetch)
+        bases = base_by_instrument(self.book.cfg)
+        self.data = wait_for_data(self.store, self.book.cfg.exchange, {i: bases[i] for i in self.book.instruments},
+                                  self.bar_ms, self.acct.wait_data_s, fetch)
         if self.data.fetched:
             self.event("warning", "fetched", f"fetched late bars myself: {', '.join(self.data.fetched)}")
         if self.data.stale:

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qlib_local.store import KlineStore, default_root
 from qlib_local.timeframes import base_timeframe, finest_timeframe
+
+if TYPE_CHECKING:
+    from qlib_local.research.config import ResearchConfig
 
 
 class _Listing:
@@ -42,19 +46,27 @@ def load_strategies(
     return load_config(config_path, store=store)
 
 
+def base_by_instrument(cfg: ResearchConfig) -> dict[str, str]:
+    """The one base timeframe stored per instrument: the finest any strategy needs.
+
+    The collector fetches and marks exactly these series and live jobs wait on exactly these
+    markers, so the two can never disagree about what "complete" means.
+    """
+    bases: dict[str, list[str]] = {}
+    for s in cfg.strategies:
+        base = base_timeframe(s.rule_type, s.offset)
+        for inst in s.instruments:
+            bases.setdefault(inst, []).append(base)
+    return {inst: finest_timeframe(tfs) for inst, tfs in bases.items()}
+
+
 def needed_series(
     config_path: str | Path,
     list_instruments: Callable[[], Iterable[str]] | None = None,
     root: str | Path | None = None,
 ) -> set[tuple[str, str]]:
     """{(instrument, base timeframe)} over all strategies of the config."""
-    cfg = load_strategies(config_path, list_instruments, root)
-    bases: dict[str, list[str]] = {}
-    for s in cfg.strategies:
-        base = base_timeframe(s.rule_type, s.offset)
-        for inst in s.instruments:
-            bases.setdefault(inst, []).append(base)
-    return {(inst, finest_timeframe(tfs)) for inst, tfs in bases.items()}
+    return set(base_by_instrument(load_strategies(config_path, list_instruments, root)).items())
 
 
 def config_exchange(config_path: str | Path) -> str | None:
