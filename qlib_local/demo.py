@@ -35,11 +35,15 @@ def _step(result: DemoResult, name: str, fn: Callable[[], object]) -> None:
         raise SystemExit(f"demo step '{name}' failed with exit code {code}")
 
 
-def run_demo(workdir: Path, repo: Path) -> DemoResult:
-    """Synthetic data, a backtest report, the local exchange; returns what it wrote."""
+def run_demo(workdir: Path, repo: Path, runs: Path) -> DemoResult:
+    """Synthetic data, a backtest report, the local exchange, a paper run; returns what it wrote."""
+    import shutil
+
     root = workdir / "data"
     result = DemoResult(root=root)
     config = repo / "strategies" / "example.yaml"
+    # Each demo starts a fresh local exchange, so the paper account's ledger starts fresh too.
+    shutil.rmtree(workdir / "ledger", ignore_errors=True)
 
     _step(
         result,
@@ -64,7 +68,7 @@ def run_demo(workdir: Path, repo: Path) -> DemoResult:
     # Synthetic data has no gaps unless asked, so check passes (exit 1 would mean problems).
     _step(result, "2. data check", lambda: cli(["data", "check", "--root", str(root), "--max-gaps", "2"]))
 
-    out = repo / "runs" / "backtest" / "demo"
+    out = runs / "backtest" / "demo"
     _step(
         result,
         "3. backtest notebook (papermill)",
@@ -73,7 +77,7 @@ def run_demo(workdir: Path, repo: Path) -> DemoResult:
     result.outputs += sorted(out.glob("*.ipynb")) + sorted(out.glob("*.csv")) + sorted(out.glob("*.json"))
 
     _step(
-        result, "4. local OKX exchange + paper trading", lambda: _paper(workdir, root, repo, config, result)
+        result, "4. local OKX exchange + paper trading", lambda: _paper(workdir, root, runs, config, result)
     )
     return result
 
@@ -81,7 +85,7 @@ def run_demo(workdir: Path, repo: Path) -> DemoResult:
 DEMO_CLOSE = "2025-01-15T01:00:00Z"  # a close where both example strategies (1H, 4H offset 1h) are due
 
 
-def _paper(workdir: Path, root: Path, repo: Path, config: Path, result: DemoResult) -> int:
+def _paper(workdir: Path, root: Path, runs: Path, config: Path, result: DemoResult) -> int:
     """The local exchange on 127.0.0.1; the collector's update against it; one live paper run
     of account ``demo`` through papermill, exactly as cron would run it."""
     import os
@@ -115,7 +119,7 @@ def _paper(workdir: Path, root: Path, repo: Path, config: Path, result: DemoResu
                         "leverage": 5,
                         "wait_data_s": 20,
                         "store": str(root),
-                        "runs_dir": str(repo / "runs" / "live"),
+                        "runs_dir": str(runs / "live"),
                     },
                     "accounts": {
                         "demo": {
@@ -141,7 +145,7 @@ def _paper(workdir: Path, root: Path, repo: Path, config: Path, result: DemoResu
             f"exchange view of account demo: {len(acct.orders)} orders, "
             f"{sum(1 for p in acct.positions.values() if p)} open position(s)"
         )
-    result.outputs += sorted((repo / "runs" / "live" / "demo").rglob("*.ipynb"))[-1:]
+    result.outputs += sorted((runs / "live" / "demo").rglob("*.ipynb"))[-1:]
     return code
 
 
@@ -175,5 +179,5 @@ def summary(result: DemoResult, repo: Path) -> str:
     lines.append("output files:")
     lines += [f"  {p.relative_to(repo) if p.is_relative_to(repo) else p}" for p in result.outputs]
     lines.append("open them in JupyterLab with:")
-    lines.append("  .venv/bin/jupyter lab notebooks/ runs/")
+    lines.append("  .venv/bin/jupyter lab --notebook-dir .   # then runs/ and notebooks/")
     return "\n".join(lines)

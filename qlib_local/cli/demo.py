@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=Path("."),
         help="the qlib_local checkout (strategies/, notebooks/, runs/)",
     )
+    p.add_argument("--runs", type=Path, default=None, help="where output notebooks go (default REPO/runs)")
     p.set_defaults(func=cmd_demo)
 
 
@@ -24,6 +25,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from qlib_local.demo import run_demo, summary
 
     repo = args.repo.resolve()
-    result = run_demo(args.workdir.resolve(), repo)
+    runs = (args.runs or repo / "runs").resolve()
+    result = run_demo(args.workdir.resolve(), repo, runs)
     print(summary(result, repo))
     return 0
