@@ -9,6 +9,7 @@ format and plot.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pandas as pd
 
 from qlib_local.errors import DataError, QlibError
 from qlib_local.ledger import Ledger
+from qlib_local.ledger.schema import SCHEMA_VERSION
 from qlib_local.ops.plan import REPO
 
 
@@ -53,12 +55,31 @@ def _ts(ms: pd.Series) -> pd.Series:
     return pd.to_datetime(ms, unit="ms", utc=True)
 
 
+class ReadOnlyLedger(Ledger):
+    """The live ledger's read API over a read-only connection.
+
+    A monitor must never take the write lock a live run is waiting for, nor create or
+    migrate anything: ``mode=ro`` guarantees both (WAL readers do not block writers).
+    """
+
+    def __init__(self, path: str | Path):  # noqa: D107 - no super().__init__: it opens for writing
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,
+                                    timeout=5)
+        self.conn.row_factory = sqlite3.Row
+        row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None or int(row[0]) != SCHEMA_VERSION:
+            raise MonitorError(f"{self.path}: ledger schema {row[0] if row else 'unknown'}, this code reads "
+                               f"{SCHEMA_VERSION}")
+
+
 def open_ledger(view: AccountView) -> Ledger | None:
-    """The account's ledger, or None before its first run (nothing recorded yet)."""
+    """The account's ledger, read-only, or None before its first run (nothing recorded yet)."""
     if not view.ledger.exists():
         return None
     try:
-        return Ledger(view.ledger)
+        return ReadOnlyLedger(view.ledger)
     except sqlite3.Error as e:
         raise MonitorError(f"cannot read the ledger {view.ledger}: {e}") from None
 

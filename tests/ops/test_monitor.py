@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from pathlib import Path
 
 import pandas as pd
 import papermill as pm
@@ -153,3 +154,75 @@ def test_monitor_notebook_runs_headless(desk, view, tmp_path):
     n_top = pd.Series([i for i, _ in books["fills"]]).value_counts()
     assert f"1H with {int(n_top.iloc[0])} fill(s)" in text  # the most traded instrument, fills marked
     assert '"type": "candlestick"' in text
+
+
+def test_monitor_renders_as_a_voila_dashboard(desk, tmp_path):
+    """`voila notebooks/monitor.ipynb` on 127.0.0.1: the page carries the executed tables and charts."""
+    import contextlib
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    d, _ = desk
+    nb = json.loads((REPO / "notebooks" / "monitor.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    cell["source"] = f'accounts_path = "{d / "accounts.yaml"}"\naccount = ""\ninstrument = ""\ntimeframe = "1H"\n' \
+                     'bars = 60\nn_rows = 30\n'
+    (tmp_path / "monitor.ipynb").write_text(json.dumps(nb))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "voila"), str(tmp_path / "monitor.ipynb"), "--no-browser",
+                             f"--port={port}", "--Voila.ip=127.0.0.1"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")})
+    def fetch() -> str:
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as r:
+                    return r.read().decode()
+            except urllib.error.URLError as e:
+                if not isinstance(e.reason, ConnectionRefusedError):
+                    raise
+                time.sleep(0.3)  # not listening yet
+
+    pool = ThreadPoolExecutor(1)
+    try:
+        html = pool.submit(fetch).result(timeout=90)  # a hard deadline, whatever the server streams
+        assert "alice: last 30 runs" in html and "equity per strategy" in html
+        assert "alice: account equity (USDT)" in html and "problem(s)" in html
+        assert "Traceback" not in html
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def test_monitor_reads_while_a_live_run_holds_the_write_lock(view):
+    """A run mid-write (BEGIN IMMEDIATE) neither blocks the monitor nor is blocked by it."""
+    import sqlite3
+    import time
+
+    writer = sqlite3.connect(view.ledger, isolation_level=None, timeout=0.1)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        t = time.monotonic()
+        led = m.open_ledger(view)
+        assert len(m.runs_table(view, led)) == GOOD_BARS + 1 and len(m.fills(led, view.name, None))
+        assert time.monotonic() - t < 2
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            led.conn.execute("DELETE FROM runs")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
