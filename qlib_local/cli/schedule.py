@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from qlib_local.errors import QlibError
@@ -48,6 +49,9 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         return 0
     target = CrontabTarget(args.crontab_file)
     changed = install(target, block)
+    for job in jobs:
+        if job.note:
+            print(f"warning: {job.note}", file=sys.stderr)
     n = sum(1 for line in block.splitlines() if line and not line.startswith("#") and "=" not in line.split()[0])
     print(f"{'installed' if changed else 'already installed'}: {n} line(s) for {len(jobs)} job(s) in "
           f"{target.describe()}")

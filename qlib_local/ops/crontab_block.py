@@ -101,6 +101,8 @@ def render_block(jobs: list[Job], tz: TzPlan, source: str = "", lead_s: int | No
         when = f"{job.lead_s} s before" if job.lead_s else "at"
         out.append(f"# {job.name}: {when} each close of {closes}"
                    + (f" (cron fires at the minute before, then sleep {timing.sleep_s})" if timing.sleep_s else ""))
+        if job.note:
+            out.append(f"# NOTE: {job.note}")
         cmd = job.shell(timing.sleep_s)
         out += [f"{spec} {cmd}" for spec in timing.specs()]
     out.append(END)

@@ -31,7 +31,8 @@ from qlib_local.timeframes import (
 ACCOUNTS_ENV = "QLIB_LOCAL_ACCOUNTS"
 DEFAULT_ACCOUNTS = "accounts.yaml"
 # environment a scheduled command must see as it was when the schedule was made
-PASSED_ENV = ("QLIB_LOCAL_ROOT", "QLIB_LOCAL_PLUGINS", "QLIB_LOCAL_ACCOUNTS", "QLIB_LOCAL_SECRETS")
+# (paths only: secrets are never written into a crontab)
+PASSED_ENV = ("QLIB_LOCAL_ROOT", "QLIB_LOCAL_PLUGINS", "QLIB_LOCAL_ACCOUNTS", "QLIB_LOCAL_RUNS")
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -46,6 +47,7 @@ class Account:
     schedules: tuple[Schedule, ...]
     store: Path  # the K-line store its live runs read (the collector writes there)
     market_url: str = ""  # paper accounts collect from the local exchange they trade on
+    secrets_file: bool = True  # False: secrets only from the environment, which cron does not have
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Job:
     cwd: Path
     env: dict[str, str] = field(default_factory=dict)
     log: Path | None = None
+    note: str = ""  # a warning shown with the job's cron lines
 
     def shell(self, sleep_s: int = 0) -> str:
         """The command as one ``/bin/sh`` line for cron (``%`` escaped, cron's newline)."""
@@ -123,7 +126,7 @@ def load_accounts(path: Path) -> list[Account]:
             raise PlanError(f"{path}: accounts.{name}.strategies: {acct.strategies} does not exist")
         store = acct.store or Path(os.environ.get("QLIB_LOCAL_ROOT") or REPO / "data")
         out.append(Account(name, acct.strategies.resolve(), strategy_schedules(acct.strategies), store.resolve(),
-                           acct.url if acct.mode == "paper" else ""))
+                           acct.url if acct.mode == "paper" else "", acct.secrets_file is not None))
     return out
 
 
@@ -161,6 +164,9 @@ def build_jobs(
     for acc in accounts:
         name = f"live-{acc.name}"
         sched = tuple(Schedule(s.rule, s.offset, name) for s in acc.schedules)
+        note = "" if acc.secrets_file else (
+            f"account {acc.name} has no secrets_file: cron does not see keys exported in your shell, "
+            "so set secrets_file (chmod 600, outside the repository) in the accounts config")
         jobs.append(Job(name, sched, lead_s, (*exe, "live", "run", acc.name, "--accounts", str(accounts_file)),
-                        cwd, env, log_dir / f"{name}.log"))
+                        cwd, env, log_dir / f"{name}.log", note))
     return jobs

@@ -53,6 +53,7 @@ def test_prints_collector_and_live_lines_in_utc(accounts_dir, capsys, utc, monke
     collector = [line for line in lines if "data collect" in line and "example.yaml" in line]
     assert [line.split(" cd ")[0] for line in collector] == ["0 * * * *"]
     assert "sleep" not in collector[0]
+    assert "# NOTE: account main has no secrets_file" in out  # cron has no shell environment
     assert f"--root {accounts_dir / 'data'} --base-url http://127.0.0.1:9 --max-cycles 1" in collector[0]
     fast = [line for line in lines if "live run fast" in line]
     assert len(fast) == 3  # 45m needs a line per group of minutes of the hour
