@@ -60,6 +60,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
     """A listening socket (port 0 picks a free one), so the port is ours before uvicorn starts."""
     check_loopback(host)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A restart must not wait out TIME_WAIT of the last run's connections; Linux still refuses
+    # a port that another socket is listening on, so "port in use" stays a real error.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError as e:

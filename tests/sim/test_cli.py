@@ -75,3 +75,21 @@ def test_bad_input_errors(sim_root, tmp_path):
             lines = p.stderr.strip().splitlines()
             assert p.returncode != 0 and len(lines) == 1, (args, p.stderr)
             assert lines[0].startswith("error: ") and message in lines[0], (args, lines)
+
+
+def test_restart_on_the_same_port_right_after_stopping(tmp_path) -> None:
+    """Connections left in TIME_WAIT by the last run must not block a restart."""
+    import socket
+
+    from qlib_local.sim.server import bind_socket
+
+    first = bind_socket("127.0.0.1", 0)
+    port = first.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    conn, _ = first.accept()
+    conn.close()  # the server closes first: its side of the connection goes to TIME_WAIT
+    client.close()
+    first.close()
+    again = bind_socket("127.0.0.1", port)
+    assert again.getsockname()[1] == port
+    again.close()
