@@ -175,38 +175,52 @@ def test_monitor_renders_as_a_voila_dashboard(desk, tmp_path):
     cell["source"] = f'accounts_path = "{d / "accounts.yaml"}"\naccount = ""\ninstrument = ""\ntimeframe = "1H"\n' \
                      'bars = 60\nn_rows = 30\n'
     (tmp_path / "monitor.ipynb").write_text(json.dumps(nb))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "voila"), str(tmp_path / "monitor.ipynb"), "--no-browser",
-                             f"--port={port}", "--Voila.ip=127.0.0.1"], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")})
-    def fetch() -> str:
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as r:
-                    return r.read().decode()
-            except urllib.error.URLError as e:
-                if not isinstance(e.reason, ConnectionRefusedError):
-                    raise
-                time.sleep(0.3)  # not listening yet
 
-    pool = ThreadPoolExecutor(1)
-    try:
-        html = pool.submit(fetch).result(timeout=90)  # a hard deadline, whatever the server streams
-        assert "alice: last 30 runs" in html and "equity per strategy" in html
-        assert "alice: account equity (USDT)" in html and "problem(s)" in html
-        assert "Traceback" not in html
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+    def render(deadline_s: float) -> str | None:
+        """One Voila server, one page; None if the page did not arrive in time."""
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "voila"), str(tmp_path / "monitor.ipynb"),
+                                 "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"], cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+        def fetch() -> str:
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=deadline_s) as r:
+                        return r.read().decode()
+                except urllib.error.URLError as e:
+                    if not isinstance(e.reason, ConnectionRefusedError):
+                        raise
+                    time.sleep(0.3)  # not listening yet
+
+        pool = ThreadPoolExecutor(1)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        pool.shutdown(wait=False, cancel_futures=True)
+            return pool.submit(fetch).result(timeout=deadline_s)  # a hard deadline, whatever is streamed
+        except (TimeoutError, OSError):
+            return None
+        finally:
+            kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+            kernels = [int(k) for k in kids.read_text().split()] if kids.exists() else []
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            for k in kernels:  # kernels run in their own session; never leave one behind
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(k, signal.SIGKILL)
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    # one retry: a kernel launch on a busy machine occasionally loses its first messages
+    html = render(45) or render(45)
+    assert html is not None, "Voila did not render the monitor twice in a row"
+    assert "alice: last 30 runs" in html and "equity per strategy" in html
+    assert "alice: account equity (USDT)" in html and "problem(s)" in html
+    assert "Traceback" not in html
 
 
 def test_monitor_reads_while_a_live_run_holds_the_write_lock(view):
