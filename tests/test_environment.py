@@ -6,7 +6,6 @@ import tomllib
 
 import yaml
 from packaging.requirements import Requirement
-
 from tests_support import REPO
 
 

@@ -28,11 +28,10 @@ def write_outputs(res: BacktestResult, out: str | Path) -> dict[str, Path]:
 
 def execute_notebook(out: str | Path, parameters: dict, notebook: Path = BACKTEST_NOTEBOOK) -> Path:
     """Run a research notebook headless with papermill, saving the executed copy into ``out``."""
-    import papermill as pm
+    from qlib_local.notebook_runner import run_notebook
 
     if not notebook.exists():
         raise QlibError(f"report notebook {notebook} not found")
     dest = Path(out) / notebook.name
-    pm.execute_notebook(str(notebook), str(dest), parameters=parameters, kernel_name="python3",
-                        progress_bar=False, cwd=str(Path(out)))
+    run_notebook(notebook, dest, parameters, cwd=Path(out))
     return dest

@@ -121,15 +121,13 @@ def _bar_of(ledger_path: Path, run_id: str) -> str | None:
 
 def _papermill(accounts_file: Path, account: str, at: str | None, mode: str | None, run_id: str, out: Path,
                cell_timeout_s: float, kernel: str, repo: Path, ledger_path: Path) -> tuple[str, str | None]:
-    import papermill as pm
+    from qlib_local.notebook_runner import run_notebook
 
     out.parent.mkdir(parents=True, exist_ok=True)
     params = {"accounts_file": str(accounts_file), "account": account, "at": at or "", "mode": mode or "",
               "run_id": run_id, "hold_lock": False}
     try:
-        pm.execute_notebook(str(NOTEBOOK), str(out), parameters=params, kernel_name=kernel,
-                            execution_timeout=cell_timeout_s, cwd=str(repo), progress_bar=False, log_output=False,
-                            report_mode=False)
+        run_notebook(NOTEBOOK, out, params, cwd=repo, kernel_name=kernel, cell_timeout=cell_timeout_s)
     except Exception as e:  # noqa: BLE001 - PapermillExecutionError, timeouts, dead kernels
         status, error = _ledger_status(ledger_path, run_id)
         text = f"{getattr(e, 'ename', type(e).__name__)}: {getattr(e, 'evalue', '') or e}"

@@ -12,12 +12,12 @@ import secrets
 from pathlib import Path
 
 import pandas as pd
-import papermill as pm
 import pytest
 import yaml
 from tests_support import REPO
 
 from qlib_local.cli.main import main
+from qlib_local.notebook_runner import run_notebook
 from qlib_local.ops import monitor as m
 from qlib_local.sim import LocalExchange
 from qlib_local.store import KlineStore
@@ -141,9 +141,8 @@ def test_monitor_notebook_runs_headless(desk, view, tmp_path):
     d, books = desk
     n_problems = len(m.problems(view, m.open_ledger(view)))
     out = tmp_path / "monitor.out.ipynb"
-    pm.execute_notebook(str(REPO / "notebooks" / "monitor.ipynb"), str(out), kernel_name="python3",
-                        progress_bar=False, parameters={"accounts_path": str(d / "accounts.yaml"), "bars": 60},
-                        cwd=str(tmp_path), execution_timeout=120)
+    run_notebook(REPO / "notebooks" / "monitor.ipynb", out, {"accounts_path": str(d / "accounts.yaml"), "bars": 60},
+                 cwd=tmp_path, cell_timeout=120)
     text = out.read_text()
     nb = json.loads(text)
     overview = "".join(nb["cells"][3]["outputs"][-1]["data"]["text/plain"])

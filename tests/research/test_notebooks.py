@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-import papermill as pm
 import pytest
+
+from qlib_local.notebook_runner import run_notebook
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "strategies" / "example.yaml"
@@ -23,8 +24,7 @@ def test_notebook_executes(name, params, hourly_root, tmp_path):
     nb_in = nbformat.read(src, as_version=4)
     assert any("parameters" in c.metadata.get("tags", []) for c in nb_in.cells)
     out = tmp_path / f"{name}.ipynb"
-    pm.execute_notebook(str(src), str(out), parameters={"root": str(hourly_root), **params},
-                        kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    run_notebook(src, out, {"root": str(hourly_root), **params}, cwd=tmp_path)
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)

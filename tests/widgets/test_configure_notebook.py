@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-import papermill as pm
 from tests_support import REPO
+
+from qlib_local.notebook_runner import run_notebook
 
 
 def outputs_text(nb_path) -> str:
@@ -21,12 +22,9 @@ def outputs_text(nb_path) -> str:
 
 def test_configure_notebook_executes_with_a_preview(example, hourly_root, tmp_path):
     out = tmp_path / "configure.out.ipynb"
-    pm.execute_notebook(
-        str(REPO / "notebooks" / "configure.ipynb"), str(out), kernel_name="python3", progress_bar=False,
-        parameters={"config_path": str(example), "data_root": str(hourly_root), "preview_start": "2025-01-10",
-                    "run_preview": True},
-        cwd=str(tmp_path),
-    )
+    params = {"config_path": str(example), "data_root": str(hourly_root), "preview_start": "2025-01-10",
+              "run_preview": True}
+    run_notebook(REPO / "notebooks" / "configure.ipynb", out, params, cwd=tmp_path)
     text = outputs_text(out)
     assert f"editing {example}; preview store: {hourly_root}" in text
     assert "preview: 2025-01-10" in text
