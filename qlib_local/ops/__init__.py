@@ -1,0 +1,1 @@
+"""Operations: cron schedules, the foreground scheduler, monitoring views."""
