@@ -66,7 +66,7 @@ def wait_for_data(store: KlineStore, exchange: str, bases: dict[str, str], close
     return st
 
 
-def fetcher(domain: str, store: KlineStore) -> Callable[[list[str], str], None]:
+def fetcher(exchange: str, domain: str, store: KlineStore) -> Callable[[list[str], str], None]:
     """Fetch missing closed bars through the market-data layer (ccxt against ``domain``)."""
 
     def fetch(instruments: list[str], timeframe: str) -> None:
@@ -74,7 +74,7 @@ def fetcher(domain: str, store: KlineStore) -> Callable[[list[str], str], None]:
         from qlib_local.marketdata.retry import RetryPolicy
         from qlib_local.marketdata.sources import Source
 
-        source = Source("okx", base_url=domain, timeout_ms=5000, retry=RetryPolicy(retries=2))
+        source = Source(exchange, base_url=domain, timeout_ms=5000, retry=RetryPolicy(retries=2))
         catch_up(source, store, instruments, timeframe)
 
     return fetch

@@ -283,7 +283,7 @@ class LiveSession:
     def wait_data(self) -> DataStatus:
         """Complete-up-to markers with a deadline, then fetch, then skip what is still stale."""
         assert self.book is not None and self.bar_ms is not None
-        fetch = fetcher(self.acct.domain, self.store) if self.acct.fetch_missing else None
+        fetch = fetcher(self.acct.exchange, self.acct.domain, self.store) if self.acct.fetch_missing else None
         bases = base_by_instrument(self.book.cfg)
         self.data = wait_for_data(self.store, self.book.cfg.exchange, {i: bases[i] for i in self.book.instruments},
                                   self.bar_ms, self.acct.wait_data_s, fetch)
