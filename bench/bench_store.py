@@ -34,6 +34,7 @@ def read_year(tmp: Path) -> list[Result]:
     csv_s = best_of(lambda: pd.read_csv(csv, index_col="date", parse_dates=["date"]), repeat=3)
     bare_default = best_of(lambda: pq.read_table(default_file), repeat=9)
     bare_same = best_of(lambda: pq.read_table(same_file), repeat=9)
+    bare_same_pandas = best_of(lambda: pq.read_table(same_file).to_pandas(), repeat=9)
     rows = len(df)
     return [
         Result(
@@ -51,6 +52,14 @@ def read_year(tmp: Path) -> list[Result]:
             bare_same,
             "at most 1.5x its time",
             ours <= 1.5 * bare_same,
+        ),
+        Result(
+            "  same read vs read_table + to_pandas, same encoding",
+            ours,
+            "read_table().to_pandas()",
+            bare_same_pandas,
+            "",
+            None,
         ),
         Result(
             "  same read vs bare read_table, pyarrow defaults",

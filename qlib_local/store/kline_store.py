@@ -387,5 +387,6 @@ def _merge_tables(parts: list[pa.Table]) -> pa.Table:
 
 def _table_to_frame(table: pa.Table, columns: Sequence[str]) -> pd.DataFrame:
     frame = table.select(list(columns)).to_pandas()
-    frame.index = pd.DatetimeIndex(table.column("ts").to_pandas(), name="ts")
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    frame.index = pd.DatetimeIndex(ts.view("datetime64[ms]"), dtype="datetime64[ms, UTC]", name="ts")
     return frame
