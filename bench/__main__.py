@@ -7,7 +7,13 @@ import sys
 
 from bench.common import machine
 
-MODULES = ["bench.bench_store", "bench.bench_research", "bench.bench_sim", "bench.bench_marketdata", "bench.bench_live"]
+MODULES = [
+    "bench.bench_store",
+    "bench.bench_research",
+    "bench.bench_sim",
+    "bench.bench_marketdata",
+    "bench.bench_live",
+]
 
 
 def main(argv: list[str]) -> int:

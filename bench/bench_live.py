@@ -44,14 +44,40 @@ def write_store(root: Path, n: int) -> list[str]:
     return list(bars)
 
 
-def write_accounts(tmp: Path, url: str, insts: list[str], store: Path, ledger: str = "ledger/bench.sqlite") -> Path:
-    cfg = {"exchange": "okx", "initial_equity": 1_000_000, "fees": {"taker": 0.0005, "maker": 0.0002},
-           "strategies": [{"strategy_name": "SmaCross_5_10", "kind": "timing", "instruments": insts, "rule_type": "1H",
-                           "offset": "0h", "position": 1.0, "leverage": 1, "volatility_ratio": 1.0}]}
+def write_accounts(
+    tmp: Path, url: str, insts: list[str], store: Path, ledger: str = "ledger/bench.sqlite"
+) -> Path:
+    cfg = {
+        "exchange": "okx",
+        "initial_equity": 1_000_000,
+        "fees": {"taker": 0.0005, "maker": 0.0002},
+        "strategies": [
+            {
+                "strategy_name": "SmaCross_5_10",
+                "kind": "timing",
+                "instruments": insts,
+                "rule_type": "1H",
+                "offset": "0h",
+                "position": 1.0,
+                "leverage": 1,
+                "volatility_ratio": 1.0,
+            }
+        ],
+    }
     (tmp / "strategies.yaml").write_text(yaml.safe_dump(cfg))
-    acct = {"exchange": "okx", "mode": "paper", "url": url, "strategies": "strategies.yaml", "store": str(store),
-            "ledger": ledger, "runs_dir": "runs/live", "wait_data_s": 5, "fetch_missing": False,
-            "leverage": 3, "history_bars": 100}
+    acct = {
+        "exchange": "okx",
+        "mode": "paper",
+        "url": url,
+        "strategies": "strategies.yaml",
+        "store": str(store),
+        "ledger": ledger,
+        "runs_dir": "runs/live",
+        "wait_data_s": 5,
+        "fetch_missing": False,
+        "leverage": 3,
+        "history_bars": 100,
+    }
     path = tmp / "accounts.yaml"
     path.write_text(yaml.safe_dump({"accounts": {"bench": acct}}))
     return path
@@ -64,12 +90,18 @@ def rate_limit_floor(n_orders: int, n_inst: int) -> dict[str, float]:
     def wait(requests: int, rule) -> float:
         return max(0, math.ceil(requests / rule.limit) - 1) * rule.window_s
 
-    batch = RULES[("POST", "/api/v5/trade/batch-orders")]  # per user AND instrument: each instrument has 1 order
+    batch = RULES[
+        ("POST", "/api/v5/trade/batch-orders")
+    ]  # per user AND instrument: each instrument has 1 order
     return {
         "orders (100 orders = 5 batch requests, 1 order per instrument)": wait(1, batch),
         "balance + positions (1 each)": wait(1, RULES[("GET", "/api/v5/account/balance")]),
-        f"set-leverage x{n_inst} (20 per 2 s; done before the close)": wait(n_inst, RULES[("POST", "/api/v5/account/set-leverage")]),
-        f"one order per request x{n_orders} (60 per 2 s per instrument)": wait(1, RULES[("POST", "/api/v5/trade/order")]),
+        f"set-leverage x{n_inst} (20 per 2 s; done before the close)": wait(
+            n_inst, RULES[("POST", "/api/v5/account/set-leverage")]
+        ),
+        f"one order per request x{n_orders} (60 per 2 s per instrument)": wait(
+            1, RULES[("POST", "/api/v5/trade/order")]
+        ),
     }
 
 
@@ -110,22 +142,36 @@ def main() -> None:
         n_orders = len(rep.acks) if rep else 0
         acked = s.marks.get("all_acked", float("nan")) - close_mono
         pre = s.timings.get("connect", 0) + s.timings.get("reconcile", 0)
-        print(f"\nrun {status}; {n_orders} orders acknowledged; {ex.accounts['bench'].fills.__len__()} fills; "
-              f"requests {s.venue.http.requests if s.venue else 0}")
+        print(
+            f"\nrun {status}; {n_orders} orders acknowledged; {ex.accounts['bench'].fills.__len__()} fills; "
+            f"requests {s.venue.http.requests if s.venue else 0}"
+        )
         print(f"before the close: connect (specs, leverage x{N_INST}) + reconcile took {pre:.2f}s")
-        print("after the close (s): " + ", ".join(f"{k} {s.timings.get(k, 0):.3f}" for k in
-                                                  ("wait_data", "compute", "plan", "execute")))
-        print(f"  close seen {s.marks.get('close_seen', 0) - close_mono:+.3f}s, first send "
-              f"{s.marks.get('send', 0) - close_mono:+.3f}s, last ack {acked:+.3f}s")
-        results.append(Result(f"bar close -> {n_orders} orders acked (20 ms/request, limits on)", acked,
-                              goal=f"< {GOAL_S:g} s", met=acked < GOAL_S))
+        print(
+            "after the close (s): "
+            + ", ".join(f"{k} {s.timings.get(k, 0):.3f}" for k in ("wait_data", "compute", "plan", "execute"))
+        )
+        print(
+            f"  close seen {s.marks.get('close_seen', 0) - close_mono:+.3f}s, first send "
+            f"{s.marks.get('send', 0) - close_mono:+.3f}s, last ack {acked:+.3f}s"
+        )
+        results.append(
+            Result(
+                f"bar close -> {n_orders} orders acked (20 ms/request, limits on)",
+                acked,
+                goal=f"< {GOAL_S:g} s",
+                met=acked < GOAL_S,
+            )
+        )
         floor = rate_limit_floor(n_orders, N_INST)
         print("rate-limit floor on the close->ack path:")
         for k, v in floor.items():
             print(f"  {k:<66} {v:5.1f}s")
         latency_floor = 3 * LATENCY_S  # clock check -> balance/positions -> batches, each one round trip
-        print(f"  latency floor (3 dependent round trips x {LATENCY_S * 1000:.0f} ms)                        "
-              f"{latency_floor:5.3f}s")
+        print(
+            f"  latency floor (3 dependent round trips x {LATENCY_S * 1000:.0f} ms)                        "
+            f"{latency_floor:5.3f}s"
+        )
     # papermill's own overhead, one run, no added latency
     ex2 = LocalExchange(root, start=close + 2 * HOUR_MS + 1000)
     ex2.add_account("bench", "bk", "bs-secret", "Bp-1", usdt=1_000_000)
@@ -142,8 +188,11 @@ def main() -> None:
             ex2.accounts["bench"].leverage[i] = lev
             led.set_leverage("bench", i, "cross", "net", lev)
         led.close()
-        env = {"QLIB_LOCAL_BENCH_API_KEY": "bk", "QLIB_LOCAL_BENCH_SECRET_KEY": "bs-secret",
-               "QLIB_LOCAL_BENCH_PASSPHRASE": "Bp-1"}
+        env = {
+            "QLIB_LOCAL_BENCH_API_KEY": "bk",
+            "QLIB_LOCAL_BENCH_SECRET_KEY": "bs-secret",
+            "QLIB_LOCAL_BENCH_PASSPHRASE": "Bp-1",
+        }
         os.environ.update(env)
         from qlib_local.live.runner import run_live
 
@@ -152,10 +201,17 @@ def main() -> None:
         wall = time.perf_counter() - t0
         for k in env:
             os.environ.pop(k, None)
-    print(f"\npapermill run {out.status} {out.error or ''}: wall {wall:.2f}s, kernel start -> first cell "
-          f"{out.kernel_overhead_s or float('nan'):.2f}s")
-    results.append(Result("papermill: kernel start -> first cell", out.kernel_overhead_s or float("nan"),
-                          goal="reported apart"))
+    print(
+        f"\npapermill run {out.status} {out.error or ''}: wall {wall:.2f}s, kernel start -> first cell "
+        f"{out.kernel_overhead_s or float('nan'):.2f}s"
+    )
+    results.append(
+        Result(
+            "papermill: kernel start -> first cell",
+            out.kernel_overhead_s or float("nan"),
+            goal="reported apart",
+        )
+    )
     results.append(Result("papermill: whole run (100 instruments)", wall, goal="reported apart"))
     report("live", results)
 

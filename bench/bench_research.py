@@ -47,10 +47,28 @@ def _timed(fn, repeat: int = 1):
 
 
 def _event_cfg(store: KlineStore):
-    return parse_config({"initial_equity": 100_000, "fees": {"taker": 0.0005, "slippage": 0.0002}, "strategies": [{
-        "strategy_name": "BtcBullAndCoinBull_21_55", "kind": "event", "universe": "all", "rule_type": "1H",
-        "position": 1.0, "leverage": 1, "hold_period": 6, "max_cap_num": 6, "symbol_num_limit": 10,
-        "rank_factor": "QuoteVolumeMean_24", "side": "long"}]}, store)
+    return parse_config(
+        {
+            "initial_equity": 100_000,
+            "fees": {"taker": 0.0005, "slippage": 0.0002},
+            "strategies": [
+                {
+                    "strategy_name": "BtcBullAndCoinBull_21_55",
+                    "kind": "event",
+                    "universe": "all",
+                    "rule_type": "1H",
+                    "position": 1.0,
+                    "leverage": 1,
+                    "hold_period": 6,
+                    "max_cap_num": 6,
+                    "symbol_num_limit": 10,
+                    "rank_factor": "QuoteVolumeMean_24",
+                    "side": "long",
+                }
+            ],
+        },
+        store,
+    )
 
 
 def pandas_event_loop(res, bars_limit: int) -> pd.DataFrame:
@@ -72,7 +90,11 @@ def pandas_event_loop(res, bars_limit: int) -> pd.DataFrame:
             equity += float((held * ct * (price - prev)).sum())
         open_ts = ts - pd.Timedelta(hours=1)
         c = cand.loc[open_ts] if open_ts in cand.index else pd.Series(False, index=close.columns)
-        s = score.loc[open_ts].where(c & price.notna()) if open_ts in score.index else pd.Series(np.nan, index=close.columns)
+        s = (
+            score.loc[open_ts].where(c & price.notna())
+            if open_ts in score.index
+            else pd.Series(np.nan, index=close.columns)
+        )
         chosen = s.dropna().sort_values(ascending=sc.ascending, kind="stable").index[: sc.symbol_num_limit]
         slot = t % sc.hold_period
         new = pd.Series(0.0, index=close.columns)
@@ -88,8 +110,14 @@ def pandas_event_loop(res, bars_limit: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def pandas_timing_loop(sig: pd.DataFrame, close: pd.DataFrame, ct: pd.Series, lot: pd.Series, bars_limit: int,
-                       equity: float = 10_000.0) -> float:
+def pandas_timing_loop(
+    sig: pd.DataFrame,
+    close: pd.DataFrame,
+    ct: pd.Series,
+    lot: pd.Series,
+    bars_limit: int,
+    equity: float = 10_000.0,
+) -> float:
     """One timing-strategy account as a per-bar pandas loop."""
     held = pd.Series(0.0, index=close.columns)
     last = pd.Series(0.0, index=close.columns)
@@ -113,25 +141,45 @@ def main() -> None:
         t_gen, store = _timed(lambda: _store(Path(tmp) / "event", EVENT_INSTRUMENTS, EVENT_DAYS))
         cfg = _event_cfg(store)
         t_load, data = _timed(lambda: load_market_data(cfg, store))
-        run_backtest(cfg, data=load_market_data(cfg, store, start="2026-12-01"))  # warm numba on a small window
+        run_backtest(
+            cfg, data=load_market_data(cfg, store, start="2026-12-01")
+        )  # warm numba on a small window
         t_event, res = _timed(lambda: run_backtest(cfg, data=data, record_positions=False), repeat=2)
         t_loop, _ = _timed(lambda: pandas_event_loop(res, LOOP_BARS))
         bars = len(data.index)
         t_loop_full = t_loop * bars / LOOP_BARS
-        print(f"event backtest: {EVENT_INSTRUMENTS} instruments x {bars} 1H bars, hold_period 6 "
-              f"(data written {t_gen:.1f}s, loaded {t_load:.1f}s)")
-        print(f"  vectorized {t_event:.2f}s (goal < 5s) | pandas loop {t_loop:.2f}s for {LOOP_BARS} bars "
-              f"-> {t_loop_full:.1f}s scaled | ratio {t_loop_full / t_event:.0f}x")
+        print(
+            f"event backtest: {EVENT_INSTRUMENTS} instruments x {bars} 1H bars, hold_period 6 "
+            f"(data written {t_gen:.1f}s, loaded {t_load:.1f}s)"
+        )
+        print(
+            f"  vectorized {t_event:.2f}s (goal < 5s) | pandas loop {t_loop:.2f}s for {LOOP_BARS} bars "
+            f"-> {t_loop_full:.1f}s scaled | ratio {t_loop_full / t_event:.0f}x"
+        )
 
         store2 = _store(Path(tmp) / "sweep", SWEEP_INSTRUMENTS, SWEEP_DAYS)
         insts = store2.instruments("okx")
-        cfg2 = parse_config({"strategies": [{
-            "strategy_name": "SmaCross_20_60", "kind": "timing", "instruments": insts, "rule_type": "1H",
-            "position": 1.0, "leverage": 1}]}, store2)
+        cfg2 = parse_config(
+            {
+                "strategies": [
+                    {
+                        "strategy_name": "SmaCross_20_60",
+                        "kind": "timing",
+                        "instruments": insts,
+                        "rule_type": "1H",
+                        "position": 1.0,
+                        "leverage": 1,
+                    }
+                ]
+            },
+            store2,
+        )
         data2 = load_market_data(cfg2, store2)
         grid = {"fast": list(range(5, 55, 5)), "slow": list(range(60, 260, 20))}
         names = grid_names("SmaCross", grid)
-        run_sweep(cfg2, load_market_data(cfg2, store2, start="2025-12-25"), "SmaCross_20_60", names[:2])  # warm
+        run_sweep(
+            cfg2, load_market_data(cfg2, store2, start="2025-12-25"), "SmaCross_20_60", names[:2]
+        )  # warm
         t_sweep, eq = _timed(lambda: run_sweep(cfg2, data2, "SmaCross_20_60", names))
         specs = data2.specs
         close = data2.close
@@ -142,9 +190,13 @@ def main() -> None:
         sig.index = sig.index + pd.Timedelta(hours=1)
         t_one, _ = _timed(lambda: pandas_timing_loop(sig, close, ct, lot, LOOP_BARS))
         t_sweep_loop = t_one * len(close) / LOOP_BARS * len(names)
-        print(f"timing sweep: {len(names)} SmaCross combinations x {SWEEP_INSTRUMENTS} instruments x {len(close)} 1H bars")
-        print(f"  vectorized {t_sweep:.2f}s | pandas loop {t_one:.2f}s for 1 combination x {LOOP_BARS} bars "
-              f"-> {t_sweep_loop:.0f}s scaled | ratio {t_sweep_loop / t_sweep:.0f}x")
+        print(
+            f"timing sweep: {len(names)} SmaCross combinations x {SWEEP_INSTRUMENTS} instruments x {len(close)} 1H bars"
+        )
+        print(
+            f"  vectorized {t_sweep:.2f}s | pandas loop {t_one:.2f}s for 1 combination x {LOOP_BARS} bars "
+            f"-> {t_sweep_loop:.0f}s scaled | ratio {t_sweep_loop / t_sweep:.0f}x"
+        )
         assert eq.shape == (len(close), len(names))
 
 

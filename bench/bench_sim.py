@@ -43,20 +43,34 @@ def run(seconds: float = 2.0, refresh: int = 300) -> list[tuple[str, float, str]
         ex.add_account("bench", KEY, SECRET, PASS, usdt=1e12)
         ex.market.preload()
         with ex, httpx.Client(base_url=ex.url) as c:
+
             def candles(i: int) -> None:
-                r = c.get("/api/v5/market/candles", params={"instId": insts[i % len(insts)], "bar": "1m",
-                                                            "limit": "100"})
+                r = c.get(
+                    "/api/v5/market/candles",
+                    params={"instId": insts[i % len(insts)], "bar": "1m", "limit": "100"},
+                )
                 assert r.json()["code"] == "0"
 
             out.append(("sim candles (100 x 1m) requests/s", _rate(candles, seconds), "req/s"))
 
             def place(i: int) -> None:
-                body = json.dumps({"instId": "ETH-USDT-SWAP", "tdMode": "cross", "side": "buy" if i % 2 else "sell",
-                                   "ordType": "market", "sz": "1"})
+                body = json.dumps(
+                    {
+                        "instId": "ETH-USDT-SWAP",
+                        "tdMode": "cross",
+                        "side": "buy" if i % 2 else "sell",
+                        "ordType": "market",
+                        "sz": "1",
+                    }
+                )
                 ts = _stamp()
-                h = {"OK-ACCESS-KEY": KEY, "OK-ACCESS-PASSPHRASE": PASS, "OK-ACCESS-TIMESTAMP": ts,
-                     "OK-ACCESS-SIGN": sign(SECRET, ts, "POST", "/api/v5/trade/order", body),
-                     "Content-Type": "application/json"}
+                h = {
+                    "OK-ACCESS-KEY": KEY,
+                    "OK-ACCESS-PASSPHRASE": PASS,
+                    "OK-ACCESS-TIMESTAMP": ts,
+                    "OK-ACCESS-SIGN": sign(SECRET, ts, "POST", "/api/v5/trade/order", body),
+                    "Content-Type": "application/json",
+                }
                 r = c.post("/api/v5/trade/order", content=body, headers=h)
                 assert r.json()["code"] == "0", r.text
 
@@ -67,8 +81,10 @@ def run(seconds: float = 2.0, refresh: int = 300) -> list[tuple[str, float, str]
             retries = 0
             for i in range(refresh):
                 while True:
-                    r = c.get("/api/v5/market/candles", params={"instId": insts[i % len(insts)], "bar": "1m",
-                                                                "limit": "1"})
+                    r = c.get(
+                        "/api/v5/market/candles",
+                        params={"instId": insts[i % len(insts)], "bar": "1m", "limit": "1"},
+                    )
                     if r.status_code != 429:
                         break
                     retries += 1

@@ -1,25 +1,34 @@
-"""One way to execute notebooks with papermill: kernels talk over Unix sockets, not TCP.
+"""One way to execute notebooks with papermill, hardened for unattended runs.
 
-Jupyter's TCP transport picks kernel ports by binding port 0 and letting go; between that and
-the kernel's own bind, any outgoing connection on the machine may take the same ephemeral
-port, and the client then waits on a kernel that never answers. Cron-run live jobs beside a
-collector and a local exchange are exactly that kind of busy machine. IPC sockets have no ports
-to race for, and only this user can reach them.
+- Kernels talk over Unix sockets, not TCP. Jupyter's TCP transport picks kernel ports by binding
+  port 0 and letting go; between that and the kernel's own bind, any outgoing connection on the
+  machine may take the same port. IPC sockets have no ports to race for, and only this user can
+  reach them.
+- The client's channels wait in short slices. jupyter_client's async ``get_msg(timeout=None)``
+  can miss the wake-up for a reply that has already arrived (seen here under load with
+  ipywidgets cells: the kernel idle, the client waiting for ever; nbclient issue #312). A poll
+  that times out looks at the socket again, so slicing the wait bounds that stall to
+  ``POLL_SLICE_S`` instead of the cell timeout or forever.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import time
 import uuid
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import papermill as pm
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import default
+from traitlets import DottedObjectName, Type, default
 
 IPC_DIR_ENV = "QLIB_LOCAL_KERNEL_DIR"
+POLL_SLICE_S = 0.25
 
 
 def _ipc_dir() -> Path:
@@ -28,8 +37,35 @@ def _ipc_dir() -> Path:
     return path
 
 
+class SlicedPollChannel(AsyncZMQSocketChannel):
+    """``get_msg`` that re-polls every ``POLL_SLICE_S`` until its own timeout (None: forever)."""
+
+    async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:  # type: ignore[override]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = POLL_SLICE_S if deadline is None else min(POLL_SLICE_S, max(0.0, deadline - time.monotonic()))
+            try:
+                return await super().get_msg(timeout=left)
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+
+class SlicedPollKernelClient(AsyncKernelClient):
+    shell_channel_class = Type(SlicedPollChannel)  # type: ignore[assignment]
+    iopub_channel_class = Type(SlicedPollChannel)  # type: ignore[assignment]
+    stdin_channel_class = Type(SlicedPollChannel)  # type: ignore[assignment]
+    control_channel_class = Type(SlicedPollChannel)  # type: ignore[assignment]
+
+
 class IpcKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels listen on Unix sockets under a private folder."""
+    """Kernels on Unix sockets under a private folder, driven by a sliced-poll client."""
+
+    client_class = DottedObjectName("qlib_local.notebook_runner.SlicedPollKernelClient")
+
+    @default("client_factory")
+    def _client_factory_default(self) -> type:
+        return SlicedPollKernelClient
 
     @default("transport")
     def _transport_default(self) -> str:

@@ -20,6 +20,7 @@ import yaml
 
 from qlib_local.live import redact
 from qlib_local.live.errors import ConfigError, SecretError
+from qlib_local.yamlfile import read_yaml
 
 EXCHANGES = {"okx"}
 MODES = {"paper", "demo", "live"}
@@ -206,12 +207,7 @@ def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> 
 def load_accounts(path: str | Path) -> dict[str, AccountConfig]:
     """Every account of an accounts file (``defaults`` apply to each; relative paths are from the file)."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"accounts config {path} does not exist") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    raw = read_yaml(path, ConfigError, f"accounts config {path} does not exist")
     if not isinstance(raw, dict) or not isinstance(raw.get("accounts"), dict) or not raw["accounts"]:
         raise ConfigError(f"{path}: expected 'accounts:' mapping account names to their settings")
     defaults = raw.get("defaults") or {}

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from qlib_local.errors import QlibError
 from qlib_local.research.factors import FactorRegistry
 from qlib_local.research.plugins import PluginError
@@ -27,6 +25,7 @@ from qlib_local.timeframes import (
     parse_offset,
     parse_timeframe,
 )
+from qlib_local.yamlfile import read_yaml
 
 
 class ConfigError(QlibError):
@@ -136,12 +135,7 @@ def _names(where: str, value: Any) -> tuple[str, ...]:
 def load_config(path: str | Path, store: Any = None, plugins: str | Path | None = None) -> ResearchConfig:
     """Read and validate a YAML config; with a ``KlineStore`` also check instruments and leverage."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    raw = read_yaml(path, ConfigError, f"config file {path} does not exist")
     if plugins is None and isinstance(raw, dict) and raw.get("plugins"):
         plugins = (path.parent / raw["plugins"]).resolve()
     return parse_config(raw, store=store, plugins=plugins, path=path)

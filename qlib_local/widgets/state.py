@@ -17,6 +17,7 @@ import yaml
 
 from qlib_local.errors import QlibError
 from qlib_local.research.plugins import parse_name
+from qlib_local.yamlfile import read_yaml
 
 
 class StateError(QlibError):
@@ -128,12 +129,7 @@ def _text(p: Any) -> str:
 
 def load_state(path: str | Path) -> ConfigState:
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise StateError(f"{path} does not exist") from None
-    except yaml.YAMLError as e:
-        raise StateError(f"{path}: not valid YAML ({e})") from None
+    raw = read_yaml(path, StateError, f"{path} does not exist")
     return ConfigState.from_raw(raw)
 
 
