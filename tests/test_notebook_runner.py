@@ -13,6 +13,7 @@ from qlib_local.notebook_runner import run_notebook
 
 def test_widget_notebook_runs_on_an_ipc_kernel(tmp_path: Path) -> None:
     nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
     nb.cells = [
         nbformat.v4.new_code_cell("value = 1", metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(
