@@ -59,24 +59,24 @@ def positions_table(s: LiveSession) -> pd.DataFrame:
     return pd.DataFrame({"before": pd.Series(before), "target": target, "after": pd.Series(after)}).reindex(idx).fillna(0.0)
 
 
+def _by_bar(frame: pd.DataFrame, columns: str, values: str) -> pd.DataFrame:
+    """Ledger rows keyed by bar_ts, one column per ``columns`` value."""
+    if frame.empty:
+        return frame
+    frame["bar"] = frame["bar_ts"].map(from_ms)
+    return frame.pivot_table(index="bar", columns=columns, values=values)
+
+
 def equity_table(s: LiveSession) -> pd.DataFrame:
     if s.ledger is None:
         return pd.DataFrame()
-    eq = s.ledger.equity(s.acct.name)
-    if eq.empty:
-        return eq
-    eq["bar"] = eq["bar_ts"].map(from_ms)
-    return eq.pivot_table(index="bar", columns="kind", values="total_eq")
+    return _by_bar(s.ledger.equity(s.acct.name), "kind", "total_eq")
 
 
 def strategy_equity_frame(s: LiveSession) -> pd.DataFrame:
     if s.ledger is None:
         return pd.DataFrame()
-    se = s.ledger.strategy_equity(s.acct.name)
-    if se.empty:
-        return se
-    se["bar"] = se["bar_ts"].map(from_ms)
-    return se.pivot_table(index="bar", columns="strategy", values="equity")
+    return _by_bar(s.ledger.strategy_equity(s.acct.name), "strategy", "equity")
 
 
 def summary_text(s: LiveSession) -> str:
