@@ -35,6 +35,7 @@ EXCHANGE_TIMEFRAMES: dict[str, int] = {
     "1D": DAY_MS,
 }
 _MS_TO_NAME = {ms: name for name, ms in EXCHANGE_TIMEFRAMES.items()}
+MAX_RULE_MS = 366 * DAY_MS  # a rule longer than a year is a typo, and would overflow time arithmetic
 
 _TF_RE = re.compile(r"^\s*(\d+)\s*([mhHdD])\s*$")
 _OFFSET_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -54,7 +55,10 @@ def parse_timeframe(text: str) -> int:
     if not m or int(m.group(1)) == 0:
         raise TimeframeError(f"unknown timeframe {text!r}: use e.g. {', '.join(EXCHANGE_TIMEFRAMES)}")
     n, unit = int(m.group(1)), m.group(2).lower()
-    return n * {"m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS}[unit]
+    rule_ms = n * {"m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS}[unit]
+    if rule_ms > MAX_RULE_MS:
+        raise TimeframeError(f"timeframe {text!r} is longer than {MAX_RULE_MS // DAY_MS} days")
+    return rule_ms
 
 
 def timeframe_name(rule_ms: int) -> str:

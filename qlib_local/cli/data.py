@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from qlib_local.errors import DataError
-from qlib_local.store import KlineStore, default_root
-from qlib_local.store.check import check_dataset, datasets
+from qlib_local.store import KlineStore, StoreFileError, default_root
+from qlib_local.store.check import DatasetReport, check_dataset, compare_series, datasets, series_pairs
 from qlib_local.store.files import read_bar_file, write_bar_file
 from qlib_local.timeframes import base_timeframe, normalize_timeframe, parse_timeframe
 
@@ -38,6 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--sort-dedupe", action="store_true", help="sort and drop duplicate timestamps (last wins)"
     )
+    p.add_argument(
+        "--drop-bad-rows",
+        action="store_true",
+        help="leave out (and list) rows breaking the bar rule instead of refusing the file",
+    )
     add_root(p)
     p.set_defaults(func=cmd_import)
 
@@ -58,7 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_root(p)
     p.set_defaults(func=cmd_list)
 
-    p = dsub.add_parser("check", help="gaps, duplicates and the last bar of each dataset")
+    p = dsub.add_parser(
+        "check", help="gaps, duplicates, bad bars, unreadable files and disagreeing series of each dataset"
+    )
     p.add_argument("--exchange", default=None)
     p.add_argument("--symbol", default=None)
     p.add_argument("--max-gaps", type=int, default=5, help="gaps listed per dataset")
@@ -88,9 +95,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     tf = normalize_timeframe(args.timeframe)
-    bars = read_bar_file(args.path, sort_dedupe=args.sort_dedupe)
+    read = read_bar_file(args.path, sort_dedupe=args.sort_dedupe, drop_bad_rows=args.drop_bad_rows)
+    bars = read.bars
     store = open_store(args, create=True)
     n = store.upsert(args.exchange, args.symbol, tf, bars)
+    if read.dropped:
+        print(f"dropped {read.dropped} bad row(s) of {args.path}:")
+        for line in read.dropped_lines:
+            print(f"  {line}")
+        if read.dropped > len(read.dropped_lines):
+            print(f"  ... and {read.dropped - len(read.dropped_lines)} more")
     print(f"imported {n} {tf} bars of {args.exchange}/{args.symbol} ({bars.index[0]} .. {bars.index[-1]})")
     return 0
 
@@ -117,12 +131,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no datasets under {store.root}")
         return 0
-    print(f"{'exchange':<12} {'instrument':<22} {'tf':>4} {'first bar':<26} {'last bar':<26}")
+    lines = []  # all read before any is printed: an unreadable file is one error line, nothing else
     for ex, inst, tf in rows:
-        bars = store.read(ex, inst, tf, columns=("close",))
+        bars = store.read(ex, inst, tf, columns=("close",), base=tf)
         first = str(bars.index[0]) if len(bars) else "-"
         last = str(bars.index[-1]) if len(bars) else "-"
-        print(f"{ex:<12} {inst:<22} {tf:>4} {first:<26} {last:<26}")
+        lines.append(f"{ex:<12} {inst:<22} {tf:>4} {first:<26} {last:<26}")
+    print(f"{'exchange':<12} {'instrument':<22} {'tf':>4} {'first bar':<26} {'last bar':<26}")
+    print("\n".join(lines))
     return 0
 
 
@@ -131,23 +147,48 @@ def cmd_check(args: argparse.Namespace) -> int:
     rows = [r for r in datasets(store, args.exchange) if args.symbol in (None, r[1])]
     if not rows:
         raise DataError(f"no datasets to check under {store.root}")
-    bad = 0
+    bad: set[tuple[str, str, str]] = set()
+    unreadable: set[tuple[str, str, str]] = set()
     for ex, inst, tf in rows:
-        rep = check_dataset(store, ex, inst, tf)
-        status = "ok" if rep.ok else "PROBLEMS"
-        bad += not rep.ok
-        marker = f" complete_up_to={rep.complete_up_to}" if rep.complete_up_to is not None else ""
-        print(
-            f"{ex}/{inst}/{tf}: {status} rows={rep.rows} last={rep.last} gaps={len(rep.gaps)} "
-            f"missing_bars={rep.missing_bars} duplicates={rep.duplicates} off_grid={rep.off_grid}{marker}"
-        )
-        for a, b in rep.gaps[: args.max_gaps]:
-            n = (b - a) // pd.Timedelta(milliseconds=parse_timeframe(tf)) + 1
-            print(f"  gap {a} .. {b} ({n} bar(s))")
-        if len(rep.gaps) > args.max_gaps:
-            print(f"  ... {len(rep.gaps) - args.max_gaps} more gap(s)")
-    print(f"{len(rows)} dataset(s) checked, {bad} with problems")
+        try:
+            rep = check_dataset(store, ex, inst, tf)
+        except StoreFileError as e:  # report it and check every other dataset
+            print(f"{ex}/{inst}/{tf}: ERROR {e}")
+            bad.add((ex, inst, tf))
+            unreadable.add((ex, inst, tf))
+            continue
+        if not rep.ok:
+            bad.add((ex, inst, tf))
+        _print_report(rep, args.max_gaps)
+    for ex, inst in sorted({(ex, inst) for ex, inst, _ in rows}):
+        for fine, coarse in series_pairs(store, ex, inst):
+            if {(ex, inst, fine), (ex, inst, coarse)} & unreadable:
+                continue
+            d = compare_series(store, ex, inst, fine, coarse)
+            if d is not None:
+                bad.add((ex, inst, coarse))
+                print(
+                    f"{ex}/{inst}/{coarse}: PROBLEMS disagrees with the {fine} series on {d.bars} of "
+                    f"{d.compared} bar(s), first {d.first}: {d.detail}"
+                )
+    print(f"{len(rows)} dataset(s) checked, {len(bad)} with problems")
     return 1 if bad else 0
+
+
+def _print_report(rep: DatasetReport, max_gaps: int) -> None:
+    marker = f" complete_up_to={rep.complete_up_to}" if rep.complete_up_to is not None else ""
+    print(
+        f"{rep.exchange}/{rep.instrument}/{rep.timeframe}: {'ok' if rep.ok else 'PROBLEMS'} rows={rep.rows} "
+        f"last={rep.last} gaps={len(rep.gaps)} missing_bars={rep.missing_bars} duplicates={rep.duplicates} "
+        f"off_grid={rep.off_grid} bad_bars={rep.bad_bars}{marker}"
+    )
+    if rep.first_bad:
+        print(f"  first bad bar {rep.first_bad}")
+    for a, b in rep.gaps[:max_gaps]:
+        n = (b - a) // pd.Timedelta(milliseconds=parse_timeframe(rep.timeframe)) + 1
+        print(f"  gap {a} .. {b} ({n} bar(s))")
+    if len(rep.gaps) > max_gaps:
+        print(f"  ... {len(rep.gaps) - max_gaps} more gap(s)")
 
 
 def cmd_synth(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import logging
 
 from qlib_local.cli.data import add_root, open_store
 from qlib_local.errors import DataError
-from qlib_local.timeframes import from_ms, normalize_timeframe, parse_offset, to_ms
+from qlib_local.timeframes import from_ms, normalize_timeframe, parse_offset, parse_timeframe, to_ms
 
 log = logging.getLogger("qlib_local.marketdata")
 
@@ -96,6 +96,12 @@ def cmd_download(args: argparse.Namespace) -> int:
     for r in results:
         print(f"{source.id}/{r.instrument}/{tf}: {r.written} bars in {r.pages} page(s), last {r.last}"
               + (f"  ERROR {r.error}" if r.error else ""))
+    for inst in symbols:
+        finer = [t for t in store.timeframes(source.id, inst) if parse_timeframe(tf) % parse_timeframe(t) == 0
+                 and t != tf]
+        if finer:
+            print(f"note: {source.id}/{inst} also keeps {finer[0]} bars; every read uses them wherever they are "
+                  f"complete, the {tf} bars only where they are not (the store rule)")
     _fail_if_errors(results, "download")
     return 0
 

@@ -85,6 +85,7 @@ def serve(args: argparse.Namespace) -> int:
     ex = LocalExchange(root, start=start, speed=args.speed, host=args.host, port=args.port,
                        rate_limit=not args.no_rate_limit,
                        fees=FeeModel(args.maker_fee, args.taker_fee, args.slippage_bps))
+    ex.market.preload()  # an unreadable store file fails here, as one line, not on a request
     for name, key, secret, passphrase, usdt in accounts:
         try:
             ex.add_account(name, key, secret, passphrase, usdt)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from qlib_local.marketdata.needs import kept_timeframe
 from qlib_local.marketdata.repair import repair
 from qlib_local.marketdata.sources import Source
 from qlib_local.marketdata.sync import lagging, sync
@@ -57,7 +58,12 @@ class Collector:
         workers: int | None = None,
     ):
         self.source, self.store = source, store
-        self.series = sorted({(i, source.check_timeframe(tf)) for i, tf in series})
+        kept = {}
+        for inst, asked in {(i, source.check_timeframe(tf)) for i, tf in series}:
+            kept[inst, asked] = tf = kept_timeframe(store, source.id, inst, asked)
+            if tf != asked:
+                log.info("%s: extending the stored %s series (%s bars are resampled from it)", inst, tf, asked)
+        self.series = sorted({(i, tf) for (i, _), tf in kept.items()})
         if not self.series:
             raise ValueError("the collector needs at least one series")
         self.now, self.sleep = now, sleep

@@ -58,7 +58,7 @@ def ceil_to(ms: int, step: int) -> int:
 
 def stored_span(store: KlineStore, exchange: str, inst: str, tf: str, lo: int, hi: int) -> tuple[int, int] | None:
     """(first, last) open time of stored bars in ``[lo, hi)``, or None."""
-    df = store.read(exchange, inst, tf, from_ms(lo), from_ms(hi), columns=("close",)) if store.timeframes(
+    df = store.read(exchange, inst, tf, from_ms(lo), from_ms(hi), columns=("close",), base=tf) if store.timeframes(
         exchange, inst
     ) else None
     if df is None or df.empty:

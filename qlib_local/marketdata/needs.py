@@ -1,8 +1,11 @@
-"""Which (instrument, base timeframe) series the configured strategies need.
+"""Which (instrument, base timeframe) series the configured strategies need, and which
+stored series keeps each one current.
 
 One base per instrument, the finest any strategy trading it needs, so every strategy's
 (rule, offset) view resamples from the same stored bars. ``universe: all`` means every
-instrument the exchange lists, which is why a listing callable can be passed in.
+instrument the exchange lists, which is why a listing callable can be passed in. When the
+store already keeps a finer series of an instrument (say 1m from ``data synth``), that
+series is extended instead of a coarser one being started beside it (:func:`kept_timeframe`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qlib_local.store import KlineStore, default_root
-from qlib_local.timeframes import base_timeframe, finest_timeframe
+from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, base_timeframe, finest_timeframe, normalize_timeframe
 
 if TYPE_CHECKING:
     from qlib_local.research.config import ResearchConfig
@@ -58,6 +61,23 @@ def base_by_instrument(cfg: ResearchConfig) -> dict[str, str]:
         for inst in s.instruments:
             bases.setdefault(inst, []).append(base)
     return {inst: finest_timeframe(tfs) for inst, tfs in bases.items()}
+
+
+def kept_timeframe(store: KlineStore, exchange: str, instrument: str, timeframe: str) -> str:
+    """The stored series that keeps ``timeframe`` bars of an instrument current.
+
+    That series itself if it is stored; else the finest stored exchange timeframe dividing
+    it (extended, not joined by a coarser series); else ``timeframe`` (a new series). The
+    collector, ``data update`` and a live job's own fetch write it, and live jobs wait on its
+    marker, so they always agree on what "complete" means.
+    """
+    tf = normalize_timeframe(timeframe)
+    stored = store.timeframes(exchange, instrument)
+    if tf in stored:
+        return tf
+    rule_ms = EXCHANGE_TIMEFRAMES.get(tf) or 0
+    finer = [t for t in stored if t in EXCHANGE_TIMEFRAMES and rule_ms and rule_ms % EXCHANGE_TIMEFRAMES[t] == 0]
+    return finer[0] if finer else tf
 
 
 def needed_series(

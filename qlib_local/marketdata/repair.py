@@ -55,7 +55,7 @@ def repair_series(
     lo = end - window_bars * tf_ms
     if store.last_bar_time(source.id, inst, tf) is None:
         return res  # nothing stored yet: nothing to repair
-    stored = store.read(source.id, inst, tf, from_ms(lo), from_ms(end))
+    stored = store.read(source.id, inst, tf, from_ms(lo), from_ms(end), base=tf)
     if stored.empty:
         return res
     lo = int(stored.index.as_unit("ms").asi8[0])  # never reach before what is stored

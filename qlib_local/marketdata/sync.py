@@ -14,6 +14,7 @@ import pandas as pd
 
 from qlib_local.errors import QlibError
 from qlib_local.marketdata.download import CHUNK_BARS, Job, SeriesResult, run_jobs, split_pages
+from qlib_local.marketdata.needs import kept_timeframe
 from qlib_local.marketdata.sources import Source
 from qlib_local.specs import load_specs, save_specs
 from qlib_local.store import KlineStore
@@ -51,6 +52,8 @@ def sync(
 ) -> list[SeriesResult]:
     """Append every newly closed bar of each (instrument, timeframe); set markers.
 
+    Each (instrument, timeframe) goes to the series the store keeps for it
+    (:func:`kept_timeframe`: a finer stored series is extended, no coarser one is started).
     A series with no stored bars starts at ``since`` (default: ``lookback_bars`` back).
     ``now_ms`` is the exchange's time (fetched when not given). Errors stay in their
     series' result.
@@ -60,7 +63,7 @@ def sync(
     failed: list[SeriesResult] = []
     for inst, timeframe in series:
         try:
-            tf = source.check_timeframe(timeframe)
+            tf = source.check_timeframe(kept_timeframe(store, source.id, inst, source.check_timeframe(timeframe)))
             tf_ms = parse_timeframe(tf)
             end = now_ms // tf_ms * tf_ms
             last = store.last_bar_time(source.id, inst, tf)

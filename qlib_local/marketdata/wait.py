@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 import pandas as pd
 
 from qlib_local.marketdata.download import SeriesResult
+from qlib_local.marketdata.needs import kept_timeframe
 from qlib_local.marketdata.sources import Source
 from qlib_local.marketdata.sync import sync
 from qlib_local.store import KlineStore
@@ -23,12 +24,13 @@ from qlib_local.timeframes import normalize_timeframe
 def behind(
     store: KlineStore, exchange: str, instruments: Iterable[str], timeframe: str, until: pd.Timestamp | str
 ) -> list[str]:
-    """Instruments whose marker has not reached ``until`` (a bar close time)."""
+    """Instruments whose marker has not reached ``until`` (a bar close time); the marker read is
+    that of the series the store keeps for ``timeframe`` (:func:`kept_timeframe`)."""
     tf, t = normalize_timeframe(timeframe), pd.Timestamp(until)
     t = t.tz_localize("UTC") if t.tzinfo is None else t
     out = []
     for inst in instruments:
-        m = store.complete_up_to(exchange, inst, tf)
+        m = store.complete_up_to(exchange, inst, kept_timeframe(store, exchange, inst, tf))
         if m is None or m < t:
             out.append(inst)
     return out

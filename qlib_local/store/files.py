@@ -1,12 +1,14 @@
 """Reading bar files for import and writing them for export.
 
-Import is strict: a file with missing columns, unparseable dates, or duplicate or unordered
-timestamps is refused with the problem named, unless the caller explicitly asks for it to be
-sorted and de-duplicated. Nothing reaches the store until the whole file has passed.
+Import is strict: a file with missing columns, no rows, unparseable dates, bars breaking the
+bar rule (``validate``), or duplicate or unordered timestamps is refused with the problem
+named, unless the caller explicitly asks for bad rows to be dropped (and reported) or for the
+file to be sorted and de-duplicated. Nothing reaches the store until the whole file has passed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import pyarrow.parquet as pq
 
 from qlib_local.errors import DataError
 from qlib_local.store.kline_store import PRICE_COLUMNS
+from qlib_local.store.validate import find_bad_bars, reason
 
 TIME_COLUMNS = ("date", "timestamp", "ts", "time", "datetime")
 READERS = {
@@ -24,10 +27,20 @@ READERS = {
     ".parquet": lambda p: pq.read_table(p).to_pandas(),
     ".pq": lambda p: pq.read_table(p).to_pandas(),
 }
+DROPPED_SHOWN = 10  # dropped rows listed one per line; the rest are counted
 
 
-def read_bar_file(path: str | Path, sort_dedupe: bool = False) -> pd.DataFrame:
-    """Bars of a csv/feather/parquet file as a frame on a UTC DatetimeIndex."""
+@dataclass
+class BarFile:
+    """The bars of a file, and the bad rows left out of it (``--drop-bad-rows``)."""
+
+    bars: pd.DataFrame
+    dropped: int = 0
+    dropped_lines: list[str] = field(default_factory=list)  # "row N (time): reason", the first few
+
+
+def read_bar_file(path: str | Path, sort_dedupe: bool = False, drop_bad_rows: bool = False) -> BarFile:
+    """Bars of a csv/feather/parquet file on a UTC DatetimeIndex; rows are numbered from 1."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -46,18 +59,38 @@ def read_bar_file(path: str | Path, sort_dedupe: bool = False) -> pd.DataFrame:
     missing = ([] if time_col else ["date or timestamp"]) + [c for c in PRICE_COLUMNS if c not in raw.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    if raw.empty:
+        raise DataError(f"{path}: no bars (a header and no rows)")
     index = _parse_times(raw[time_col], path)
     frame = raw.drop(columns=[time_col])
     frame.index = index
     frame.index.name = "ts"
     keep = [c for c in (*PRICE_COLUMNS, "quote_volume") if c in frame.columns]
     frame = frame[keep].apply(pd.to_numeric, errors="coerce")
-    bad = frame[list(PRICE_COLUMNS[:4])].isna().any(axis=1)
-    if bad.any():
+    frame, dropped, lines = _sane_rows(frame, path, drop_bad_rows)
+    return BarFile(_ordered(frame, path, sort_dedupe), dropped, lines)
+
+
+def _sane_rows(frame: pd.DataFrame, path: Path, drop: bool) -> tuple[pd.DataFrame, int, list[str]]:
+    """The rows passing the bar rule; bad rows are refused, or dropped and listed when asked."""
+    cols = {c: frame[c].to_numpy(np.float64) for c in frame.columns}
+    bad = find_bad_bars(cols)
+    if bad is None:
+        return frame, 0, []
+
+    def where(i: int) -> str:
+        return f"row {i + 1} ({frame.index[i]})"
+
+    if not drop:
         raise DataError(
-            f"{path}: {int(bad.sum())} row(s) with missing or non-numeric prices, first at {frame.index[bad][0]}"
+            f"{path}: {bad.count} bad row(s), first {where(bad.first)}: {bad.reason}; "
+            "pass --drop-bad-rows to import without them"
         )
-    return _ordered(frame, path, sort_dedupe)
+    if bad.count == len(frame):
+        raise DataError(f"{path}: all {bad.count} row(s) are bad, first {where(bad.first)}: {bad.reason}")
+    rows = np.flatnonzero(bad.mask)
+    lines = [f"{where(int(i))}: {reason(cols, int(i))}" for i in rows[:DROPPED_SHOWN]]
+    return frame[~bad.mask], bad.count, lines
 
 
 def _parse_times(col: pd.Series, path: Path) -> pd.DatetimeIndex:

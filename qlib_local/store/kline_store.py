@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,12 +12,23 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from filelock import FileLock
 
 from qlib_local.errors import DataError
 from qlib_local.store import layout
+from qlib_local.store.parquet_io import (
+    WRITE_OPTIONS,
+    StoreFileError,
+    atomic_write_table,
+    atomic_write_text,
+    empty_frame,
+    merge_tables,
+    read_parquet,
+    table_to_frame,
+)
 from qlib_local.store.resample import resample_frame
+from qlib_local.store.series_rule import finest_complete
+from qlib_local.store.validate import find_bad_bars
 from qlib_local.timeframes import (
     check_offset,
     normalize_timeframe,
@@ -28,52 +38,17 @@ from qlib_local.timeframes import (
     to_ms,
 )
 
+__all__ = ["COLUMNS", "PRICE_COLUMNS", "ROOT_ENV", "WRITE_OPTIONS", "KlineStore", "StoreFileError", "default_root"]
+
 ROOT_ENV = "QLIB_LOCAL_ROOT"
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 COLUMNS = (*PRICE_COLUMNS, "quote_volume")
 SCHEMA = pa.schema([("ts", pa.timestamp("ms", tz="UTC"))] + [(c, pa.float64()) for c in COLUMNS])
 COMPACT_AFTER = 8  # deltas per partition before they are folded into the full file
-# Prices are near-random floats that general-purpose codecs barely shrink (about 3%) but
-# cost 2-3x the read time to decode, so values are stored plain; open times, evenly spaced,
-# shrink to almost nothing with delta encoding.
-WRITE_OPTIONS = {
-    "compression": "none",
-    "use_dictionary": False,
-    "column_encoding": {"ts": "DELTA_BINARY_PACKED"},
-    "write_statistics": ["ts"],
-}
 
 
 def default_root() -> Path:
     return Path(os.environ.get(ROOT_ENV, "data"))
-
-
-def _empty_frame(columns: Sequence[str] = COLUMNS) -> pd.DataFrame:
-    idx = pd.DatetimeIndex(np.empty(0, "datetime64[ms]"), name="ts").tz_localize("UTC")
-    return pd.DataFrame({c: np.empty(0, np.float64) for c in columns}, index=idx)
-
-
-def _atomic_write_table(table: pa.Table, dest: Path, durable: bool) -> None:
-    """Write aside, then rename: readers never see a partial file."""
-    tmp = dest.parent / f"{layout.TMP_PREFIX}{uuid.uuid4().hex}.parquet"
-    try:
-        pq.write_table(table, tmp, **WRITE_OPTIONS)
-        if durable:
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _atomic_write_text(text: str, dest: Path) -> None:
-    tmp = dest.parent / f"{layout.TMP_PREFIX}{uuid.uuid4().hex}"
-    tmp.write_text(text)
-    os.replace(tmp, dest)
 
 
 class KlineStore:
@@ -138,7 +113,7 @@ class KlineStore:
                 seq += 1
                 existing = live.get(period, [])
                 kind = "full" if not existing else "delta"
-                _atomic_write_table(part, ddir / layout.file_name(period, seq, kind), self.durable)
+                atomic_write_table(part, ddir / layout.file_name(period, seq, kind), self.durable)
                 if kind == "delta" and len(existing) >= COMPACT_AFTER:
                     seq += 1
                     self._compact_partition(ddir, period, seq)
@@ -159,8 +134,8 @@ class KlineStore:
 
     def _compact_partition(self, ddir: Path, period: str, seq: int) -> None:
         fs = layout.live_files(layout.scan(ddir))[period]
-        merged = _merge_tables([pq.read_table(f.path) for f in fs])
-        _atomic_write_table(merged, ddir / layout.file_name(period, seq, "full"), self.durable)
+        merged = merge_tables([read_parquet([f.path]) for f in fs])
+        atomic_write_table(merged, ddir / layout.file_name(period, seq, "full"), self.durable)
 
     def _remove_stale(self, ddir: Path) -> None:
         for f in layout.stale_files(layout.scan(ddir)):
@@ -194,6 +169,12 @@ class KlineStore:
         for c in ("open", "high", "low", "close"):
             if np.isnan(cols[c]).any():
                 raise DataError(f"{label}: column {c} has missing or non-numeric values")
+        bad = find_bad_bars(cols)
+        if bad is not None:
+            raise DataError(
+                f"{label}: {bad.count} bar(s) break the bar rule, first at "
+                f"{pd.Timestamp(ts[bad.first], unit='ms', tz='UTC')}: {bad.reason}; nothing written"
+            )
         return pa.Table.from_arrays(
             [pa.array(ts, pa.int64()).cast(pa.timestamp("ms", tz="UTC"))]
             + [pa.array(cols[c]) for c in COLUMNS],
@@ -213,53 +194,59 @@ class KlineStore:
         include_incomplete: bool = False,
         base: str | None = None,
     ) -> pd.DataFrame:
-        """Bars with open time in [start, end), resampled from a stored base when needed.
+        """Bars with open time in [start, end) of any (rule, offset), complete bars only
+        unless ``include_incomplete`` (then a boolean ``complete`` column says which).
 
-        ``timeframe``/``offset`` may be any (rule, offset); when that view is not stored
-        it is built from ``base`` (default: the coarsest stored timeframe dividing it),
-        complete bars only unless ``include_incomplete``.
+        The store rule (``series_rule``): each bar comes from the finest stored series that
+        holds it complete; coarser series fill only bars the finer ones cannot build, so adding
+        a series never changes a bar already readable. ``base`` reads one stored series only
+        (``base=timeframe``: that stored dataset as it is).
         """
         rule_ms, off_ms = parse_timeframe(timeframe), parse_offset(offset)
         check_offset(rule_ms, off_ms, str(timeframe), str(offset))
         tf = timeframe_name(rule_ms)
         start_ms = to_ms(start) if start is not None else None
         end_ms = to_ms(end) if end is not None else None
-        if off_ms == 0 and base in (None, tf) and layout.scan(self.dataset_dir(exchange, instrument, tf)):
+        sources = [normalize_timeframe(base)] if base else self.sources(exchange, instrument, tf, off_ms)
+        if sources == [tf] and off_ms == 0 and layout.scan(self.dataset_dir(exchange, instrument, tf)):
             return self._read_stored(exchange, instrument, tf, start_ms, end_ms, columns)
-        base_tf = (
-            normalize_timeframe(base) if base else self._pick_base(exchange, instrument, rule_ms, off_ms)
-        )
         # Widen to whole target bars so edge bars are judged on all their base bars.
         lo = None if start_ms is None else (start_ms - off_ms) // rule_ms * rule_ms + off_ms
         hi = None if end_ms is None else -((-(end_ms - off_ms)) // rule_ms) * rule_ms + off_ms
-        raw = self._read_stored(exchange, instrument, base_tf, lo, hi, COLUMNS)
-        out = resample_frame(raw, base_tf, tf, off_ms, include_incomplete, f"{exchange}/{instrument}")
-        if start_ms is not None or end_ms is not None:
-            ts = out.index.as_unit("ms").asi8
-            keep = np.ones(len(ts), bool)
-            if start_ms is not None:
-                keep &= ts >= start_ms
-            if end_ms is not None:
-                keep &= ts < end_ms
-            attrs = out.attrs
-            out = out[keep]
-            out.attrs = attrs
-        cols = list(columns) + (["complete"] if include_incomplete else [])
-        return out[cols]
+        views = []
+        for src in sources:
+            raw = self._read_stored(exchange, instrument, src, lo, hi, COLUMNS)
+            if src == tf and off_ms == 0:
+                views.append(raw.assign(complete=True))
+            else:
+                views.append(resample_frame(raw, src, tf, off_ms, True, f"{exchange}/{instrument}"))
+        out = finest_complete(views)
+        ts = out.index.as_unit("ms").asi8
+        keep = np.ones(len(ts), bool)
+        if start_ms is not None:
+            keep &= ts >= start_ms
+        if end_ms is not None:
+            keep &= ts < end_ms
+        complete = out["complete"].to_numpy(bool)
+        incomplete = list(out.index[keep & ~complete])
+        out = out[keep] if include_incomplete else out[keep & complete]
+        out = out[list(columns) + (["complete"] if include_incomplete else [])]
+        out.attrs["incomplete"] = incomplete
+        return out
 
-    def _pick_base(self, exchange: str, instrument: str, rule_ms: int, off_ms: int) -> str:
+    def sources(self, exchange: str, instrument: str, timeframe: str, offset: str | int = 0) -> list[str]:
+        """Stored series a (rule, offset) view can be built from, finest first (the store rule's order)."""
+        rule_ms, off_ms = parse_timeframe(timeframe), parse_offset(offset)
         stored = self.timeframes(exchange, instrument)
         if not stored:
             raise DataError(f"no data stored for {exchange}/{instrument}")
-        fitting = [
-            t for t in stored if rule_ms % parse_timeframe(t) == 0 and off_ms % parse_timeframe(t) == 0
-        ]
+        fitting = [t for t in stored if rule_ms % parse_timeframe(t) == 0 and off_ms % parse_timeframe(t) == 0]
         if not fitting:
             raise DataError(
                 f"{exchange}/{instrument}: no stored timeframe ({', '.join(stored)}) divides "
                 f"{timeframe_name(rule_ms)} with that offset"
             )
-        return fitting[-1]
+        return fitting
 
     def _read_stored(
         self,
@@ -279,8 +266,8 @@ class KlineStore:
                 if attempt == 4:
                     raise
         if table is None:
-            return _empty_frame(columns)
-        return _table_to_frame(table, columns)
+            return empty_frame(columns)
+        return table_to_frame(table, columns)
 
     def _read_table(
         self, ddir: Path, start_ms: int | None, end_ms: int | None, columns: Sequence[str]
@@ -299,7 +286,7 @@ class KlineStore:
 
         def flush() -> None:
             if run:
-                tables.append(pq.read_table(list(run), columns=cols, filters=filt or None))
+                tables.append(read_parquet(list(run), cols, filt or None))
                 run.clear()
 
         for period in sorted(live):
@@ -311,7 +298,7 @@ class KlineStore:
                 run.append(str(fs[0].path))
                 continue
             flush()
-            tables.append(_merge_tables([pq.read_table(f.path, columns=cols, filters=filt or None) for f in fs]))
+            tables.append(merge_tables([read_parquet([f.path], cols, filt or None) for f in fs]))
         flush()
         if not tables:
             return None
@@ -353,7 +340,7 @@ class KlineStore:
         if not live:
             return None
         last = max(live)
-        ts = pa.concat_tables([pq.read_table(f.path, columns=["ts"]) for f in live[last]]).column("ts")
+        ts = pa.concat_tables([read_parquet([f.path], ["ts"]) for f in live[last]]).column("ts")
         return pd.Timestamp(pc.max(ts).as_py()) if len(ts) else None
 
     # ----------------------------------------------------------------- markers
@@ -365,7 +352,7 @@ class KlineStore:
             "complete_up_to": pd.Timestamp(ts).tz_convert("UTC").isoformat(),
             "written_at": pd.Timestamp.now(tz="UTC").isoformat(),
         }
-        _atomic_write_text(json.dumps(payload), ddir / layout.MARKER_FILE)
+        atomic_write_text(json.dumps(payload), ddir / layout.MARKER_FILE)
 
     def complete_up_to(self, exchange: str, instrument: str, timeframe: str) -> pd.Timestamp | None:
         path = self.dataset_dir(exchange, instrument, timeframe) / layout.MARKER_FILE
@@ -374,19 +361,3 @@ class KlineStore:
         except FileNotFoundError:
             return None
 
-
-def _merge_tables(parts: list[pa.Table]) -> pa.Table:
-    """Concatenate in write order and keep the last version of each bar, sorted by time."""
-    t = pa.concat_tables(parts)
-    ts = t.column("ts").cast(pa.int64()).to_numpy()
-    order = np.argsort(ts, kind="stable")
-    sorted_ts = ts[order]
-    keep = np.r_[sorted_ts[1:] != sorted_ts[:-1], True]  # last of each run of equal times
-    return t.take(pa.array(order[keep]))
-
-
-def _table_to_frame(table: pa.Table, columns: Sequence[str]) -> pd.DataFrame:
-    frame = table.select(list(columns)).to_pandas()
-    ts = table.column("ts").cast(pa.int64()).to_numpy()
-    frame.index = pd.DatetimeIndex(ts.view("datetime64[ms]"), dtype="datetime64[ms, UTC]", name="ts")
-    return frame

@@ -138,7 +138,8 @@ def test_bad_files_give_one_line_and_leave_the_store_unchanged(
     )
     before = store_files(root)
     bad = tmp_path / "bad.csv"
-    mutate(df.assign(close=df["close"] * 3)).to_csv(bad, index=False)
+    tripled = df.assign(**{c: df[c] * 3 for c in ("open", "high", "low", "close")})  # differs from the stored bars
+    mutate(tripled).to_csv(bad, index=False)
     code, out, err = run(
         import_args(bad, root),
         capsys,

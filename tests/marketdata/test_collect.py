@@ -77,9 +77,10 @@ def _correct_bar(exchange, inst: str, at: str, factor: float) -> float:
     """The exchange restates a closed bar (as real exchanges occasionally do)."""
     s = exchange.market.series(inst)
     i = int(np.searchsorted(s.ts, T(at).value // 1_000_000))
-    s.close, s.high = s.close.copy(), s.high.copy()
+    s.close, s.high, s.low = s.close.copy(), s.high.copy(), s.low.copy()
     s.close[i] *= factor
-    s.high[i] = max(s.high[i], s.close[i])
+    s.high[i] = max(s.high[i], s.close[i])  # a sane bar: the store refuses any other
+    s.low[i] = min(s.low[i], s.close[i])
     return float(s.close[i])
 
 

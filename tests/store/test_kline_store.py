@@ -45,12 +45,12 @@ def test_upsert_is_idempotent_and_replaces(store: KlineStore) -> None:
     assert len(got) == 3000 and got.index.is_unique
     np.testing.assert_allclose(got["close"].to_numpy(), df["close"].to_numpy())
     changed = df.iloc[100:110].copy()
-    changed["close"] = -1.0
+    changed[["open", "high", "low", "close"]] = 7.0  # far from the ~100 of every other bar
     store.upsert("okx", "BTC-USDT-SWAP", "1m", changed)
     got = store.read("okx", "BTC-USDT-SWAP", "1m")
     assert len(got) == 3000
-    assert (got["close"].iloc[100:110] == -1.0).all()
-    assert (got["close"].iloc[:100] > 0).all() and (got["close"].iloc[110:] > 0).all()
+    assert (got["close"].iloc[100:110] == 7.0).all()
+    assert (got["close"].iloc[:100] > 50).all() and (got["close"].iloc[110:] > 50).all()
 
 
 def test_many_appends_compact_and_keep_every_bar(store: KlineStore) -> None:
@@ -174,7 +174,7 @@ def test_any_sequence_of_upserts_reads_back_as_last_write_wins(tmp_path_factory,
     expected = pd.Series(dtype=float)
     for i, (start, length) in enumerate(writes):
         chunk = full.iloc[start : start + length].copy()
-        chunk["close"] = float(i)
+        chunk[["open", "high", "low", "close"]] = float(i + 1)  # which write a bar came from
         store.upsert("okx", "P-USDT-SWAP", "1m", chunk)
         expected = pd.concat([expected[~expected.index.isin(chunk.index)], chunk["close"]]).sort_index()
     got = store.read("okx", "P-USDT-SWAP", "1m")["close"]
