@@ -208,7 +208,7 @@ class KlineStore:
         start_ms = to_ms(start) if start is not None else None
         end_ms = to_ms(end) if end is not None else None
         sources = [normalize_timeframe(base)] if base else self.sources(exchange, instrument, tf, off_ms)
-        if sources == [tf] and off_ms == 0 and layout.scan(self.dataset_dir(exchange, instrument, tf)):
+        if sources == [tf] and off_ms == 0:  # the stored series itself (an absent one reads empty)
             return self._read_stored(exchange, instrument, tf, start_ms, end_ms, columns)
         # Widen to whole target bars so edge bars are judged on all their base bars.
         lo = None if start_ms is None else (start_ms - off_ms) // rule_ms * rule_ms + off_ms
