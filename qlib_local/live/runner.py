@@ -84,7 +84,8 @@ def run_live(accounts_file: str | Path, account: str, at: str | None = None, mod
     outcome = RunOutcome(run_id, "failed", 1, out)
     try:
         if in_process:
-            from qlib_local.live.session import LiveSession  # the exchange clients: only once the checks passed
+            # imported here: the session brings the exchange clients, needed only once the checks passed
+            from qlib_local.live.session import LiveSession
 
             s = LiveSession(acct, secrets, at=at, run_id=run_id, hold_lock=False, repo=repo)
             try:
