@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = lsub.add_parser("run", help="trade one bar close for ACCOUNT (papermill; the output notebook is the audit log)",
                         description="Executes notebooks/live/live.ipynb with papermill into "
                                     "runs/live/<account>/<date>/<time>.ipynb, holding the account's lock. "
-                                    "Exit codes: 0 ok or skipped, 1 failed, 2 bad config, 3 another run holds the lock.")
+                                    "Exit codes: 0 ok or skipped, 1 failed, 2 bad accounts or strategies file, secrets, "
+                                    "store or --at (checked before anything is written), "
+                                    "3 another run holds the lock.")
     r.add_argument("account")
     r.add_argument("--at", help="the bar close to trade (ISO, UTC); default: the next close (waits for it)")
     r.add_argument("--mode", choices=["paper", "demo", "live"], help="override the account's mode")

@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(e: BaseException) -> str:
+    """An error as one line (a cron mail or a log grep sees the whole message on the ``error:`` line)."""
+    return "; ".join(part.strip() for part in str(e).splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except QlibError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

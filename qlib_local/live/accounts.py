@@ -1,5 +1,9 @@
 """Accounts config (YAML, in the repository) and their secrets (never in the repository).
 
+Every value is checked at load (``RANGES`` for the numbers, ``true``/``false`` for the
+booleans, plain names for accounts, a loopback URL for paper accounts), so a run never
+starts on a value it would misread.
+
 Secrets come from environment variables ``QLIB_LOCAL_<ACCOUNT>_<NAME>`` (account upper-cased,
 ``-`` as ``_``) or from a secrets file (``KEY=value`` lines or YAML) that must live outside
 the repository and be readable by its owner only. They are held in :class:`Secret`, whose
@@ -9,6 +13,7 @@ any log line, error or notebook output that would contain one is masked.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import subprocess
@@ -18,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from qlib_local.config_values import MAX_LEVERAGE, Bounds, boolean, identifier, integer, loopback_url, number
 from qlib_local.live import redact
 from qlib_local.live.errors import ConfigError, SecretError
 from qlib_local.yamlfile import read_yaml
@@ -29,6 +35,16 @@ MARGIN_MODES = {"cross", "isolated"}
 OKX_URL = "https://www.okx.com"
 SECRET_NAMES = ("API_KEY", "SECRET_KEY", "PASSPHRASE", "DINGTALK_TOKEN", "DINGTALK_SECRET", "TELEGRAM_TOKEN")
 REQUIRED = ("API_KEY", "SECRET_KEY", "PASSPHRASE")
+# The allowed range of every numeric field (docs/live.md lists them).
+RANGES: dict[str, Bounds] = {
+    "leverage": Bounds(1, MAX_LEVERAGE),
+    "wait_data_s": Bounds(0, 3600),
+    "max_late_s": Bounds(0, 3600),
+    "history_bars": Bounds(1, 100_000, integer=True),
+    "cell_timeout_s": Bounds(1, 86_400),
+    "retry_budget_s": Bounds(0, 600),
+    "poll_timeout_s": Bounds(0, 600),
+}
 
 
 class Secret:
@@ -108,6 +124,8 @@ class AccountConfig:
             raise ConfigError(f"mode must be one of {', '.join(sorted(MODES))}, got {mode!r}")
         if mode == "paper" and not self.url:
             raise ConfigError(f"account {self.name}: paper mode needs 'url' (the local exchange)")
+        if mode == "paper":
+            loopback_url(f"account {self.name}: --mode paper: url", self.url, ConfigError)
         from dataclasses import replace
 
         return replace(self, mode=mode, url=self.url if mode == "paper" else "")
@@ -135,15 +153,13 @@ def _path(base: Path, v: Any) -> Path | None:
 
 
 def _choice(where: str, v: Any, allowed: set[str]) -> str:
-    if v not in allowed:
+    if not isinstance(v, str) or v not in allowed:
         raise ConfigError(f"{where}: must be one of {', '.join(sorted(allowed))}, got {v!r}")
     return str(v)
 
 
-def _number(where: str, v: Any, lo: float) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or v < lo:
-        raise ConfigError(f"{where}: expected a number >= {lo:g}, got {v!r}")
-    return float(v)
+def _number(where: str, name: str, v: Any) -> float:
+    return number(f"{where}.{name}", v, RANGES[name], ConfigError)
 
 
 KNOWN = {"exchange", "mode", "url", "pos_mode", "margin_mode", "strategies", "leverage", "store", "ledger",
@@ -153,6 +169,7 @@ KNOWN = {"exchange", "mode", "url", "pos_mode", "margin_mode", "strategies", "le
 
 def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> AccountConfig:
     where = f"accounts.{name}"
+    identifier("account name", name, ConfigError)  # it names the ledger, the lock and the runs folder
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping")
     raw = {**defaults, **raw}
@@ -164,9 +181,13 @@ def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> 
     if unknown:
         raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown field; known: {', '.join(sorted(KNOWN))}")
     mode = _choice(f"{where}.mode", raw.get("mode", "paper"), MODES)
-    url = str(raw.get("url") or "")
+    url = raw.get("url") or ""
+    if not isinstance(url, str):
+        raise ConfigError(f"{where}.url: expected a URL, got {url!r}")
     if mode == "paper" and not url:
         raise ConfigError(f"{where}.url: paper mode trades on the local exchange; give its URL")
+    if mode == "paper":
+        loopback_url(f"{where}.url", url, ConfigError)  # paper keys go nowhere else
     if mode != "paper" and url and not url.startswith("https://"):
         raise ConfigError(f"{where}.url: {mode} mode needs an https:// OKX domain, got {url!r}")
     if not raw.get("strategies"):
@@ -175,6 +196,9 @@ def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> 
     if not isinstance(notify, dict) or set(notify) - {"dingtalk", "telegram"}:
         raise ConfigError(f"{where}.notify: expected a mapping with dingtalk and/or telegram")
     ding = tele = None
+    for channel in ("dingtalk", "telegram"):
+        if not isinstance(notify.get(channel) or {}, dict):
+            raise ConfigError(f"{where}.notify.{channel}: expected a mapping, got {notify[channel]!r}")
     if notify.get("dingtalk") is not None:
         d = notify["dingtalk"] or {}
         ding = DingTalkConfig(str(d.get("base_url") or DingTalkConfig.base_url), str(d.get("keyword") or ""))
@@ -184,24 +208,38 @@ def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> 
             raise ConfigError(f"{where}.notify.telegram.chat_id: missing")
         tele = TelegramConfig(str(t["chat_id"]), str(t.get("base_url") or TelegramConfig.base_url))
     hist = raw.get("history_bars")
+    num = functools.partial(_number, where)
     return AccountConfig(
         name=name, exchange=_choice(f"{where}.exchange", raw.get("exchange", "okx"), EXCHANGES), mode=mode,
         strategies=_path(base, raw["strategies"]) or Path(), url=url,
         pos_mode=_choice(f"{where}.pos_mode", raw.get("pos_mode", "net_mode"), POS_MODES),
         margin_mode=_choice(f"{where}.margin_mode", raw.get("margin_mode", "cross"), MARGIN_MODES),
-        leverage=_number(f"{where}.leverage", raw.get("leverage", 5), 1),
+        leverage=num("leverage", raw.get("leverage", 5)),
         store=_path(base, raw.get("store")), ledger=_path(base, raw.get("ledger")),
         runs_dir=_path(base, raw.get("runs_dir")), secrets_file=_path(base, raw.get("secrets_file")),
-        wait_data_s=_number(f"{where}.wait_data_s", raw.get("wait_data_s", 60), 0),
-        max_late_s=_number(f"{where}.max_late_s", raw.get("max_late_s", 300), 0),
-        history_bars=int(_number(f"{where}.history_bars", hist, 1)) if hist is not None else None,
-        fetch_missing=bool(raw.get("fetch_missing", True)),
+        wait_data_s=num("wait_data_s", raw.get("wait_data_s", 60)),
+        max_late_s=num("max_late_s", raw.get("max_late_s", 300)),
+        history_bars=integer(f"{where}.history_bars", hist, RANGES["history_bars"], ConfigError)
+        if hist is not None else None,
+        fetch_missing=boolean(f"{where}.fetch_missing", raw.get("fetch_missing", True), ConfigError),
         order_type=_choice(f"{where}.order_type", raw.get("order_type", "market"), {"market"}),
-        cell_timeout_s=_number(f"{where}.cell_timeout_s", raw.get("cell_timeout_s", 600), 1),
-        retry_budget_s=_number(f"{where}.retry_budget_s", raw.get("retry_budget_s", 15), 0),
-        poll_timeout_s=_number(f"{where}.poll_timeout_s", raw.get("poll_timeout_s", 10), 0),
+        cell_timeout_s=num("cell_timeout_s", raw.get("cell_timeout_s", 600)),
+        retry_budget_s=num("retry_budget_s", raw.get("retry_budget_s", 15)),
+        poll_timeout_s=num("poll_timeout_s", raw.get("poll_timeout_s", 10)),
         dingtalk=ding, telegram=tele,
     )
+
+
+def account_paths(acct: AccountConfig, repo: Path) -> tuple[Path, Path, Path]:
+    """(store, ledger, runs dir) of an account: its settings, else $QLIB_LOCAL_ROOT and defaults under ``repo``.
+
+    The same rule as ``session.default_paths``; here so that checking a run needs no session
+    (and none of the exchange clients it imports). A test keeps the two equal.
+    """
+    store = acct.store or Path(os.environ.get("QLIB_LOCAL_ROOT", repo / "data"))
+    ledger = acct.ledger or repo / "ledger" / f"{acct.name}.sqlite"
+    runs = acct.runs_dir or repo / "runs" / "live"
+    return store, ledger, runs
 
 
 def load_accounts(path: str | Path) -> dict[str, AccountConfig]:
@@ -211,11 +249,14 @@ def load_accounts(path: str | Path) -> dict[str, AccountConfig]:
     if not isinstance(raw, dict) or not isinstance(raw.get("accounts"), dict) or not raw["accounts"]:
         raise ConfigError(f"{path}: expected 'accounts:' mapping account names to their settings")
     defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{path}: 'defaults' must be a mapping of account settings, got {defaults!r}")
     base = path.resolve().parent
     return {str(n): parse_account(str(n), a, base, defaults) for n, a in raw["accounts"].items()}
 
 
 def load_account(path: str | Path, name: str) -> AccountConfig:
+    identifier("account name", name, ConfigError)  # before anything: it becomes a path component
     accounts = load_accounts(path)
     if name not in accounts:
         raise ConfigError(f"no account {name!r} in {path}; accounts: {', '.join(sorted(accounts))}")
@@ -258,7 +299,7 @@ def parse_secrets_file(path: Path) -> dict[str, str]:
     text = path.read_text()
     out: dict[str, str] = {}
     if path.suffix in (".yaml", ".yml"):
-        raw = yaml.safe_load(text) or {}
+        raw = yaml.load(text, Loader=yaml.BaseLoader) or {}  # every value a string: "no", "0123" kept as typed
         if not isinstance(raw, dict):
             raise SecretError(f"secrets file {path}: expected a mapping")
         return {str(k): str(v) for k, v in raw.items()}

@@ -1,5 +1,7 @@
 """``qlib-local live run``: the live notebook through papermill (or in-process), locked and indexed.
 
+Before anything is written, :func:`qlib_local.live.validate_run.validate_run` checks the
+account, its secrets, the store and the strategies file: a bad one is exit 2 and no trace.
 The CLI holds the account lock for the whole execution (the kernel is told not to take
 it again), writes the output notebook to ``runs/live/<account>/<YYYY-MM-DD>/<time>.ipynb``,
 adds the run to the index and returns non-zero when the run failed. Secrets reach the
@@ -20,9 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from qlib_local.live import index, redact
-from qlib_local.live.accounts import load_account, load_secrets
 from qlib_local.live.lock import AccountLock
-from qlib_local.live.session import LiveSession, default_paths
+from qlib_local.live.validate_run import validate_run
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
@@ -68,11 +69,10 @@ def run_live(accounts_file: str | Path, account: str, at: str | None = None, mod
              in_process: bool = False, runs_dir: str | Path | None = None, kernel: str = "python3") -> RunOutcome:
     redact.install()
     accounts_file = Path(accounts_file).resolve()
-    acct = load_account(accounts_file, account).with_mode(mode)
     repo = accounts_file.parent
-    secrets = load_secrets(acct, repo=repo)  # fail fast, before a kernel starts
-    _, ledger_path, default_runs = default_paths(acct, repo)
-    runs = Path(runs_dir) if runs_dir else default_runs
+    checked = validate_run(accounts_file, account, mode=mode, at=at, repo=repo)  # before anything is written
+    acct, secrets, ledger_path = checked.acct, checked.secrets, checked.ledger
+    runs = Path(runs_dir) if runs_dir else checked.runs
     lock = AccountLock(ledger_path.parent, account).acquire()
     t0 = time.monotonic()
     now = pd.Timestamp.now(tz="UTC")
@@ -84,6 +84,9 @@ def run_live(accounts_file: str | Path, account: str, at: str | None = None, mod
     outcome = RunOutcome(run_id, "failed", 1, out)
     try:
         if in_process:
+            # imported here: the session brings the exchange clients, needed only once the checks passed
+            from qlib_local.live.session import LiveSession
+
             s = LiveSession(acct, secrets, at=at, run_id=run_id, hold_lock=False, repo=repo)
             try:
                 s.run()

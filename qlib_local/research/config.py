@@ -1,9 +1,10 @@
 """Strategy configs (YAML): load, validate everything up front, fail with field and reason.
 
 Every check that can fail runs before any data is computed: unknown strategy or
-factor names, positions summing over 1, leverage above the instruments' maximum,
-offsets that do not fit the rule, ``max_cap_num`` other than ``hold_period``, and
-instruments missing from the store.
+factor names, numbers that are not finite or out of range (``RANGES``), integers written
+as fractions, booleans written as anything but true/false, positions summing over 1,
+leverage above the instruments' maximum, offsets that do not fit the rule, ``max_cap_num``
+other than ``hold_period``, and instruments missing from the store.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qlib_local.config_values import MAX_LEVERAGE, Bounds, boolean, identifier, integer, number
 from qlib_local.errors import QlibError
 from qlib_local.research.factors import FactorRegistry
 from qlib_local.research.plugins import PluginError
@@ -39,6 +41,19 @@ EVENT_FIELDS = COMMON | {
     "rank_factor", "ascending", "side", "blacklist",
 }
 TOP_FIELDS = {"strategies", "blacklist", "fees", "initial_equity", "exchange", "plugins"}
+
+
+# The allowed range of every numeric field (docs/research.md lists them).
+RANGES: dict[str, Bounds] = {
+    "fees": Bounds(0.0, 0.1),
+    "initial_equity": Bounds(0.0, 1e12, lo_open=True),
+    "position": Bounds(0.0, 1.0, lo_open=True),
+    "leverage": Bounds(0.0, MAX_LEVERAGE, lo_open=True),
+    "volatility_ratio": Bounds(0.0, 10.0, lo_open=True),
+    "hold_period": Bounds(1, 10_000, integer=True),
+    "max_cap_num": Bounds(1, 10_000, integer=True),
+    "symbol_num_limit": Bounds(1, 10_000, integer=True),
+}
 
 
 @dataclass(frozen=True)
@@ -105,21 +120,13 @@ class ResearchConfig:
         raise KeyError(sid)
 
 
-def _num(where: str, value: Any, lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    v = float(value)
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise ConfigError(f"{where}: must be {'>' if lo_open else '>='} {lo:g}, got {v:g}")
-    if hi is not None and v > hi:
-        raise ConfigError(f"{where}: must be <= {hi:g}, got {v:g}")
-    return v
+def _num(where: str, name: str, value: Any) -> float:
+    """A finite number in the range of field ``name`` (``RANGES``); ``where`` leads the message."""
+    return number(f"{where}.{name}" if where else name, value, RANGES[name], ConfigError)
 
 
-def _int(where: str, value: Any, lo: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise ConfigError(f"{where}: must be an integer >= {lo}, got {value!r}")
-    return value
+def _int(where: str, name: str, value: Any) -> int:
+    return integer(f"{where}.{name}", value, RANGES[name], ConfigError)
 
 
 def _names(where: str, value: Any) -> tuple[str, ...]:
@@ -151,12 +158,12 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
     entries = raw.get("strategies")
     if not isinstance(entries, list) or not entries:
         raise ConfigError("strategies: expected a non-empty list")
-    exchange = str(raw.get("exchange", "okx"))
+    exchange = identifier("exchange", raw.get("exchange", "okx"), ConfigError)  # a folder of the store
     fees_raw = raw.get("fees") or {}
     if not isinstance(fees_raw, dict) or set(fees_raw) - {"taker", "maker", "slippage"}:
         raise ConfigError(f"fees: expected a mapping of taker, maker, slippage, got {fees_raw!r}")
-    fees = Fees(**{k: _num(f"fees.{k}", v, 0.0, 0.1) for k, v in fees_raw.items()})
-    equity = _num("initial_equity", raw.get("initial_equity", 10_000.0), 0.0, lo_open=True)
+    fees = Fees(**{k: number(f"fees.{k}", v, RANGES["fees"], ConfigError) for k, v in fees_raw.items()})
+    equity = _num("", "initial_equity", raw.get("initial_equity", 10_000.0))
     blacklist = _names("blacklist", raw.get("blacklist"))
     try:
         factor_reg = FactorRegistry.load(plugins)
@@ -217,8 +224,9 @@ def _strategy(
         check_offset(parse_timeframe(rule), off_ms, rule, str(e.get("offset", 0)))
     except TimeframeError as err:
         raise ConfigError(f"{where}.offset: {err}") from None
-    position = _num(f"{where}.position", e["position"], 0.0, 1.0, lo_open=True)
-    leverage = _num(f"{where}.leverage", e["leverage"], 0.0, lo_open=True)
+    position = _num(where, "position", e["position"])
+    # the instruments' own maximum (with a store) is checked first: its message is the more useful
+    leverage = number(f"{where}.leverage", e["leverage"], Bounds(0.0, lo_open=True), ConfigError)
     try:
         for fname in strategy.factors():
             factor_reg.resolve(fname)
@@ -229,18 +237,16 @@ def _strategy(
         insts = _names(f"{where}.instruments", e.get("instruments"))
         if not insts:
             raise ConfigError(f"{where}.instruments: at least one instrument is needed")
-        kw["volatility_ratio"] = _num(f"{where}.volatility_ratio", e.get("volatility_ratio", 1.0), 0.0, lo_open=True)
+        kw["volatility_ratio"] = _num(where, "volatility_ratio", e.get("volatility_ratio", 1.0))
     else:
-        hold = _int(f"{where}.hold_period", e.get("hold_period", 1))
-        cap = _int(f"{where}.max_cap_num", e.get("max_cap_num", hold))
+        hold = _int(where, "hold_period", e.get("hold_period", 1))
+        cap = _int(where, "max_cap_num", e.get("max_cap_num", hold))
         if cap != hold:
             raise ConfigError(f"{where}.max_cap_num: must equal hold_period ({hold}), got {cap}")
         side = e.get("side", "long")
         if side not in ("long", "short"):
             raise ConfigError(f"{where}.side: must be 'long' or 'short', got {side!r}")
-        ascending = e.get("ascending", False)
-        if not isinstance(ascending, bool):
-            raise ConfigError(f"{where}.ascending: must be true or false, got {ascending!r}")
+        ascending = boolean(f"{where}.ascending", e.get("ascending", False), ConfigError)
         factors = _names(f"{where}.factors", e.get("factors"))
         for fname in factors:
             _resolve(factor_reg, f"{where}.factors", fname, ("timeseries", "cross_section"))
@@ -263,7 +269,7 @@ def _strategy(
             raise ConfigError(f"{where}.universe: no instruments left after the blacklist")
         kw.update(
             universe=universe if universe == "all" else tuple(universe), hold_period=hold, max_cap_num=cap,
-            symbol_num_limit=_int(f"{where}.symbol_num_limit", e.get("symbol_num_limit", 1)), factors=factors,
+            symbol_num_limit=_int(where, "symbol_num_limit", e.get("symbol_num_limit", 1)), factors=factors,
             cross_sect_factor=cross, rank_factor=rank, ascending=ascending, side=side, blacklist=tuple(sorted(black)),
         )
     if kind == "timing":
@@ -279,6 +285,7 @@ def _strategy(
             cap_lev = spec_for(specs, inst).max_lever
             if leverage > cap_lev:
                 raise ConfigError(f"{where}.leverage: {leverage:g} exceeds the maximum {cap_lev:g} of {inst}")
+    _num(where, "leverage", leverage)
     return StrategyConfig(
         id=str(e.get("id", name)), strategy_name=name, kind=kind, rule_type=rule, offset=offset_name(off_ms),
         position=position, leverage=leverage, instruments=tuple(insts), strategy=strategy, **kw,

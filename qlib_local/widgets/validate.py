@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qlib_local.config_values import number
 from qlib_local.errors import QlibError
-from qlib_local.research.config import parse_config
+from qlib_local.research.config import RANGES, parse_config
 from qlib_local.research.factors import FactorRegistry
 from qlib_local.research.plugins import PluginError
 from qlib_local.research.strategy import StrategyRegistry
@@ -89,18 +90,14 @@ def strategy_errors(i: int, s: StrategyState, regs: Registries) -> Errors:
             err[(i, "params")] = str(e)
         except Exception as e:  # the plugin's own constructor refused the values
             err[(i, "params")] = f"{s.strategy_name}: {type(e).__name__}: {e}"
-    if not 0 < s.position <= 1:
-        err[(i, "position")] = f"capital share must be in (0, 1], got {s.position:g}"
-    if not s.leverage > 0:
-        err[(i, "leverage")] = f"leverage must be more than 0, got {s.leverage:g}"
+    numbers = ["position", "leverage"] + (["volatility_ratio"] if s.kind == "timing" else
+                                          ["hold_period", "symbol_num_limit"])
+    for name in numbers:
+        _in_range(err, i, name, getattr(s, name))
     if s.kind == "timing":
         if not s.instruments:
             err[(i, "instruments")] = "at least one instrument is needed"
         return err
-    if s.hold_period < 1:
-        err[(i, "hold_period")] = f"hold period must be at least 1 bar, got {s.hold_period}"
-    if s.symbol_num_limit < 1:
-        err[(i, "symbol_num_limit")] = f"must be at least 1, got {s.symbol_num_limit}"
     for name in s.factors:
         _factor(err, (i, "factors"), regs, name, FACTOR_KINDS)
     if s.cross_sect_factor:
@@ -110,6 +107,14 @@ def strategy_errors(i: int, s: StrategyState, regs: Registries) -> Errors:
     else:
         _factor(err, (i, "rank_factor"), regs, s.rank_factor, RANK_KINDS)
     return err
+
+
+def _in_range(err: Errors, i: int, name: str, value: Any) -> None:
+    """The loader's own range for the field (one definition: ``research.config.RANGES``)."""
+    try:
+        number(name, value, RANGES[name], QlibError)
+    except QlibError as e:
+        err[(i, name)] = str(e)
 
 
 def _factor(err: Errors, key: tuple[int, str], regs: Registries, name: str, kinds: tuple[str, ...]) -> None:

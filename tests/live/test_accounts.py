@@ -89,3 +89,118 @@ def test_the_example_accounts_file_is_valid():
     assert set(accounts) == {"paper", "okx-demo", "okx-main"}
     assert accounts["okx-main"].flag == "0" and accounts["okx-main"].pos_mode == "long_short_mode"
     assert accounts["okx-demo"].secrets_file.is_absolute() and accounts["okx-main"].telegram.chat_id
+
+
+# ---------------------------------------------------------------------- every value checked at load
+PAPER = {"mode": "paper", "url": "http://127.0.0.1:8080", "strategies": "s.yaml"}
+
+
+def load_text(tmp_path, text: str):
+    """Load an accounts file written as YAML text (for literals the dumper would not write)."""
+    p = tmp_path / "literal.yaml"
+    p.write_text(text)
+    return load_accounts(p)
+
+
+@pytest.mark.parametrize("field", ["leverage", "wait_data_s", "max_late_s", "history_bars", "cell_timeout_s",
+                                   "retry_budget_s", "poll_timeout_s"])
+@pytest.mark.parametrize("literal", [".nan", ".inf", "-.inf", "1e999", ".NaN"])
+def test_every_number_must_be_finite(tmp_path, field, literal):
+    text = f"accounts:\n  a: {{mode: paper, url: 'http://127.0.0.1:1', strategies: s.yaml, {field}: {literal}}}\n"
+    kind = "an integer" if field == "history_bars" else "a finite number"
+    with pytest.raises(ConfigError, match=rf"^accounts\.a\.{field}: (must be|expected) {kind}"):
+        load_text(tmp_path, text)
+
+
+@pytest.mark.parametrize("field, bad, message", [
+    ("leverage", 126, "must be <= 125, got 126"), ("leverage", 0.5, "must be >= 1, got 0.5"),
+    ("max_late_s", 3601, "must be <= 3600"), ("max_late_s", -1, "must be >= 0"),
+    ("wait_data_s", 3601, "must be <= 3600"), ("cell_timeout_s", 0, "must be >= 1"),
+    ("cell_timeout_s", 86_401, "must be <= 86400"), ("retry_budget_s", 601, "must be <= 600"),
+    ("poll_timeout_s", 601, "must be <= 600"), ("history_bars", 2.5, "expected an integer, got 2.5"),
+    ("history_bars", 0, "must be >= 1"), ("history_bars", 100_001, "must be <= 100000"),
+    ("leverage", "5", "expected a number, got '5'"), ("leverage", True, "expected a number, got True"),
+    ("fetch_missing", "no", "must be true or false, got 'no'"), ("fetch_missing", 0, "must be true or false"),
+])
+def test_numbers_out_of_range_and_wrong_types_are_refused(tmp_path, field, bad, message):
+    with pytest.raises(ConfigError, match=rf"accounts\.a\.{field}: {message}"):
+        load_accounts(write(tmp_path, {"a": {**PAPER, field: bad}}))
+
+
+def test_booleans_are_true_or_false_only(tmp_path):
+    for word in ("no", "yes", "off", "'no'", "'false'"):
+        with pytest.raises(ConfigError, match="fetch_missing: must be true or false"):
+            load_text(tmp_path, f"accounts:\n  a: {{mode: paper, url: 'http://127.0.0.1:1', strategies: s, "
+                                f"fetch_missing: {word}}}\n")
+    acc = load_text(tmp_path, "accounts:\n  a: {mode: paper, url: 'http://127.0.0.1:1', strategies: s, "
+                              "fetch_missing: false, history_bars: 0120}\n")["a"]
+    assert acc.fetch_missing is False and acc.history_bars == 120  # decimal, not YAML 1.1 octal
+
+
+def test_defaults_are_checked_like_the_account(tmp_path):
+    with pytest.raises(ConfigError, match=r"accounts\.a\.max_late_s: must be a finite number, got nan"):
+        load_accounts(write(tmp_path, {"a": PAPER}, defaults={"max_late_s": float("nan")}))
+    p = tmp_path / "d.yaml"
+    p.write_text("defaults: [1, 2]\naccounts: {a: {mode: paper, url: 'http://127.0.0.1:1', strategies: s}}\n")
+    with pytest.raises(ConfigError, match="'defaults' must be a mapping"):
+        load_accounts(p)
+    with pytest.raises(ConfigError, match=r"accounts\.a\.mode: must be one of"):
+        load_accounts(write(tmp_path, {"a": {**PAPER, "mode": ["paper"]}}))
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "..", "a b", "a.b", "", "é", "x" * 65])
+def test_account_names_are_plain_identifiers(tmp_path, name):
+    with pytest.raises(ConfigError, match="is not a valid name"):
+        load_accounts(write(tmp_path, {name: PAPER}))
+    with pytest.raises(ConfigError, match="is not a valid name"):  # the name asked for, before the file
+        load_account(write(tmp_path, {"ok": PAPER}), name)
+
+
+def test_plain_names_load(tmp_path):
+    names = ["a", "okx-main", "Paper_2", "x" * 64, "123"]
+    assert set(load_accounts(write(tmp_path, {n: PAPER for n in names}))) == set(names)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "https://127.0.0.1", "http://localhost:9",
+                                 "http://LOCALHOST:9/api", "http://[::1]:8080", "http://127.8.9.10:1"])
+def test_paper_urls_on_this_machine_load(tmp_path, url):
+    assert load_accounts(write(tmp_path, {"a": {**PAPER, "url": url}}))["a"].domain == url
+
+
+@pytest.mark.parametrize("url", ["http://10.1.2.3:8080", "https://www.okx.com", "http://localhost.evil.com",
+                                 "http://127.0.0.1@evil.com", "http://user:pw@127.0.0.1:1", "ftp://127.0.0.1",
+                                 "127.0.0.1:8080", "http://127.0.0.1:notaport", "http://[::ffff:10.1.2.3]:1"])
+def test_paper_urls_elsewhere_are_refused(tmp_path, url):
+    with pytest.raises(ConfigError, match=r"accounts\.a\.url: "):
+        load_accounts(write(tmp_path, {"a": {**PAPER, "url": url}}))
+
+
+def test_switching_to_paper_keeps_keys_on_this_machine(tmp_path):
+    acct = load_account(write(tmp_path, {"d": {"mode": "demo", "strategies": "s", "url": "https://my.okx.example"}}),
+                        "d")
+    with pytest.raises(ConfigError, match="my.okx.example is not this machine"):
+        acct.with_mode("paper")
+
+
+def test_yaml_secrets_file_values_stay_as_typed(tmp_path_factory):
+    outside = tmp_path_factory.mktemp("home")
+    sfile = outside / "a.yaml"
+    sfile.write_text("API_KEY: 0123\nSECRET_KEY: 1e5\nPASSPHRASE: no\n")
+    os.chmod(sfile, 0o600)
+    acct = load_account(write(outside, {"a": {"mode": "demo", "strategies": "s", "secrets_file": str(sfile)}}), "a")
+    s = load_secrets(acct, env={})
+    assert (s.api_key.reveal(), s.secret_key.reveal(), s.passphrase.reveal()) == ("0123", "1e5", "no")
+
+
+def test_account_paths_follow_the_session_rule(tmp_path, monkeypatch):
+    from qlib_local.live.accounts import account_paths
+    from qlib_local.live.session import default_paths
+
+    p = write(tmp_path, {"bare": PAPER, "set": {**PAPER, "store": "st", "ledger": "l/x.sqlite", "runs_dir": "r"}})
+    for root in (None, str(tmp_path / "root")):
+        if root is None:
+            monkeypatch.delenv("QLIB_LOCAL_ROOT", raising=False)
+        else:
+            monkeypatch.setenv("QLIB_LOCAL_ROOT", root)
+        for acct in load_accounts(p).values():
+            assert account_paths(acct, tmp_path) == default_paths(acct, tmp_path)

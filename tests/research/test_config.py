@@ -79,3 +79,87 @@ def test_missing_file_and_bad_yaml(tmp_path, hourly_store):
     bad.write_text("strategies: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad, hourly_store)
+
+
+# ---------------------------------------------------------------------- every number finite and in range
+def _set(raw: dict, path: str, value) -> dict:
+    """``path`` like ``fees.taker`` or ``strategies.1.hold_period``."""
+    *head, last = path.split(".")
+    node = raw
+    for k in head:
+        node = node[int(k)] if k.isdigit() else node.setdefault(k, {})
+    node[last] = value
+    return raw
+
+
+NUMBERS = ["fees.taker", "fees.maker", "fees.slippage", "initial_equity", "strategies.0.position",
+           "strategies.0.leverage", "strategies.0.volatility_ratio", "strategies.1.position", "strategies.1.leverage",
+           "strategies.1.hold_period", "strategies.1.max_cap_num", "strategies.1.symbol_num_limit"]
+
+
+@pytest.mark.parametrize("path", NUMBERS)
+@pytest.mark.parametrize("literal", [".nan", ".inf", "-.inf", "1e999"])
+def test_every_number_must_be_finite(hourly_store, example_raw, write_cfg, path, literal):
+    raw = _set(copy.deepcopy(example_raw), path, "TOKEN")
+    p = write_cfg(raw)
+    p.write_text(p.read_text().replace("TOKEN", literal))
+    field = path.rsplit(".", 1)[-1]
+    kind = "an integer" if field in ("hold_period", "max_cap_num", "symbol_num_limit") else "a finite number"
+    with pytest.raises(ConfigError, match=rf"{field}: (must be|expected) {kind}, got -?(nan|inf)"):
+        load_config(p, hourly_store)
+
+
+@pytest.mark.parametrize("path, value, match", [
+    ("initial_equity", 0, r"initial_equity: must be > 0"), ("initial_equity", 2e12, r"must be <= 1e\+12"),
+    ("fees.maker", 0.2, r"fees.maker: must be <= 0.1"), ("strategies.0.position", 0, r"position: must be > 0"),
+    ("strategies.0.position", 1.5, r"position: must be <= 1, got 1.5"),
+    ("strategies.0.volatility_ratio", 0, r"volatility_ratio: must be > 0"),
+    ("strategies.0.volatility_ratio", 11, r"volatility_ratio: must be <= 10"),
+    ("strategies.0.leverage", -2, r"leverage: must be > 0, got -2"),
+    ("strategies.1.hold_period", 2.5, r"hold_period: expected an integer, got 2.5"),
+    ("strategies.1.hold_period", 10_001, r"hold_period: must be <= 10000"),
+    ("strategies.1.symbol_num_limit", 1.5, r"symbol_num_limit: expected an integer, got 1.5"),
+    ("strategies.1.symbol_num_limit", 0, r"symbol_num_limit: must be >= 1"),
+    ("strategies.1.ascending", "no", r"ascending: must be true or false, got 'no'"),
+    ("strategies.0.position", "0.4", r"position: expected a number, got '0.4'"),
+    ("strategies.0.leverage", True, r"leverage: expected a number, got True"),
+    ("exchange", "../x", r"exchange: '../x' is not a valid name"),
+])
+def test_numbers_out_of_range_and_wrong_types_are_refused(hourly_store, example_raw, write_cfg, path, value, match):
+    _bad(_set(copy.deepcopy(example_raw), path, value), hourly_store, write_cfg, match)
+
+
+def test_yes_no_are_not_booleans_and_exponents_are_numbers(hourly_store, example_raw, write_cfg):
+    p = write_cfg(_set(copy.deepcopy(example_raw), "strategies.1.ascending", "TOKEN"))
+    text = p.read_text()
+    for word in ("no", "yes", "off"):
+        p.write_text(text.replace("TOKEN", word))
+        with pytest.raises(ConfigError, match=rf"ascending: must be true or false, got '{word}'"):
+            load_config(p, hourly_store)
+    p.write_text(text.replace("TOKEN", "true").replace("taker: 0.0005", "taker: 5e-4"))
+    cfg = load_config(p, hourly_store)
+    assert cfg.strategies[1].ascending is True and cfg.fees.taker == 0.0005
+
+
+def test_leverage_is_capped_at_125_without_a_store(example_raw):
+    from qlib_local.research import parse_config
+
+    raw = {"strategies": [_set(copy.deepcopy(example_raw["strategies"][0]), "leverage", 126)]}
+    with pytest.raises(ConfigError, match=r"leverage: must be <= 125, got 126"):
+        parse_config(raw)
+    raw["strategies"][0]["leverage"] = 125
+    assert parse_config(raw).strategies[0].leverage == 125
+
+
+def test_backtest_cli_refuses_a_nan_position_in_one_line(hourly_root, tmp_path, example_raw, write_cfg):
+    """`position: .nan` used to give a NaN backtest that exited 0."""
+    import subprocess
+    import sys
+
+    cfg = write_cfg(_set(copy.deepcopy(example_raw), "strategies.0.position", float("nan")))
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "qlib_local", "backtest", str(cfg), "--root", str(hourly_root),
+                        "--out", str(out), "--no-notebook"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert r.stderr.splitlines() == [r.stderr.strip()] and r.stderr.startswith("error: strategies[0]")
+    assert "position: must be a finite number, got nan" in r.stderr and not out.exists()

@@ -144,3 +144,18 @@ def test_loaded_unknown_strategy_is_shown_not_dropped(tmp_path):
     b = ConfigBuilder(p)
     assert b.editors[0].base.value == "Gone" and "unknown timing strategy 'Gone'" in label(b, 0, "strategy")
     assert load_state(p).strategies[0].params == ["3"]
+
+
+def test_number_fields_use_the_loaders_ranges(example):
+    """The builder flags beside the input what load_config would refuse (one range definition)."""
+    b = ConfigBuilder(example)
+    b.editors[0].leverage.value = 200
+    assert "leverage: must be &lt;= 125, got 200" in label(b, 0, "leverage")
+    b.editors[0].volatility_ratio.value = 11
+    assert "volatility_ratio: must be &lt;= 10, got 11" in label(b, 0, "volatility_ratio")
+    b.editors[0].leverage.value = 2
+    b.editors[0].volatility_ratio.value = 1
+    b.editors[1].hold_period.value = 10_001
+    assert "hold_period: must be &lt;= 10000" in label(b, 1, "hold_period")
+    b.editors[1].hold_period.value = 6
+    assert b.errors == {}
