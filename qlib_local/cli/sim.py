@@ -82,9 +82,13 @@ def serve(args: argparse.Namespace) -> int:
         start = to_ms(args.start) if args.start else None
     except ValueError:
         raise QlibError(f"bad --start {args.start!r}: use ISO 8601, e.g. 2025-01-02T00:00:00Z") from None
-    ex = LocalExchange(root, start=start, speed=args.speed, host=args.host, port=args.port,
-                       rate_limit=not args.no_rate_limit,
-                       fees=FeeModel(args.maker_fee, args.taker_fee, args.slippage_bps))
+    try:  # speed, fees and the late bar must be finite: the exchange refuses NaN and inf
+        ex = LocalExchange(root, start=start, speed=args.speed, host=args.host, port=args.port,
+                           rate_limit=not args.no_rate_limit,
+                           fees=FeeModel(args.maker_fee, args.taker_fee, args.slippage_bps))
+        ex.faults.late_bar(args.late_bar)
+    except ValueError as e:
+        raise QlibError(f"bad option: {e}") from None
     ex.market.preload()  # an unreadable store file fails here, as one line, not on a request
     for name, key, secret, passphrase, usdt in accounts:
         try:
@@ -96,7 +100,6 @@ def serve(args: argparse.Namespace) -> int:
             ex.faults.add(kind, pattern, value, times)
         except ValueError as e:
             raise QlibError(str(e)) from None
-    ex.faults.late_bar(args.late_bar)
     signal.signal(signal.SIGTERM, _interrupt)  # uvicorn re-raises it after a graceful shutdown
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C / SIGTERM: a normal way to stop
         ex.serve_forever(log_level="warning", on_ready=lambda url: _announce(ex, url))

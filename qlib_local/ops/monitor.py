@@ -2,8 +2,8 @@
 
 Everything comes from the account's ledger (runs, orders, fills, positions, equity,
 events), the runs index that ``qlib-local live run`` appends to, and the K-line store.
-Functions return DataFrames with UTC timestamps so the notebook (and its tests) only
-format and plot.
+Functions return DataFrames with UTC timestamps, and the two charts come ready-made
+(``equity_chart``, ``price_chart``), so the notebook (and its tests) only display.
 """
 
 from __future__ import annotations
@@ -12,13 +12,21 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from qlib_local.errors import DataError, QlibError
 from qlib_local.ledger import Ledger
 from qlib_local.ledger.schema import SCHEMA_VERSION
 from qlib_local.ops.plan import REPO
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+POSITION_COLS = ["inst_id", "pos_side", "contracts", "avg_px"]
+MARKERS_UP_TO = 60  # equity points drawn with markers; beyond, the line alone reads better
 
 
 class MonitorError(QlibError):
@@ -134,11 +142,29 @@ def equity(led: Ledger | None, account: str) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def positions(led: Ledger | None, account: str) -> tuple[pd.Timestamp | None, pd.DataFrame]:
-    """The newest recorded positions and the bar close they were recorded at."""
+    """The newest recorded positions and the close of the bar they belong to.
+
+    A run snapshots positions twice: ``reconcile`` before trading, stamped with the exchange's
+    clock at that moment (say a minute after the close, or seconds before it), and ``after``
+    trading, stamped with the bar close. The newest snapshot is the one recorded last, and it
+    shows the trades of the newest bar committed before it was taken: that bar's close is its
+    label (None when no bar was ever traded). Ordering by the stamp instead would put a
+    pre-trade snapshot over the bar's own, labelled with a time that is no bar close.
+    """
     if led is None:
-        return None, pd.DataFrame(columns=["inst_id", "pos_side", "contracts", "avg_px"])
-    bar_ts, df = led.last_positions(account)
-    df = df[df["contracts"].abs() > 0].reset_index(drop=True) if len(df) else df
+        return None, pd.DataFrame(columns=POSITION_COLS)
+    snap = led.query("SELECT bar_ts, source, taken_at FROM snapshots WHERE account=? ORDER BY taken_at DESC, "
+                     "CASE source WHEN 'after' THEN 0 ELSE 1 END, bar_ts DESC LIMIT 1", (account,))
+    if snap.empty:
+        return None, pd.DataFrame(columns=POSITION_COLS)
+    bar_ts, source, taken_at = int(snap["bar_ts"].iloc[0]), str(snap["source"].iloc[0]), int(snap["taken_at"].iloc[0])
+    df = led.query(f"SELECT {', '.join(POSITION_COLS)} FROM positions WHERE account=? AND bar_ts=? AND source=?",
+                   (account, bar_ts, source))
+    df = df[df["contracts"].abs() > 0].reset_index(drop=True)
+    if source != "after":
+        done = led.query("SELECT MAX(bar_ts) AS bar_ts FROM bar_state WHERE account=? AND committed_at<=?",
+                         (account, taken_at))["bar_ts"]
+        bar_ts = None if done.isna().all() else int(done.iloc[0])
     return (pd.Timestamp(bar_ts, unit="ms", tz="UTC") if bar_ts is not None else None), df
 
 
@@ -188,7 +214,11 @@ def problems(view: AccountView, led: Ledger | None, runs: pd.DataFrame | None = 
 def candles(view: AccountView, instrument: str, timeframe: str = "1H", bars: int = 200,
             fill_rows: pd.DataFrame | None = None, until: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``bars`` candles of an instrument ending at ``until`` (the newest traded bar; default the store's
-    newest) and the account's fills in that window."""
+    newest) and the account's fills from the first candle on, up to ``until`` plus three bars.
+
+    Fills past the last stored bar are kept: a fill at a close falls in the bar that opens then,
+    which the store only gets once it has closed, and the newest fill is the one most looked for.
+    """
     from qlib_local.store import KlineStore
     from qlib_local.timeframes import parse_timeframe
 
@@ -203,9 +233,62 @@ def candles(view: AccountView, instrument: str, timeframe: str = "1H", bars: int
     if df.empty:
         raise MonitorError(f"no {timeframe} bars of {instrument} in {view.store}")
     df = df.tail(bars)
-    f = fill_rows if fill_rows is not None else pd.DataFrame(columns=["time", "inst_id"])
-    f = f[(f["inst_id"] == instrument) & (f["time"] >= df.index[0]) & (f["time"] < df.index[-1] + step)]
-    return df, f.reset_index(drop=True)
+    f = fill_rows if fill_rows is not None else pd.DataFrame(columns=["time", "inst_id", "side", "price", "size"])
+    keep = (f["inst_id"] == instrument) & (f["time"] >= df.index[0])
+    if end is not None:
+        keep &= f["time"] < end
+    return df, f[keep].reset_index(drop=True)
+
+
+def _axis_time(ts: pd.Timestamp) -> pd.Timestamp:
+    """A naive UTC time, as plotly hands trace times to the browser (it drops the zone)."""
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+
+
+def equity_chart(frame: pd.DataFrame, title: str, pad: pd.Timedelta = pd.Timedelta(hours=1)) -> go.Figure:
+    """``equity_figure`` that stays readable with few points: markers while there are few (a
+    line needs two points to show at all), and an x axis at least ``pad`` either side of a short
+    history (plotly gives one point an axis a millisecond wide, ticked ``00:59:59.9995``)."""
+    from qlib_local.widgets.plots import equity_figure
+
+    fig = equity_figure(frame, title)
+    if len(frame) <= MARKERS_UP_TO:
+        fig.update_traces(mode="lines+markers", marker={"size": 8})
+    if len(frame):
+        lo, hi = frame.index.min(), frame.index.max()
+        if hi - lo < pad:
+            mid = lo + (hi - lo) / 2
+            fig.update_xaxes(range=[_axis_time(mid - pad), _axis_time(mid + pad)])
+    return fig
+
+
+def drawn_fills(fig: go.Figure) -> int:
+    """Fill markers a price chart actually draws: points with a time and a finite price."""
+    n = 0
+    for t in fig.data:
+        if t.type == "scatter":
+            x = pd.Series(t.x, dtype=object)
+            y = pd.to_numeric(pd.Series(t.y, dtype=object), errors="coerce").to_numpy(np.float64)
+            n += int((x.notna().to_numpy() & np.isfinite(y)).sum())
+    return n
+
+
+def price_chart(view: AccountView, instrument: str, timeframe: str = "1H", bars: int = 200,
+                fill_rows: pd.DataFrame | None = None, until: pd.Timestamp | None = None) -> go.Figure:
+    """Candles with the account's fills marked; the x axis reaches the newest fill even past the
+    last stored bar, and the title counts the fill markers drawn, so the two always agree."""
+    from qlib_local.timeframes import parse_timeframe
+    from qlib_local.widgets.plots import candles_figure
+
+    df, f = candles(view, instrument, timeframe, bars, fill_rows, until)
+    fig = candles_figure(df, f)
+    step = pd.Timedelta(milliseconds=parse_timeframe(timeframe))
+    right = df.index[-1] + step
+    if len(f):
+        right = max(right, f["time"].max() + step / 2)
+    fig.update_xaxes(range=[_axis_time(df.index[0] - step / 2), _axis_time(right)])
+    fig.update_layout(title=f"{view.name}: {instrument} {timeframe} with {drawn_fills(fig)} fill(s)")
+    return fig
 
 
 def repo_accounts_file() -> Path:

@@ -1,35 +1,33 @@
-"""The HTTP adapter: Starlette routes speaking OKX V5 on top of the domain core.
+"""The HTTP adapter: Starlette routes speaking OKX V5 on top of the endpoints.
 
-Every request goes through one pipeline (faults, then auth, then rate limit, then the
-endpoint), so error answers are uniform: OKX's envelope, code and HTTP status.
+Every request goes through one pipeline (faults, then strict body parsing, auth, rate
+limit, then the endpoint), so error answers are uniform: OKX's envelope, code and HTTP
+status. Whatever a request holds, the answer is an envelope: an exception nobody expected
+is logged and answered 50026, never as a 500 with a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from qlib_local.sim import views
-from qlib_local.sim.accounts import Account
 from qlib_local.sim.auth import authenticate
-from qlib_local.sim.clock import SimClock
-from qlib_local.sim.faults import Faults
-from qlib_local.sim.market import DEFAULT_LIMIT, MAX_LIMIT, MarketData
-from qlib_local.sim.matching import Engine, ParamError
-from qlib_local.sim.protocol import OkxError, envelope, num
-from qlib_local.sim.ratelimit import RateLimiter
+from qlib_local.sim.endpoints import ENDPOINTS, Ctx, Result, State
+from qlib_local.sim.params import parse_body
+from qlib_local.sim.protocol import OkxError, envelope
 
-MAX_BATCH = 20
+__all__ = ["ResponseDropped", "State", "build_app"]
+log = logging.getLogger(__name__)
 
 
 class ResponseDropped(Exception):
@@ -45,287 +43,37 @@ class DroppedResponse(Response):
         raise ResponseDropped("fault injection: response dropped after the request took effect")
 
 
-@dataclass
-class State:
-    """Everything an endpoint may touch."""
+class OkxJSONResponse(JSONResponse):
+    """Compact ASCII JSON: a lone surrogate echoed from a request (a tag, a clOrdId) stays encodable."""
 
-    market: MarketData
-    engine: Engine
-    clock: SimClock
-    faults: Faults
-    limiter: RateLimiter
-
-
-@dataclass
-class Ctx:
-    state: State
-    query: dict[str, str]
-    body: Any
-    acct: Account | None
-    now: int
-
-    @property
-    def engine(self) -> Engine:
-        return self.state.engine
-
-    @property
-    def market(self) -> MarketData:
-        return self.state.market
-
-    def q(self, key: str, default: str = "") -> str:
-        return self.query.get(key, default) or default
-
-    def required(self, key: str) -> str:
-        v = self.q(key)
-        if not v:
-            raise ParamError("50014", key)
-        return v
-
-    def field(self, key: str) -> str:
-        v = self.body.get(key) if isinstance(self.body, dict) else None
-        return "" if v is None else str(v)
-
-
-# An endpoint returns data, or (code, msg, data) when per-item results decide the code.
-Result = list[Any] | tuple[str, str, list[Any]]
-
-
-def _int_param(ctx: Ctx, key: str) -> int | None:
-    v = ctx.q(key)
-    if not v:
-        return None
-    try:
-        return int(v)
-    except ValueError:
-        raise ParamError("51000", key) from None
-
-
-def _limit(ctx: Ctx, maximum: int = MAX_LIMIT, default: int = DEFAULT_LIMIT) -> int:
-    n = _int_param(ctx, "limit")
-    if n is None:
-        return default
-    if n < 1:
-        raise ParamError("51000", "limit")
-    return min(n, maximum)
-
-
-# ------------------------------------------------------------------ public
-def ep_time(ctx: Ctx) -> Result:
-    return [{"ts": str(ctx.now)}]
-
-
-def ep_instruments(ctx: Ctx) -> Result:
-    inst_type = ctx.required("instType")
-    if inst_type != "SWAP":
-        return []
-    inst_id, family = ctx.q("instId"), ctx.q("instFamily") or ctx.q("uly")
-    out = []
-    for i in ctx.market.inst_ids:
-        if (inst_id and i != inst_id) or not ctx.market.listed(i, ctx.now):
-            continue
-        row = ctx.market.instrument(i)
-        if family and row["instFamily"] != family:
-            continue
-        out.append(row)
-    if inst_id and not out:
-        raise OkxError("51001")
-    return out
-
-
-def _candles(ctx: Ctx, recent_only: bool) -> Result:
-    return ctx.market.candles(
-        ctx.required("instId"), ctx.q("bar", "1m"), ctx.now, after=_int_param(ctx, "after"),
-        before=_int_param(ctx, "before"), limit=_limit(ctx), recent_only=recent_only,
-        late_ms=ctx.state.faults.late_bar_ms,
-    )
-
-
-def ep_candles(ctx: Ctx) -> Result:
-    return _candles(ctx, recent_only=True)
-
-
-def ep_history_candles(ctx: Ctx) -> Result:
-    return _candles(ctx, recent_only=False)
-
-
-def ep_ticker(ctx: Ctx) -> Result:
-    return [ctx.market.ticker(ctx.required("instId"), ctx.now)]
-
-
-def ep_tickers(ctx: Ctx) -> Result:
-    if ctx.required("instType") != "SWAP":
-        return []
-    return [ctx.market.ticker(i, ctx.now) for i in ctx.market.inst_ids if ctx.market.listed(i, ctx.now)]
-
-
-# ------------------------------------------------------------------ account
-def _acct(ctx: Ctx) -> Account:
-    assert ctx.acct is not None
-    return ctx.acct
-
-
-def ep_currencies(ctx: Ctx) -> Result:
-    return []
-
-
-def ep_balance(ctx: Ctx) -> Result:
-    acct = _acct(ctx)
-    return [views.balance_view(ctx.engine.balance(acct, ctx.now), acct, ctx.now)]
-
-
-def ep_positions(ctx: Ctx) -> Result:
-    acct = _acct(ctx)
-    inst_type = ctx.q("instType")
-    if inst_type and inst_type != "SWAP":
-        return []
-    wanted = set(filter(None, ctx.q("instId").split(",")))
-    rows = [
-        views.position_view(p, acct, ctx.engine, ctx.now)
-        for p in sorted(acct.open_positions(), key=lambda p: -p.u_time)
-        if not wanted or p.inst_id in wanted
-    ]
-    pos_id = ctx.q("posId")
-    return [r for r in rows if not pos_id or r["posId"] == pos_id]
-
-
-def ep_config(ctx: Ctx) -> Result:
-    return [views.config_view(_acct(ctx))]
-
-
-def ep_set_leverage(ctx: Ctx) -> Result:
-    acct = _acct(ctx)
-    lever_s, mode, inst_id = ctx.field("lever"), ctx.field("mgnMode"), ctx.field("instId")
-    if not lever_s:
-        raise ParamError("50014", "lever")
-    if not mode:
-        raise ParamError("50014", "mgnMode")
-    if mode not in ("cross", "isolated"):
-        raise ParamError("51000", "mgnMode")
-    if not inst_id:
-        raise ParamError("50014", "instId")
-    try:
-        lever = float(lever_s)
-    except ValueError:
-        raise ParamError("51000", "lever") from None
-    if lever < 1:
-        raise ParamError("51000", "lever")
-    ctx.engine.set_leverage(acct, inst_id, lever, ctx.now)
-    return [{"lever": num(lever), "mgnMode": mode, "instId": inst_id, "posSide": ctx.field("posSide") or "net"}]
-
-
-def ep_set_position_mode(ctx: Ctx) -> Result:
-    mode = ctx.field("posMode")
-    if not mode:
-        raise ParamError("50014", "posMode")
-    ctx.engine.set_position_mode(_acct(ctx), mode)
-    return [{"posMode": mode}]
-
-
-# ------------------------------------------------------------------ trade
-def _place_many(ctx: Ctx, reqs: list[Any]) -> Result:
-    acct = _acct(ctx)
-    acks, ok = [], 0
-    for req in reqs:
-        if not isinstance(req, dict):
-            raise ParamError("50002")
-        try:
-            order = ctx.engine.place(acct, req, ctx.now)
-            acks.append(views.ack_view(order, ctx.now))
-            ok += 1
-        except OkxError as e:
-            acks.append({"ordId": "", "clOrdId": str(req.get("clOrdId") or ""), "tag": str(req.get("tag") or ""),
-                         "ts": str(ctx.now), "sCode": e.code, "sMsg": e.msg})
-    code = "0" if ok == len(reqs) else ("1" if ok == 0 else "2")
-    return code, ("" if code == "0" else OkxError(code).msg), acks
-
-
-def ep_place_order(ctx: Ctx) -> Result:
-    if not isinstance(ctx.body, dict):
-        raise ParamError("50002")
-    ctx.engine.validate(_acct(ctx), ctx.body)  # malformed single orders answer at the top level
-    return _place_many(ctx, [ctx.body])
-
-
-def ep_batch_orders(ctx: Ctx) -> Result:
-    reqs = ctx.body
-    if not isinstance(reqs, list) or not reqs:
-        raise ParamError("50014", "data")
-    if len(reqs) > MAX_BATCH:
-        raise ParamError("51000", "data", f"Up to {MAX_BATCH} orders per batch")
-    return _place_many(ctx, reqs)
-
-
-def ep_cancel_order(ctx: Ctx) -> Result:
-    acct = _acct(ctx)
-    inst_id = ctx.field("instId")
-    if not inst_id:
-        raise ParamError("50014", "instId")
-    cl, oid = ctx.field("clOrdId"), ctx.field("ordId")
-    try:
-        order = ctx.engine.cancel(acct, inst_id, oid, cl, ctx.now)
-    except ParamError:
-        raise
-    except OkxError as e:
-        return "1", OkxError("1").msg, [{"ordId": oid, "clOrdId": cl, "ts": str(ctx.now), "sCode": e.code, "sMsg": e.msg}]
-    return [{"ordId": order.ord_id, "clOrdId": order.cl_ord_id, "ts": str(ctx.now), "sCode": "0", "sMsg": ""}]
-
-
-def ep_get_order(ctx: Ctx) -> Result:
-    order = ctx.engine.get_order(_acct(ctx), ctx.required("instId"), ctx.q("ordId"), ctx.q("clOrdId"), ctx.now)
-    return [views.order_view(order, ctx.engine)]
-
-
-def ep_orders_pending(ctx: Ctx) -> Result:
-    acct = _acct(ctx)
-    inst_id, ord_type, state = ctx.q("instId"), ctx.q("ordType"), ctx.q("state")
-    orders = sorted(acct.pending(), key=lambda o: int(o.ord_id), reverse=True)
-    after, before = _int_param(ctx, "after"), _int_param(ctx, "before")
-    orders = [
-        o for o in orders
-        if (not inst_id or o.inst_id == inst_id) and (not ord_type or o.ord_type == ord_type)
-        and (not state or o.state == state) and (after is None or int(o.ord_id) < after)
-        and (before is None or int(o.ord_id) > before)
-    ]
-    return [views.order_view(o, ctx.engine) for o in orders[: _limit(ctx, 100, 100)]]
-
-
-def ep_fills(ctx: Ctx) -> Result:
-    acct = _acct(ctx)
-    inst_id, ord_id = ctx.q("instId"), ctx.q("ordId")
-    after, before = _int_param(ctx, "after"), _int_param(ctx, "before")
-    fills = [
-        f for f in reversed(acct.fills)
-        if (not inst_id or f.inst_id == inst_id) and (not ord_id or f.ord_id == ord_id)
-        and (after is None or int(f.bill_id) < after) and (before is None or int(f.bill_id) > before)
-    ]
-    return [views.fill_view(f, ctx.engine) for f in fills[: _limit(ctx, 100, 100)]]
-
-
-# (method, path, handler, private, is trade endpoint with inTime/outTime)
-ENDPOINTS: list[tuple[str, str, Callable[[Ctx], Result], bool, bool]] = [
-    ("GET", "/api/v5/public/time", ep_time, False, False),
-    ("GET", "/api/v5/public/instruments", ep_instruments, False, False),
-    ("GET", "/api/v5/market/candles", ep_candles, False, False),
-    ("GET", "/api/v5/market/history-candles", ep_history_candles, False, False),
-    ("GET", "/api/v5/market/tickers", ep_tickers, False, False),
-    ("GET", "/api/v5/market/ticker", ep_ticker, False, False),
-    ("GET", "/api/v5/asset/currencies", ep_currencies, True, False),
-    ("GET", "/api/v5/account/balance", ep_balance, True, False),
-    ("GET", "/api/v5/account/positions", ep_positions, True, False),
-    ("GET", "/api/v5/account/config", ep_config, True, False),
-    ("POST", "/api/v5/account/set-leverage", ep_set_leverage, True, False),
-    ("POST", "/api/v5/account/set-position-mode", ep_set_position_mode, True, False),
-    ("POST", "/api/v5/trade/order", ep_place_order, True, True),
-    ("GET", "/api/v5/trade/order", ep_get_order, True, False),
-    ("POST", "/api/v5/trade/batch-orders", ep_batch_orders, True, True),
-    ("POST", "/api/v5/trade/cancel-order", ep_cancel_order, True, True),
-    ("GET", "/api/v5/trade/orders-pending", ep_orders_pending, True, False),
-    ("GET", "/api/v5/trade/fills", ep_fills, True, False),
-]
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def _json(payload: dict[str, Any], status: int = 200) -> Response:
-    return JSONResponse(payload, status_code=status)
+    return OkxJSONResponse(payload, status_code=status)
+
+
+def _stamped(payload: dict[str, Any], trade: bool, in_time: int) -> dict[str, Any]:
+    """Trade endpoints carry ``inTime``/``outTime`` (microseconds), errors included."""
+    if trade:
+        payload["inTime"], payload["outTime"] = str(in_time), str(time.time_ns() // 1000)
+    return payload
+
+
+def _system_error() -> Response:
+    """OKX's 50026 in its envelope (HTTP 503, see ``protocol.CODES``)."""
+    e = OkxError("50026")
+    return _json(envelope([], e.code, e.msg), e.status)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    """The app-level net under the per-endpoint catch-all (routing, middleware)."""
+    if isinstance(exc, ResponseDropped):  # an injected fault, after the response started: nothing to send
+        return _system_error()
+    log.error("local exchange: unexpected error outside an endpoint on %s %s", request.method, request.url.path,
+              exc_info=exc)
+    return _system_error()
 
 
 def _raw_target(request: Request) -> str:
@@ -354,6 +102,30 @@ def _limit_key(state: State, request: Request, ctx: Ctx, method: str, path: str)
     return user, dict(counts)
 
 
+async def _answer(state: State, request: Request, method: str, path: str, fn: Callable[[Ctx], Result],
+                  private: bool) -> tuple[dict[str, Any], int]:
+    """Parse, authenticate, rate-limit and run one request: (envelope, HTTP status)."""
+    raw = await request.body()
+    now = state.clock.now_ms()
+    try:
+        body = parse_body(raw)
+        acct = None
+        if private:
+            acct = authenticate(request.headers, method, _raw_target(request), raw,
+                                state.engine.accounts, int(time.time() * 1000))
+        ctx = Ctx(state, dict(request.query_params), body, acct, now)
+        key, counts = _limit_key(state, request, ctx, method, path)
+        if not state.limiter.allow(method, path, key, counts):
+            raise OkxError("50011")
+        with state.engine.lock:
+            state.engine.sync(now)
+            result = fn(ctx)
+        code, msg, data = result if isinstance(result, tuple) else ("0", "", result)
+        return envelope(data, code, msg), 200
+    except OkxError as e:
+        return envelope([], e.code, e.msg), e.status
+
+
 def make_handler(state: State, method: str, path: str, fn: Callable[[Ctx], Result], private: bool,
                  trade: bool) -> Callable[[Request], Any]:
     async def handler(request: Request) -> Response:
@@ -365,35 +137,19 @@ def make_handler(state: State, method: str, path: str, fn: Callable[[Ctx], Resul
             await asyncio.sleep(plan.latency_s)
         if plan.fail_status:
             return _json(envelope([], "50001", OkxError("50001").msg), plan.fail_status)
-        raw = await request.body()
         in_time = time.time_ns() // 1000
-        now = state.clock.now_ms()
         try:
-            try:
-                body = json.loads(raw) if raw.strip() else {}
-            except ValueError:
-                raise ParamError("50002") from None
-            acct = None
-            if private:
-                acct = authenticate(request.headers, method, _raw_target(request), raw,
-                                    state.engine.accounts, int(time.time() * 1000))
-            ctx = Ctx(state, dict(request.query_params), body, acct, now)
-            key, counts = _limit_key(state, request, ctx, method, path)
-            if not state.limiter.allow(method, path, key, counts):
-                raise OkxError("50011")
-            with state.engine.lock:
-                state.engine.sync(now)
-                result = fn(ctx)
-            code, msg, data = result if isinstance(result, tuple) else ("0", "", result)
-            payload: dict[str, Any] = envelope(data, code, msg)
-            status = 200
-        except OkxError as e:
-            payload, status = envelope([], e.code, e.msg), e.status
-        if trade:
-            payload["inTime"], payload["outTime"] = str(in_time), str(time.time_ns() // 1000)
+            payload, status = await _answer(state, request, method, path, fn, private)
+            response = _json(_stamped(payload, trade, in_time), status)
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is listening any more
+        except Exception:  # the catch-all: a bug must still answer like OKX, and be seen in the log
+            log.exception("local exchange: unexpected error answering %s %s", method, path)
+            e = OkxError("50026")
+            response = _json(_stamped(envelope([], e.code, e.msg), trade, in_time), e.status)
         if plan.drop:
             return DroppedResponse()
-        return _json(payload, status)
+        return response
 
     return handler
 
@@ -406,10 +162,11 @@ def build_app(state: State) -> Starlette:
 
     def route(path: str, handlers: dict[str, Callable[[Request], Any]]) -> Route:
         async def endpoint(request: Request) -> Response:
-            return await handlers[request.method](request)
+            # Starlette adds HEAD to every GET route; it is answered as the GET (without a body)
+            return await handlers["GET" if request.method == "HEAD" else request.method](request)
 
         return Route(path, endpoint, methods=list(handlers))
 
-    app = Starlette(routes=[route(p, h) for p, h in by_path.items()])
+    app = Starlette(routes=[route(p, h) for p, h in by_path.items()], exception_handlers={Exception: _unexpected})
     app.state.sim = state
     return app

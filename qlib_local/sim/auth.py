@@ -32,7 +32,7 @@ def parse_timestamp(text: str) -> int:
         if not text.endswith("Z"):
             raise ValueError
         return int(datetime.fromisoformat(text[:-1] + "+00:00").timestamp() * 1000)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise OkxError("50112") from None
 
 

@@ -8,6 +8,7 @@ resting orders are matched against the bars the clock passed over.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -15,12 +16,17 @@ from collections.abc import Callable
 from qlib_local.timeframes import from_ms, to_ms
 
 
+def _check_speed(speed: float) -> None:
+    """A NaN or infinite speed would make every later ``now`` fail: refuse it up front."""
+    if not (math.isfinite(speed) and speed >= 0):
+        raise ValueError(f"speed must be a finite number >= 0, got {speed}")
+
+
 class SimClock:
     """Simulated UTC milliseconds, replayed at ``speed`` x real time or stepped by hand."""
 
     def __init__(self, start: int | str, speed: float = 0.0):
-        if speed < 0:
-            raise ValueError("speed must be >= 0")
+        _check_speed(speed)
         self._lock = threading.Lock()
         self._anchor_sim = to_ms(start)
         self._anchor_wall = time.monotonic()
@@ -65,8 +71,7 @@ class SimClock:
 
     def set_speed(self, speed: float) -> None:
         """Change the replay speed from now on (0 pauses)."""
-        if speed < 0:
-            raise ValueError("speed must be >= 0")
+        _check_speed(speed)
         with self._lock:
             self._anchor_sim, self._anchor_wall = self._now_locked(), time.monotonic()
             self._speed = float(speed)

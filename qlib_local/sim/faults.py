@@ -9,6 +9,7 @@ stays unpublished for some seconds of simulated time).
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -46,6 +47,8 @@ class Faults:
     def add(self, kind: str, pattern: str = "*", value: float = 0.0, times: int | None = None) -> Fault:
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}: use one of {', '.join(KINDS)}")
+        if not math.isfinite(value):
+            raise ValueError(f"{kind} value must be a finite number, got {value}")
         if times is not None and times < 1:
             raise ValueError("times must be at least 1")
         if kind == "fail" and not 500 <= value <= 599:
@@ -75,6 +78,8 @@ class Faults:
 
     def late_bar(self, seconds: float) -> None:
         """Keep each just-closed bar off the candle endpoints for ``seconds`` of simulated time."""
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(f"late bar seconds must be a finite number >= 0, got {seconds}")
         self.late_bar_ms = int(seconds * 1000)
 
     def clear(self) -> None:

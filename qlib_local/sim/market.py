@@ -24,6 +24,7 @@ WEEK_MS = 7 * DAY_MS
 RECENT_BARS = 1440  # market/candles reaches only this many newest bars
 MAX_LIMIT = 300
 DEFAULT_LIMIT = 100
+MAX_LMT_SZ = MAX_MKT_SZ = 100_000_000  # contracts per order, as every instrument publishes
 
 _INTRADAY = {"1m": MINUTE_MS, "3m": 3 * MINUTE_MS, "5m": 5 * MINUTE_MS, "15m": 15 * MINUTE_MS,
              "30m": 30 * MINUTE_MS, "1H": HOUR_MS, "2H": 2 * HOUR_MS, "4H": 4 * HOUR_MS}
@@ -220,7 +221,7 @@ class MarketData:
             "stk": "", "listTime": str(self.list_time(inst_id)), "expTime": "",
             "lever": num(spec.max_lever), "tickSz": num(spec.tick_sz), "lotSz": num(spec.lot_sz),
             "minSz": num(spec.min_sz), "alias": "", "state": "live", "category": "1",
-            "maxLmtSz": "100000000", "maxMktSz": "100000000", "maxLmtAmt": "20000000",
+            "maxLmtSz": num(MAX_LMT_SZ), "maxMktSz": num(MAX_MKT_SZ), "maxLmtAmt": "20000000",
             "maxMktAmt": "", "maxTwapSz": "", "maxIcebergSz": "", "maxTriggerSz": "",
             "maxStopSz": "", "ruleType": "normal", "auctionEndTime": "", "openType": "",
             "tradeQuoteCcyList": [],

@@ -9,7 +9,7 @@ at their price (maker). Only bars that opened after an order was placed can fill
 from __future__ import annotations
 
 import itertools
-import re
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,16 +28,12 @@ from qlib_local.sim.accounts import (
     notional,
     upl,
 )
-from qlib_local.sim.market import MarketData
-from qlib_local.sim.protocol import OkxError, is_multiple
+from qlib_local.sim.market import MAX_LMT_SZ, MAX_MKT_SZ, MarketData
+from qlib_local.sim.params import OrderRequest, order_request
+from qlib_local.sim.protocol import OkxError, ParamError, is_multiple, num
 
-CL_ORD_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
-ORD_TYPES = {"market", "limit", "post_only", "fok", "ioc", "optimal_limit_ioc"}
+__all__ = ["Balance", "Engine", "FeeModel", "ParamError"]
 IMMEDIATE = {"fok", "ioc", "optimal_limit_ioc"}
-
-
-class ParamError(OkxError):
-    """A malformed request: answered at the top level, never as a per-order ``sCode``."""
 
 
 @dataclass
@@ -45,6 +41,12 @@ class FeeModel:
     maker: float = 0.0002
     taker: float = 0.0005
     slippage_bps: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("maker", "taker", "slippage_bps"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0 <= v < (10_000 if name == "slippage_bps" else 1)):
+                raise ValueError(f"{name} must be a finite fee rate in [0, 1) (slippage in [0, 10000) bps), got {v}")
 
 
 @dataclass
@@ -55,21 +57,6 @@ class Balance:
     imr: float
     frozen: float
     avail: float
-
-
-def _float(req: dict[str, Any], key: str, required: bool = True) -> float | None:
-    raw = req.get(key)
-    if raw is None or raw == "":
-        if required:
-            raise ParamError("50014", key)
-        return None
-    try:
-        v = float(raw)
-    except (TypeError, ValueError):
-        raise ParamError("51000", key) from None
-    if not v > 0:
-        raise ParamError("51000", key)
-    return v
 
 
 class Engine:
@@ -125,6 +112,8 @@ class Engine:
             spec = self.market.check(inst_id, now)
             if lever > spec.max_lever:
                 raise OkxError("59102")
+            if not 1 <= lever <= spec.max_lever:  # NaN fails this: it must never reach the margin math
+                raise ParamError("51000", "lever")
             acct.leverage[inst_id] = lever
 
     def set_position_mode(self, acct: Account, mode: str) -> None:
@@ -136,66 +125,46 @@ class Engine:
             acct.pos_mode = mode
 
     # ------------------------------------------------------------ orders
-    def validate(self, acct: Account, req: dict[str, Any]) -> None:
-        """Parameter checks OKX answers at the top level (50014 / 51000)."""
-        for key in ("instId", "tdMode", "side", "ordType", "sz"):
-            if req.get(key) in (None, ""):
-                raise ParamError("50014", key)
-        if req["side"] not in ("buy", "sell"):
-            raise ParamError("51000", "side")
-        if req["ordType"] not in ORD_TYPES:
-            raise ParamError("51000", "ordType")
-        if req["tdMode"] not in ("cross", "isolated"):
-            raise ParamError("51000", "tdMode")
-        _float(req, "sz")
-        if req["ordType"] not in ("market", "optimal_limit_ioc"):
-            _float(req, "px")
-        cl = req.get("clOrdId") or ""
-        if cl and not CL_ORD_ID_RE.match(str(cl)):
-            raise ParamError("51000", "clOrdId")
-        ps = req.get("posSide") or ""
-        if acct.pos_mode == NET_MODE and ps not in ("", NET):
-            raise ParamError("51000", "posSide")
-        if acct.pos_mode == LONG_SHORT_MODE and ps not in (LONG, SHORT):
-            raise ParamError("51000", "posSide")
+    def validate(self, acct: Account, req: Any) -> OrderRequest:
+        """Parameter checks OKX answers at the top level (50002 / 50014 / 51000)."""
+        return order_request(req, acct.pos_mode)
 
-    def place(self, acct: Account, req: dict[str, Any], now: int) -> Order:
-        """Validate, check margin, then fill or rest one order (raises OkxError)."""
+    def place(self, acct: Account, req: Any, now: int) -> Order:
+        """Validate, check size, price and margin, then fill or rest one order (raises OkxError)."""
         with self.lock:
-            self.validate(acct, req)
-            inst_id = str(req["instId"])
-            spec = self.market.check(inst_id, now)
-            cl = str(req.get("clOrdId") or "")
-            if cl and cl in acct.cl_ord_ids:
+            o = self.validate(acct, req)
+            spec = self.market.check(o.inst_id, now)
+            if o.cl_ord_id and o.cl_ord_id in acct.cl_ord_ids:
                 raise OkxError("51016")
-            sz = _float(req, "sz")
-            assert sz is not None
-            if sz < spec.min_sz - 1e-12:
+            if o.priceless and o.sz > MAX_MKT_SZ:
+                raise OkxError("51202")
+            if not o.priceless and o.sz > MAX_LMT_SZ:
+                raise OkxError("51203", num(MAX_LMT_SZ))
+            if o.sz < spec.min_sz - 1e-12:
                 raise OkxError("51020")
-            if not is_multiple(sz, spec.lot_sz):
+            if not is_multiple(o.sz, spec.lot_sz):
                 raise OkxError("51121")
-            side, ord_type = req["side"], req["ordType"]
-            px = None if ord_type in ("market", "optimal_limit_ioc") else _float(req, "px")
-            reduce_only = str(req.get("reduceOnly", "")).lower() == "true"
-            pos_side = str(req.get("posSide") or NET) if acct.pos_mode == LONG_SHORT_MODE else NET
-            closing = self._closable(acct, inst_id, side, pos_side, reduce_only)
-            if (reduce_only or closing is not None) and not closing:
+            if o.px is not None and not is_multiple(o.px, spec.tick_sz):
+                raise OkxError("51000", "px")  # OKX answers an off-tick price per order
+            side, sz, px = o.side, o.sz, o.px
+            closing = self._closable(acct, o.inst_id, side, o.pos_side, o.reduce_only)
+            if (o.reduce_only or closing is not None) and not closing:
                 raise OkxError("51169")
-            last = self.mark(inst_id, now)
+            last = self.mark(o.inst_id, now)
             est_px = px if px is not None else last
-            opening = self._opening_qty(acct, inst_id, side, pos_side, sz, reduce_only)
-            lever = acct.lever(inst_id)
+            opening = self._opening_qty(acct, o.inst_id, side, o.pos_side, sz, o.reduce_only)
+            lever = acct.lever(o.inst_id)
             need = opening * spec.ct_val * est_px / lever + sz * spec.ct_val * est_px * self.fees.taker
-            if need > self.balance(acct, now).avail + 1e-9:
+            if not need <= self.balance(acct, now).avail + 1e-9:  # also refuses a NaN need
                 raise OkxError("51008")
             order = Order(
-                ord_id=self._next_id(), cl_ord_id=cl, tag=str(req.get("tag") or ""), inst_id=inst_id,
-                side=side, pos_side=pos_side, ord_type=ord_type, td_mode=str(req["tdMode"]), sz=sz,
-                px=px, reduce_only=reduce_only, lever=lever, c_time=now, u_time=now, checked_to=now,
+                ord_id=self._next_id(), cl_ord_id=o.cl_ord_id, tag=o.tag, inst_id=o.inst_id, side=side,
+                pos_side=o.pos_side, ord_type=o.ord_type, td_mode=o.td_mode, sz=sz, px=px,
+                reduce_only=o.reduce_only, lever=lever, c_time=now, u_time=now, checked_to=now,
             )
             acct.orders[order.ord_id] = order
-            if cl:
-                acct.cl_ord_ids[cl] = order.ord_id
+            if o.cl_ord_id:
+                acct.cl_ord_ids[o.cl_ord_id] = order.ord_id
             crosses = px is None or (side == "buy" and px >= last) or (side == "sell" and px <= last)
             if crosses:
                 fill_px = last
@@ -203,7 +172,7 @@ class Engine:
                     slip = self.fees.slippage_bps / 1e4
                     fill_px = spec.round_price(last * (1 + slip if side == "buy" else 1 - slip))
                 self._fill(acct, order, sz, fill_px, "T", now)
-            elif ord_type in IMMEDIATE:
+            elif o.ord_type in IMMEDIATE:
                 order.state = "canceled"
             else:
                 order.frozen = opening * spec.ct_val * px / lever

@@ -21,6 +21,9 @@ CODES: dict[str, tuple[int, str]] = {
     "50011": (429, "Too Many Requests"),
     "50013": (503, "Systems are busy. Please try again later"),
     "50014": (400, "Parameter {0} can not be empty"),
+    # OKX sends 50026 with HTTP 500; a local exchange that answers 500 hides its own bugs
+    # behind "the server is down", so it says 503 (retryable for every client) instead.
+    "50026": (503, "System error. Try again later."),
     "50101": (401, "APIKey does not match current environment"),
     "50102": (401, "Timestamp request expired"),
     "50103": (401, 'Request header "OK-ACCESS-KEY" can not be empty'),
@@ -38,6 +41,8 @@ CODES: dict[str, tuple[int, str]] = {
     "51020": (200, "Your order should meet or exceed the minimum order amount."),
     "51121": (200, "Order quantity must be a multiple of the lot size."),
     "51169": (200, "Order failed because you don't have any positions in this direction for this contract to reduce or close."),
+    "51202": (200, "Market order amount exceeds the maximum amount."),
+    "51203": (200, "Order amount exceeds the limit {0}."),
     "51400": (200, "Order cancellation failed as the order has been filled, canceled or does not exist."),
     "51603": (200, "Order does not exist"),
     "59000": (200, "Settings failed. Close any open positions or orders before modifying settings."),
@@ -54,6 +59,10 @@ class OkxError(Exception):
         self.status = status
         self.msg = msg if msg is not None else template.replace("{0}", arg)
         super().__init__(f"{code}: {self.msg}")
+
+
+class ParamError(OkxError):
+    """A malformed request: answered at the top level, never as a per-order ``sCode``."""
 
 
 def envelope(data: list[Any], code: str = "0", msg: str = "") -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import socket
 import threading
 import time
@@ -123,6 +124,8 @@ class LocalExchange:
     def add_account(self, name: str, api_key: str, secret: str, passphrase: str, usdt: float = 10_000.0,
                     simulated: bool | None = None) -> Account:
         """A trading account with its own key and USDT; ``simulated`` pins x-simulated-trading."""
+        if not (math.isfinite(usdt) and usdt >= 0):
+            raise ValueError(f"USDT must be a finite number >= 0, got {usdt}")
         return self.engine.add_account(Account(name, api_key, secret, passphrase, float(usdt), simulated))
 
     @property

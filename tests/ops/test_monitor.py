@@ -1,8 +1,11 @@
 """The monitor reads what real live runs wrote: runs, equity, positions, orders, fills, errors.
 
 A module fixture trades five hourly bars on the local exchange through `qlib-local live run`
-(in-process), then one run that fails (a wrong API key). The monitor's tables are checked
-against the exchange's own books, and notebooks/monitor.ipynb runs headless over the result.
+(in-process), the last one started a minute after its close as a late cron run would be,
+then one run that fails (a wrong API key). The monitor's tables are checked against the
+exchange's own books, and notebooks/monitor.ipynb runs headless over the result. A second
+desk is a fresh account as it looks live: one traded bar, a store that ends at that bar's
+close, then a run skipped as too late.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from qlib_local.timeframes import HOUR_MS, from_ms, to_ms
 
 START = to_ms("2025-01-10T00:00:00Z")
 GOOD_BARS = 5
+LATE_START_MS = 60_000  # the last good run starts this long after its close, with no --at
 
 
 def strategies(names: list[str]) -> dict:
@@ -47,9 +51,17 @@ def desk(tmp_path_factory):
     for inst in names:
         store.set_complete_up_to("okx", inst, "1H", store.last_bar_time("okx", inst, "1H") + pd.Timedelta(hours=1))
     (d / "strategies.yaml").write_text(yaml.safe_dump(strategies(names)))
+    runs = [(START + i * HOUR_MS + 1_000, START + i * HOUR_MS, 0) for i in range(GOOD_BARS - 1)]
+    last = START + (GOOD_BARS - 1) * HOUR_MS
+    runs += [(last + LATE_START_MS, None, 0), (START + GOOD_BARS * HOUR_MS + 1_000, START + GOOD_BARS * HOUR_MS, 1)]
+    return d, trade(d, names, runs, bad_key_from=GOOD_BARS)
+
+
+def trade(d: Path, names: list[str], runs: list[tuple[int, int | None, int]], bad_key_from: int | None = None) -> dict:
+    """`live run alice` in-process once per (exchange clock, --at or None, expected exit code); the books after."""
     keys = {"API_KEY": "fk-" + secrets.token_hex(8), "SECRET_KEY": "fs-" + secrets.token_hex(12),
             "PASSPHRASE": "Fp-" + secrets.token_hex(6)}
-    with pytest.MonkeyPatch.context() as mp, LocalExchange(d / "data", start=START) as ex:
+    with pytest.MonkeyPatch.context() as mp, LocalExchange(d / "data", start=runs[0][0]) as ex:
         for k, v in keys.items():
             mp.setenv(f"QLIB_LOCAL_ALICE_{k}", v)
         ex.add_account("alice", keys["API_KEY"], keys["SECRET_KEY"], keys["PASSPHRASE"], usdt=10_000)
@@ -57,17 +69,17 @@ def desk(tmp_path_factory):
         acct = {"exchange": "okx", "mode": "paper", "url": ex.url, "strategies": "strategies.yaml", "store": "data",
                 "ledger": "ledger/alice.sqlite", "runs_dir": "runs/live", "wait_data_s": 0.5, "fetch_missing": False}
         (d / "accounts.yaml").write_text(yaml.safe_dump({"accounts": {"alice": acct}}))
-        for i in range(GOOD_BARS + 1):
-            if i == GOOD_BARS:
+        for i, (clock, at, expect) in enumerate(runs):
+            if i == bad_key_from:
                 mp.setenv("QLIB_LOCAL_ALICE_API_KEY", "not-the-key")
-            ex.clock.set(START + i * HOUR_MS + 1_000)
+            ex.clock.set(clock)
             rc = main(["live", "run", "alice", "--accounts", str(d / "accounts.yaml"), "--in-process",
-                       "--at", from_ms(START + i * HOUR_MS).isoformat()])
-            assert rc == (1 if i == GOOD_BARS else 0)
+                       *(["--at", from_ms(at).isoformat()] if at is not None else [])])
+            assert rc == expect
         account = ex.accounts["alice"]
-        books = {"positions": {i: account.signed_exposure(i) for i in names},
-                 "fills": [(f.inst_id, f.fill_sz) for f in account.fills]}
-    return d, books
+        return {"positions": {i: account.signed_exposure(i) for i in names},
+                "fills": [(f.inst_id, f.fill_sz) for f in account.fills],
+                "fill_times": [(f.inst_id, from_ms(f.ts)) for f in account.fills]}
 
 
 @pytest.fixture
@@ -239,3 +251,81 @@ def test_monitor_reads_while_a_live_run_holds_the_write_lock(view):
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+# ---------------------------------------------------------------- a fresh account, as it looks live
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """One traded bar (the close START) on a store that ends at that close, as a live store does,
+    then a run started 400 s after the next close: too late to trade, it only reconciles."""
+    d = tmp_path_factory.mktemp("fresh")
+    store = KlineStore(d / "data", create=True, durable=False)
+    names = write_synthetic(store, SynthConfig(instruments=4, timeframe="1H", days=9, seed=11))
+    for inst in names:
+        assert store.last_bar_time("okx", inst, "1H") == from_ms(START - HOUR_MS)
+        store.set_complete_up_to("okx", inst, "1H", from_ms(START))
+    (d / "strategies.yaml").write_text(yaml.safe_dump(strategies(names)))
+    books = trade(d, names, [(START + 1_000, START, 0), (START + HOUR_MS + 400_000, None, 0)])
+    (v,) = m.accounts(d / "accounts.yaml")
+    return v, books
+
+
+def test_positions_after_a_skipped_run_keep_the_close_of_the_bar_they_show(fresh):
+    view, books = fresh
+    led = m.open_ledger(view)
+    assert m.runs_table(view, led)["status"].tolist() == ["skipped", "ok"]
+    at, pos = m.positions(led, view.name)
+    assert at == from_ms(START)  # not the skipped run's clock, 400 s after the next close
+    held = {k: v for k, v in books["positions"].items() if v}
+    assert held and dict(zip(pos["inst_id"], pos["contracts"], strict=True)) == pytest.approx(held)
+
+
+def test_a_one_point_equity_chart_shows_its_point(fresh):
+    view, _ = fresh
+    acc, per = m.equity(m.open_ledger(view), view.name)
+    assert len(acc) == 1 and len(per) == 1
+    for frame in (acc, per):
+        fig = m.equity_chart(frame, "one point")
+        point = frame.index[0].tz_localize(None)  # plotly's axes are naive UTC
+        assert all("markers" in t.mode for t in fig.data) and len(fig.data) == frame.shape[1]
+        lo, hi = (pd.Timestamp(x) for x in fig.layout.xaxis.range)
+        assert lo < point < hi and hi - lo >= pd.Timedelta(hours=2)  # hours, not a millisecond
+        assert [list(t.y) for t in fig.data] == [list(frame[c]) for c in frame.columns]
+
+
+def test_the_price_chart_reaches_the_newest_fill_and_counts_what_it_draws(fresh):
+    view, books = fresh
+    led = m.open_ledger(view)
+    fills = m.fills(led, view.name, None)
+    acc, _ = m.equity(led, view.name)
+    for inst in sorted({i for i, _ in books["fill_times"]}):
+        times = sorted(t for i, t in books["fill_times"] if i == inst)
+        bars, marked = m.candles(view, inst, "1H", 50, fills, acc.index[-1])
+        assert bars.index[-1] + pd.Timedelta(hours=1) <= times[-1]  # the fill is past the last stored bar
+        assert sorted(marked["time"]) == times
+        fig = m.price_chart(view, inst, "1H", 50, fills, acc.index[-1])
+        xs = [pd.Timestamp(x) for t in fig.data if t.type == "scatter" for x in t.x]
+        assert sorted(xs) == [t.tz_localize(None) for t in times]  # plotly's axes are naive UTC
+        lo, hi = (pd.Timestamp(x) for x in fig.layout.xaxis.range)
+        assert lo <= bars.index[0].tz_localize(None) and times[-1].tz_localize(None) < hi
+        assert fig.layout.title.text == f"alice: {inst} 1H with {len(times)} fill(s)"
+
+
+def test_monitor_notebook_on_a_fresh_account(fresh, tmp_path):
+    """The dashboard itself: the one equity point drawn, positions under their bar close, the newest fills counted."""
+    view, books = fresh
+    out = tmp_path / "monitor.out.ipynb"
+    run_notebook(REPO / "notebooks" / "monitor.ipynb", out, {"accounts_path": str(view.ledger.parents[1] / "accounts.yaml"),
+                                                              "bars": 30}, cwd=tmp_path, cell_timeout=120)
+    text = out.read_text()
+    figures = [o["data"]["application/vnd.plotly.v1+json"] for c in json.loads(text)["cells"] if c["cell_type"] == "code"
+               for o in c.get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    equity = [f for f in figures if "equity" in f["layout"]["title"]["text"]]
+    assert len(equity) == 2
+    for fig in equity:
+        assert all("markers" in t["mode"] for t in fig["data"])
+        lo, hi = (pd.Timestamp(x) for x in fig["layout"]["xaxis"]["range"])
+        assert hi - lo >= pd.Timedelta(hours=2)
+    assert "alice: after the bar closing 2025-01-10 00:00" in text
+    top = pd.Series([i for i, _ in books["fills"]]).value_counts()
+    assert f"{top.index[0]} 1H with {int(top.iloc[0])} fill(s)" in text

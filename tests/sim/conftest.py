@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
-from qlib_local.sim import LocalExchange
+from qlib_local.sim import LocalExchange, sign
 from qlib_local.store import KlineStore
 from qlib_local.synth import SynthConfig, write_synthetic
 
@@ -57,3 +59,34 @@ def ccxt_okx(exchange: LocalExchange):
                    "options": {"fetchMarkets": {"types": ["swap"]}}, "timeout": 5000})
     ex.urls["api"]["rest"] = exchange.url
     return ex
+
+
+def stamp(delta_s: float = 0.0) -> str:
+    t = datetime.now(UTC) + timedelta(seconds=delta_s)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def signed(method: str, target: str, body: str | bytes = "", key: str = KEY, secret: str = SECRET,
+           passphrase: str = PASS, ts: str | None = None, demo: str | None = "1") -> dict[str, str]:
+    ts = ts or stamp()
+    h = {"OK-ACCESS-KEY": key, "OK-ACCESS-SIGN": sign(secret, ts, method, target, body),
+         "OK-ACCESS-TIMESTAMP": ts, "OK-ACCESS-PASSPHRASE": passphrase, "Content-Type": "application/json"}
+    if demo is not None:
+        h["x-simulated-trading"] = demo
+    return h
+
+
+def raw_get(url: str, target: str, headers: dict[str, str]) -> httpx.Response:
+    """Send the target byte-for-byte as signed (httpx would otherwise normalise it)."""
+    return raw_request(url, "GET", target, headers)
+
+
+def raw_request(url: str, method: str, target: str, headers: dict[str, str], body: bytes = b"",
+                client: httpx.Client | None = None) -> httpx.Response:
+    """One request whose target and body go out byte-for-byte as given (on ``client`` if one is passed)."""
+    if client is None:
+        with httpx.Client(base_url=url, timeout=10) as c:
+            return raw_request(url, method, target, headers, body, c)
+    req = client.build_request(method, url + target, headers=headers, content=body)
+    req.url = req.url.copy_with(raw_path=target.encode())
+    return client.send(req)

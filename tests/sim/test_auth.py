@@ -3,37 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from qlib_local.sim import sign
-
-from .conftest import KEY, PASS, SECRET
-
-
-def stamp(delta_s: float = 0.0) -> str:
-    t = datetime.now(UTC) + timedelta(seconds=delta_s)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-
-
-def signed(method: str, target: str, body: str = "", key: str = KEY, secret: str = SECRET,
-           passphrase: str = PASS, ts: str | None = None, demo: str | None = "1") -> dict[str, str]:
-    ts = ts or stamp()
-    h = {"OK-ACCESS-KEY": key, "OK-ACCESS-SIGN": sign(secret, ts, method, target, body),
-         "OK-ACCESS-TIMESTAMP": ts, "OK-ACCESS-PASSPHRASE": passphrase, "Content-Type": "application/json"}
-    if demo is not None:
-        h["x-simulated-trading"] = demo
-    return h
-
-
-def raw_get(url: str, target: str, headers: dict[str, str]) -> httpx.Response:
-    """Send the target byte-for-byte as signed (httpx would otherwise normalise it)."""
-    with httpx.Client(base_url=url) as c:
-        req = c.build_request("GET", target, headers=headers)
-        req.url = req.url.copy_with(raw_path=target.encode())
-        return c.send(req)
+from .conftest import raw_get, signed, stamp
 
 
 def test_python_okx_and_ccxt_styles_both_verify(exchange):

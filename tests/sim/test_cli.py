@@ -62,6 +62,11 @@ def test_bad_input_errors(sim_root, tmp_path):
         (("--root", root, "--host", "0.0.0.0"), "loopback only"),
         (("--root", root, "--fail", "/api/v5/*=404"), "5xx"),
         (("--root", root, "--start", "yesterday-ish"), "yesterday-ish"),
+        (("--root", root, "--speed", "nan"), "speed must be a finite number"),
+        (("--root", root, "--taker-fee", "inf"), "taker must be a finite fee rate"),
+        (("--root", root, "--late-bar", "nan"), "late bar seconds must be a finite number"),
+        (("--root", root, "--latency", "/api/v5/*=nan"), "latency value must be a finite number"),
+        (("--root", root, "--account", "a:k:s:p:inf"), "USDT must be zero or more"),
     ]
     empty = tmp_path / "empty"
     KlineStore(empty, create=True)
