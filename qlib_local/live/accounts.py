@@ -9,6 +9,7 @@ any log line, error or notebook output that would contain one is masked.
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import subprocess
@@ -20,6 +21,7 @@ import yaml
 
 from qlib_local.live import redact
 from qlib_local.live.errors import ConfigError, SecretError
+from qlib_local.live.guards import GuardSettings
 from qlib_local.yamlfile import read_yaml
 
 EXCHANGES = {"okx"}
@@ -88,6 +90,11 @@ class AccountConfig:
     cell_timeout_s: float = 600.0
     retry_budget_s: float = 15.0
     poll_timeout_s: float = 10.0
+    price_band_ranges: float = GuardSettings.band_ranges  # the guards: see qlib_local.live.guards
+    price_band_min: float = GuardSettings.band_min
+    price_band_max: float = GuardSettings.band_max
+    price_band_bars: int = GuardSettings.band_bars
+    size_tolerance: float = GuardSettings.size_tolerance
     dingtalk: DingTalkConfig | None = None
     telegram: TelegramConfig | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -95,6 +102,11 @@ class AccountConfig:
     @property
     def domain(self) -> str:
         return self.url if self.mode == "paper" else (self.url or OKX_URL)
+
+    @property
+    def guards(self) -> GuardSettings:
+        return GuardSettings(self.price_band_ranges, self.price_band_min, self.price_band_max, self.price_band_bars,
+                             self.size_tolerance)
 
     @property
     def flag(self) -> str:
@@ -146,9 +158,32 @@ def _number(where: str, v: Any, lo: float) -> float:
     return float(v)
 
 
+def _bounded(where: str, v: Any, lo: float, hi: float) -> float:
+    """A finite number in [lo, hi]."""
+    x = _number(where, v, lo)
+    if not math.isfinite(x) or x > hi:
+        raise ConfigError(f"{where}: expected a finite number in [{lo:g}, {hi:g}], got {v!r}")
+    return x
+
+
+GUARDS = {"price_band_ranges", "price_band_min", "price_band_max", "price_band_bars", "size_tolerance"}
 KNOWN = {"exchange", "mode", "url", "pos_mode", "margin_mode", "strategies", "leverage", "store", "ledger",
          "runs_dir", "secrets_file", "wait_data_s", "max_late_s", "history_bars", "fetch_missing", "order_type",
-         "cell_timeout_s", "retry_budget_s", "poll_timeout_s", "notify"}
+         "cell_timeout_s", "retry_budget_s", "poll_timeout_s", "notify"} | GUARDS
+
+
+def _guards(where: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """The guard settings (see :class:`qlib_local.live.guards.GuardSettings` for what each refuses)."""
+    d = GuardSettings()
+    band_max = _bounded(f"{where}.price_band_max", raw.get("price_band_max", d.band_max), 0.001, 0.5)
+    band_min = _bounded(f"{where}.price_band_min", raw.get("price_band_min", d.band_min), 0, band_max)
+    bars = _bounded(f"{where}.price_band_bars", raw.get("price_band_bars", d.band_bars), 2, 10_000)
+    if bars != int(bars):
+        raise ConfigError(f"{where}.price_band_bars: expected a whole number of bars, got {raw['price_band_bars']!r}")
+    return {"price_band_ranges": _bounded(f"{where}.price_band_ranges", raw.get("price_band_ranges", d.band_ranges),
+                                          0, 100),
+            "price_band_min": band_min, "price_band_max": band_max, "price_band_bars": int(bars),
+            "size_tolerance": _bounded(f"{where}.size_tolerance", raw.get("size_tolerance", d.size_tolerance), 0, 1)}
 
 
 def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> AccountConfig:
@@ -200,7 +235,7 @@ def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> 
         cell_timeout_s=_number(f"{where}.cell_timeout_s", raw.get("cell_timeout_s", 600), 1),
         retry_budget_s=_number(f"{where}.retry_budget_s", raw.get("retry_budget_s", 15), 0),
         poll_timeout_s=_number(f"{where}.poll_timeout_s", raw.get("poll_timeout_s", 10), 0),
-        dingtalk=ding, telegram=tele,
+        dingtalk=ding, telegram=tele, **_guards(where, raw),
     )
 
 
