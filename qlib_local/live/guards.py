@@ -18,7 +18,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from qlib_local.live.clordid import bar_of
 from qlib_local.live.types import LONG, NET, SHORT, OrderRequest, OrderStatus, PositionInfo
@@ -36,14 +35,15 @@ class GuardSettings:
 
 
 # ---------------------------------------------------------------------- price sanity
-def typical_range(high: pd.DataFrame, low: pd.DataFrame, close: pd.DataFrame) -> pd.Series:
-    """Median (high - low) / close per instrument over the given bars; NaN without a usable bar.
+def typical_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> float:
+    """Median (high - low) / close of an instrument's recent bars; NaN without a usable bar.
 
     The median, so the one bad bar the check is looking for cannot widen its own band.
     """
-    r = (high - low) / close
-    r = r.where(np.isfinite(r) & (r >= 0) & (close > 0))
-    return r.median()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (np.asarray(high, float) - np.asarray(low, float)) / np.asarray(close, float)
+    r = r[np.isfinite(r) & (r >= 0) & (np.asarray(close, float) > 0)]
+    return float(np.median(r)) if len(r) else math.nan
 
 
 def price_band(typical: float, s: GuardSettings) -> float:

@@ -5,6 +5,9 @@ record -> notify. Every step is idempotent against the ledger and the exchange, 
 killed anywhere is repaired by the next one. A step that fails records the failure,
 notifies with the cause and re-raises (the notebook shows it, the CLI exits non-zero);
 a run with nothing safe to do (too late, all data stale) ends as ``skipped``.
+
+This module holds the plumbing (lock, ledger, connection, clocks, data); the steps that move
+money, each behind a guard, are in :mod:`qlib_local.live.trading`.
 """
 
 from __future__ import annotations

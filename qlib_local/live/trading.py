@@ -111,16 +111,20 @@ class TradingSteps:
         stepped exactly as a stale one (no price, no intent), so no target from a bad price is
         committed."""
         assert self.venue is not None and self.ledger is not None and self.book is not None and self.bar_ms is not None
-        venue = self.venue
-        with ThreadPoolExecutor(4) as pool:
-            fb, fp = pool.submit(venue.balance), pool.submit(venue.positions)
-            fl, fm = pool.submit(venue.last_prices), pool.submit(venue.mark_prices)
-            self.balance_before, self.positions_before = fb.result(), fp.result()
-            self.last_px, self.mark_px = fl.result(), fm.result()
+        venue, book = self.venue, self.book
         name, bar = self.acct.name, self.bar_ms
         stale = dict(self.data.stale) if self.data else {}
         self.untraded.update(stale)
         committed = self.ledger.bar_state(name, bar)
+        checked = [] if committed else [i for i in book.instruments if i in self.specs and i not in stale]
+        with ThreadPoolExecutor(6) as pool:  # the exchange's answers and the store's reads, side by side
+            fb, fp = pool.submit(venue.balance), pool.submit(venue.positions)
+            fl, fm = pool.submit(venue.last_prices), pool.submit(venue.mark_prices)
+            fr = pool.submit(self._typical_ranges, bar, checked)
+            fx = pool.submit(book.prices, bar, set(stale)) if checked else None
+            self.balance_before, self.positions_before = fb.result(), fp.result()
+            self.last_px, self.mark_px = fl.result(), fm.result()
+            typical, model = fr.result(), (fx.result() if fx else None)
         state, prev = self.previous_state()
         if committed is not None:  # a rerun of this bar: never re-size, never trade what the first run did not price
             st = ModelState.from_dict(committed["state"])
@@ -133,27 +137,32 @@ class TradingSteps:
             return self.result
         equity = self.balance_before.total_eq
         self.ledger.record_equity(name, bar, "before", equity, self.balance_before.avail_eq)
-        unpriced = set(stale) | self._check_prices(bar, set(stale))
-        self.result = r = self.book.step(state, bar, equity, unpriced)
+        model_px = {i: float(model[i]) for i in checked} if model is not None else {}
+        unpriced = set(stale) | self._check_prices(model_px, typical)
+        self.result = r = book.step(state, bar, equity, unpriced)
         prices = {k: float(v) for k, v in r.prices.items() if pd.notna(v)}
         self.ledger.commit_bar(name, bar, self.run_id, r.due, equity, prices, r.targets, r.state.to_dict(),
                                sorted(unpriced), r.tranche_rows())
         return r
 
-    def _check_prices(self, bar: int, stale: set[str]) -> set[str]:
-        """The instruments whose model price is outside its band around the exchange's last and mark."""
+    def _typical_ranges(self, bar: int, insts: list[str]) -> dict[str, float]:
+        """Each instrument's typical base-bar range (fraction of price) over the bars before ``bar``."""
         assert self.book is not None
-        book, settings = self.book, self.acct.guards
-        insts = [i for i in book.instruments if i in self.specs and i not in stale]
+        book, n = self.book, self.acct.guards.band_bars
+        start, end = from_ms(bar - n * EXCHANGE_TIMEFRAMES[book.base_tf]), from_ms(bar)
+
+        def one(inst: str) -> float:
+            df = self.store.read(book.cfg.exchange, inst, book.base_tf, start, end, columns=("high", "low", "close"))
+            return guards.typical_range(df["high"].to_numpy(), df["low"].to_numpy(), df["close"].to_numpy())
+
         if not insts:
-            return set()
-        base_ms = EXCHANGE_TIMEFRAMES[book.base_tf]
-        bars = self.store.read_panel(book.cfg.exchange, insts, book.base_tf, from_ms(bar - settings.band_bars * base_ms),
-                                     from_ms(bar), fields=("high", "low", "close"))
-        typical = guards.typical_range(bars["high"], bars["low"], bars["close"]).reindex(insts)
-        model = book.prices(bar, stale)
-        self.price_checks = guards.check_prices({i: float(model[i]) for i in insts}, self.last_px, self.mark_px,
-                                                typical.to_dict(), settings)
+            return {}
+        with ThreadPoolExecutor(min(8, len(insts))) as pool:
+            return dict(zip(insts, pool.map(one, insts), strict=True))
+
+    def _check_prices(self, model: dict[str, float], typical: dict[str, float]) -> set[str]:
+        """The instruments whose model price is outside its band around the exchange's last and mark."""
+        self.price_checks = guards.check_prices(model, self.last_px, self.mark_px, typical, self.acct.guards)
         bad = set()
         for c in self.price_checks:
             if not c.ok:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from qlib_local.live import guards
@@ -19,16 +18,20 @@ S = GuardSettings()
 
 
 def test_band_is_a_few_typical_ranges_between_the_floor_and_the_hard_cap():
-    idx = pd.RangeIndex(24)
-    close = pd.DataFrame({"calm": 100.0, "usual": 100.0, "wild": 100.0, "bad_bar": 100.0, "empty": np.nan}, index=idx)
-    high = close + pd.DataFrame({"calm": 0.1, "usual": 1.5, "wild": 8.0, "bad_bar": 1.5, "empty": np.nan}, index=idx)
-    low = close.copy()
-    close.loc[23, "bad_bar"] = 25.0  # the bar being checked: its own range must not widen its band
-    typical = guards.typical_range(high, low, close)
+    close = np.full(24, 100.0)
+    bad = close.copy()
+    bad[-1] = 25.0  # the bar being checked: its own range must not widen its band
+    typical = {"calm": guards.typical_range(close + 0.1, close, close),
+               "usual": guards.typical_range(close + 1.5, close, close),
+               "wild": guards.typical_range(close + 8.0, close, close),
+               "bad_bar": guards.typical_range(close + 1.5, close, bad),
+               "empty": guards.typical_range(np.array([]), np.array([]), np.array([])),
+               "garbage": guards.typical_range(np.array([np.nan, 1.0]), np.array([1.0, 2.0]), np.array([1.0, 0.0]))}
     assert typical["usual"] == pytest.approx(0.015) and typical["bad_bar"] == pytest.approx(0.015)
-    assert math.isnan(typical["empty"])
+    assert math.isnan(typical["empty"]) and math.isnan(typical["garbage"])  # no usable bar
     bands = {k: guards.price_band(v, S) for k, v in typical.items()}
-    assert bands == pytest.approx({"calm": 0.01, "usual": 0.045, "wild": 0.10, "bad_bar": 0.045, "empty": 0.10})
+    assert bands == pytest.approx({"calm": 0.01, "usual": 0.045, "wild": 0.10, "bad_bar": 0.045, "empty": 0.10,
+                                   "garbage": 0.10})
 
 
 def test_price_is_checked_against_both_last_and_mark():
