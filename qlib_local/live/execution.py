@@ -104,6 +104,7 @@ class Executor:
         self.policy = policy or ExecPolicy()
         self.alert = alert or (lambda kind, msg: None)
         self.sent: set[str] = set()  # clOrdIds this executor has put in a request
+        self.not_ours: set[str] = set()  # our ids whose order on the exchange this run did not place
         self._sent_lock = threading.Lock()
         self.bar_ts = 0
 
@@ -218,6 +219,7 @@ class Executor:
                     updates.append((a.cl_ord_id, {**status_to_changes(st), **msg}))
                     if before:
                         rep.earlier.append(a.cl_ord_id)
+                        self.not_ours.add(a.cl_ord_id)
                 elif isinstance(st, OrderStatus):
                     nxt = self._next_attempt(o, st, rep)
                     updates.append((a.cl_ord_id, {"state": "rejected", "code": a.code, "msg": (
@@ -251,6 +253,7 @@ class Executor:
         rep.requests.pop(o.cl_ord_id, None)
         rep.requests[nxt.cl_ord_id] = nxt
         rep.taken.append(o.cl_ord_id)
+        self.not_ours.add(o.cl_ord_id)
         self.ledger.event(self.account, self.run_id, "warning", "clordid_taken",
                           f"{o.cl_ord_id} is taken on the exchange by a different order ({taken.inst_id} {taken.side} "
                           f"{taken.sz:g}, {taken.state}); {o.inst_id} {o.side} {o.sz:g} sent as {nxt.cl_ord_id}")
@@ -343,7 +346,6 @@ class Executor:
         except (VenueError, LiveError) as e:
             rep.errors.append(f"fills: {e}")
             return
-        before = set(rep.earlier) | set(rep.taken)  # orders under our ids that this run did not place
-        mine = {o.cl_ord_id for o in self.ledger.orders(self.account) if o.run_id == self.run_id} - before
+        mine = {o.cl_ord_id for o in self.ledger.orders(self.account) if o.run_id == self.run_id} - self.not_ours
         rep.new_fills = self.ledger.add_fills(self.account, [f.as_row() for f in fills if f.cl_ord_id in mine])
-        self.ledger.add_fills(self.account, [f.as_row() for f in fills if f.cl_ord_id in before])  # not this run's
+        self.ledger.add_fills(self.account, [f.as_row() for f in fills if f.cl_ord_id in self.not_ours])  # not this run's
