@@ -256,18 +256,21 @@ class Ledger:
                           [(account, bar_ts, inst, side, pos, px, source) for inst, side, pos, px in rows])
 
     def last_positions(self, account: str) -> tuple[int | None, pd.DataFrame]:
-        """The newest snapshot (``after`` wins over ``reconcile`` of the same bar); None when never recorded."""
+        """The snapshot written last (None when never recorded).
+
+        By write order, not by ``bar_ts``: a reconcile snapshot is keyed by the time the run
+        started (after the close when cron fires late), so ordering by bar would let the
+        positions seen *before* the last bar's trades outrank the ones recorded after them.
+        ``INSERT OR REPLACE`` gives a rewritten snapshot the largest rowid.
+        """
         with self._lock:
             r = self.conn.execute(
-                "SELECT bar_ts, source FROM snapshots WHERE account=? "
-                "ORDER BY bar_ts DESC, CASE source WHEN 'after' THEN 0 ELSE 1 END LIMIT 1", (account,)).fetchone()
+                "SELECT bar_ts, source FROM snapshots WHERE account=? ORDER BY rowid DESC LIMIT 1", (account,)).fetchone()
         if r is None:
             return None, pd.DataFrame(columns=["inst_id", "pos_side", "contracts", "avg_px"])
         df = self.query("SELECT inst_id, pos_side, contracts, avg_px FROM positions WHERE account=? AND bar_ts=? "
                         "AND source=?", (account, r[0], r[1]))
         return int(r[0]), df
-
-
 
     def record_equity(self, account: str, bar_ts: int, kind: str, total: float, avail: float | None) -> None:
         with self.tx() as c:

@@ -26,6 +26,7 @@ import yaml
 from qlib_local.config_values import MAX_LEVERAGE, Bounds, boolean, identifier, integer, loopback_url, number
 from qlib_local.live import redact
 from qlib_local.live.errors import ConfigError, SecretError
+from qlib_local.live.guards import GuardSettings
 from qlib_local.yamlfile import read_yaml
 
 EXCHANGES = {"okx"}
@@ -44,6 +45,11 @@ RANGES: dict[str, Bounds] = {
     "cell_timeout_s": Bounds(1, 86_400),
     "retry_budget_s": Bounds(0, 600),
     "poll_timeout_s": Bounds(0, 600),
+    # guards (qlib_local.live.guards): the price band and the size-cap tolerance
+    "price_band_ranges": Bounds(0, 100),
+    "price_band_max": Bounds(0.001, 0.5),
+    "price_band_bars": Bounds(2, 10_000, integer=True),
+    "size_tolerance": Bounds(0, 1),
 }
 
 
@@ -104,6 +110,11 @@ class AccountConfig:
     cell_timeout_s: float = 600.0
     retry_budget_s: float = 15.0
     poll_timeout_s: float = 10.0
+    price_band_ranges: float = GuardSettings.band_ranges  # the guards: see qlib_local.live.guards
+    price_band_min: float = GuardSettings.band_min
+    price_band_max: float = GuardSettings.band_max
+    price_band_bars: int = GuardSettings.band_bars
+    size_tolerance: float = GuardSettings.size_tolerance
     dingtalk: DingTalkConfig | None = None
     telegram: TelegramConfig | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -111,6 +122,11 @@ class AccountConfig:
     @property
     def domain(self) -> str:
         return self.url if self.mode == "paper" else (self.url or OKX_URL)
+
+    @property
+    def guards(self) -> GuardSettings:
+        return GuardSettings(self.price_band_ranges, self.price_band_min, self.price_band_max, self.price_band_bars,
+                             self.size_tolerance)
 
     @property
     def flag(self) -> str:
@@ -162,9 +178,23 @@ def _number(where: str, name: str, v: Any) -> float:
     return number(f"{where}.{name}", v, RANGES[name], ConfigError)
 
 
+GUARDS = {"price_band_ranges", "price_band_min", "price_band_max", "price_band_bars", "size_tolerance"}
 KNOWN = {"exchange", "mode", "url", "pos_mode", "margin_mode", "strategies", "leverage", "store", "ledger",
          "runs_dir", "secrets_file", "wait_data_s", "max_late_s", "history_bars", "fetch_missing", "order_type",
-         "cell_timeout_s", "retry_budget_s", "poll_timeout_s", "notify"}
+         "cell_timeout_s", "retry_budget_s", "poll_timeout_s", "notify"} | GUARDS
+
+
+def _guards(where: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """The guard settings (see :class:`qlib_local.live.guards.GuardSettings` for what each refuses)."""
+    d = GuardSettings()
+    band_max = _number(where, "price_band_max", raw.get("price_band_max", d.band_max))
+    band_min = number(f"{where}.price_band_min", raw.get("price_band_min", d.band_min),
+                      Bounds(0.0, band_max), ConfigError)
+    return {"price_band_ranges": _number(where, "price_band_ranges", raw.get("price_band_ranges", d.band_ranges)),
+            "price_band_min": band_min, "price_band_max": band_max,
+            "price_band_bars": integer(f"{where}.price_band_bars", raw.get("price_band_bars", d.band_bars),
+                                       RANGES["price_band_bars"], ConfigError),
+            "size_tolerance": _number(where, "size_tolerance", raw.get("size_tolerance", d.size_tolerance))}
 
 
 def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> AccountConfig:
@@ -226,7 +256,7 @@ def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> 
         cell_timeout_s=num("cell_timeout_s", raw.get("cell_timeout_s", 600)),
         retry_budget_s=num("retry_budget_s", raw.get("retry_budget_s", 15)),
         poll_timeout_s=num("poll_timeout_s", raw.get("poll_timeout_s", 10)),
-        dingtalk=ding, telegram=tele,
+        dingtalk=ding, telegram=tele, **_guards(where, raw),
     )
 
 

@@ -9,20 +9,27 @@ Rules that keep real money safe:
 - refusals before processing (50011, 50001, 50013) are retried with backoff, within a
   time budget; when it runs out, the orders the exchange does not have are recorded as
   ``not_placed`` and the rest as ``unknown`` for the next run's reconcile;
-- a rejected order (51008 insufficient margin, ...) never stops the others.
+- a rejected order (51008 insufficient margin, ...) never stops the others;
+- a duplicate clOrdId (51016) is adopted only when the exchange's order under it is the same
+  order (instrument, side, size, bar); one this run had not sent before was placed before this
+  run (a lost or fresh ledger): adopted, but its fills are not counted as this run's. Any other
+  order under our id means the id is taken: the next attempt's id is used.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from qlib_local.ledger import Ledger, OrderRow
+from qlib_local.live.clordid import MAX_ATTEMPTS, cl_ord_id
 from qlib_local.live.errors import LiveError, VenueError
+from qlib_local.live.guards import same_order
 from qlib_local.live.types import Ack, FillInfo, OrderRequest, OrderStatus
 from qlib_local.venues.okx.http import RetryPolicy
 
@@ -58,10 +65,23 @@ class ExecReport:
     errors: list[str] = field(default_factory=list)
     ack_times: dict[str, float] = field(default_factory=dict)  # monotonic time of each ack
     new_fills: int = 0
+    requests: dict[str, OrderRequest] = field(default_factory=dict)  # every order sent, by clOrdId
+    earlier: list[str] = field(default_factory=list)  # adopted orders placed before this run (not its fills)
+    taken: list[str] = field(default_factory=list)  # our ids the exchange had for a different order
+    rounds: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.unknown and not self.errors and not self.not_placed
+
+    def merge(self, other: ExecReport) -> None:
+        """Add a later round's outcome to this one."""
+        for name in ("acks", "statuses", "rejected", "ack_times", "requests"):
+            getattr(self, name).update(getattr(other, name))
+        for name in ("not_placed", "unknown", "errors", "earlier", "taken"):
+            getattr(self, name).extend(getattr(other, name))
+        self.new_fills += other.new_fills
+        self.rounds += other.rounds
 
 
 def status_to_changes(s: OrderStatus) -> dict:
@@ -83,6 +103,10 @@ class Executor:
         self.pos_mode = pos_mode
         self.policy = policy or ExecPolicy()
         self.alert = alert or (lambda kind, msg: None)
+        self.sent: set[str] = set()  # clOrdIds this executor has put in a request
+        self.not_ours: set[str] = set()  # our ids whose order on the exchange this run did not place
+        self._sent_lock = threading.Lock()
+        self.bar_ts = 0
 
     # ------------------------------------------------------------------ resolve
     def lookup(self, o: OrderRow | OrderRequest) -> OrderStatus | None | VenueError:
@@ -118,6 +142,8 @@ class Executor:
         rep = ExecReport()
         if not orders:
             return rep
+        rep.rounds, self.bar_ts = 1, bar_ts
+        rep.requests.update({o.cl_ord_id: o for o in orders})
         self.ledger.add_orders([order_row(o, self.account, bar_ts, self.run_id) for o in orders])
         for phase in ("close", "open"):
             todo = [o for o in orders if o.leg == phase]
@@ -127,7 +153,7 @@ class Executor:
             with ThreadPoolExecutor(min(self.policy.workers, len(batches))) as pool:
                 for _ in pool.map(lambda b: self._send(b, rep), batches):
                     pass
-        self._poll(orders, rep)
+        self._poll(list(rep.requests.values()), rep)
         self._record_fills(since_ms, rep)
         return rep
 
@@ -139,6 +165,9 @@ class Executor:
         last: Exception | None = None
         while pending:
             attempt += 1
+            with self._sent_lock:
+                fresh = {o.cl_ord_id for o in pending} - self.sent
+                self.sent |= fresh
             try:
                 acks = self.venue.place_batch(pending, self.pos_mode)
             except VenueError as e:
@@ -152,7 +181,7 @@ class Executor:
                         self._reject(o, Ack(o.cl_ord_id, "", e.code or "error", str(e)), rep)
                     return
             else:
-                pending, refusal = self._apply_acks(pending, acks, rep)
+                pending, refusal = self._apply_acks(pending, acks, rep, fresh)
                 if not pending:
                     break
                 last = VenueError(f"{len(pending)} order(s) refused for now: {refusal}")
@@ -163,8 +192,13 @@ class Executor:
             log.warning("placing %d order(s): %s; retry %d in %.2fs", len(pending), last, attempt, delay)
             time.sleep(delay)
 
-    def _apply_acks(self, sent: list[OrderRequest], acks: list[Ack], rep: ExecReport) -> tuple[list[OrderRequest], str]:
-        """Record per-order answers; returns the orders to send again (refused before processing) and why."""
+    def _apply_acks(self, sent: list[OrderRequest], acks: list[Ack], rep: ExecReport,
+                    fresh: set[str]) -> tuple[list[OrderRequest], str]:
+        """Record per-order answers; returns the orders to send again (refused before processing) and why.
+
+        ``fresh``: the clOrdIds this request carried for the first time (a duplicate among them
+        was placed before this run).
+        """
         retry, updates, refusal = [], [], ""
 
         by_cl = {o.cl_ord_id: o for o in sent}
@@ -176,11 +210,27 @@ class Executor:
                 rep.ack_times[a.cl_ord_id] = t
                 updates.append((a.cl_ord_id, {"state": "live", "ord_id": a.ord_id, "code": "0", "msg": ""}))
             elif a.code == DUPLICATE:
-                st = self.lookup(o)  # placed by an earlier request of ours: adopt it
-                if isinstance(st, OrderStatus):
+                st = self.lookup(o)
+                if isinstance(st, OrderStatus) and same_order(o, st, self.bar_ts):
+                    before = a.cl_ord_id in fresh  # not sent by this run before: placed before it
                     rep.acks[a.cl_ord_id] = Ack(a.cl_ord_id, st.ord_id, "0", "adopted")
                     rep.ack_times[a.cl_ord_id] = t
-                    updates.append((a.cl_ord_id, status_to_changes(st)))
+                    msg = {"msg": "adopted: placed before this run"} if before else {}
+                    updates.append((a.cl_ord_id, {**status_to_changes(st), **msg}))
+                    if before:
+                        rep.earlier.append(a.cl_ord_id)
+                        self.not_ours.add(a.cl_ord_id)
+                elif isinstance(st, OrderStatus):
+                    nxt = self._next_attempt(o, st, rep)
+                    updates.append((a.cl_ord_id, {"state": "rejected", "code": a.code, "msg": (
+                        f"clOrdId taken by another order ({st.inst_id} {st.side} {st.sz:g}); "
+                        + (f"sent as attempt {nxt.attempt}" if nxt else "no attempt left"))}))
+                    if nxt is not None:
+                        retry.append(nxt)
+                        refusal = f"clOrdId {a.cl_ord_id} taken by another order"
+                    else:
+                        self._reject(o, Ack(o.cl_ord_id, "", a.code, "clOrdId taken, no attempt left"), rep,
+                                     record=False)
                 else:
                     refusal = f"duplicate clOrdId {a.cl_ord_id} not found"
                     retry.append(o)
@@ -192,6 +242,22 @@ class Executor:
                 updates.append((a.cl_ord_id, {"state": "rejected", "code": a.code, "msg": a.msg}))
         self.ledger.update_orders(updates)
         return retry, refusal
+
+    def _next_attempt(self, o: OrderRequest, taken: OrderStatus, rep: ExecReport) -> OrderRequest | None:
+        """The same order under the next attempt's clOrdId, recorded as an intent (None past the last attempt)."""
+        if o.attempt >= MAX_ATTEMPTS:
+            return None
+        n = o.attempt + 1
+        nxt = replace(o, cl_ord_id=cl_ord_id(self.account, self.bar_ts, o.inst_id, o.pos_side, o.leg, n), attempt=n)
+        self.ledger.add_orders([order_row(nxt, self.account, self.bar_ts, self.run_id)])
+        rep.requests.pop(o.cl_ord_id, None)
+        rep.requests[nxt.cl_ord_id] = nxt
+        rep.taken.append(o.cl_ord_id)
+        self.not_ours.add(o.cl_ord_id)
+        self.ledger.event(self.account, self.run_id, "warning", "clordid_taken",
+                          f"{o.cl_ord_id} is taken on the exchange by a different order ({taken.inst_id} {taken.side} "
+                          f"{taken.sz:g}, {taken.state}); {o.inst_id} {o.side} {o.sz:g} sent as {nxt.cl_ord_id}")
+        return nxt
 
     def _reject(self, o: OrderRequest, a: Ack, rep: ExecReport, record: bool = True) -> None:
         rep.rejected[o.cl_ord_id] = a
@@ -206,7 +272,14 @@ class Executor:
         resend = []
         for o in orders:
             st = self.lookup(o)
-            if isinstance(st, OrderStatus):
+            if isinstance(st, OrderStatus) and not same_order(o, st, self.bar_ts):
+                nxt = self._next_attempt(o, st, rep)  # the id was taken before: our request was refused
+                self.ledger.update_order(o.cl_ord_id, state="rejected", code=DUPLICATE, msg="clOrdId taken by another order")
+                if nxt is not None:
+                    resend.append(nxt)
+                else:
+                    self._reject(o, Ack(o.cl_ord_id, "", DUPLICATE, "clOrdId taken, no attempt left"), rep)
+            elif isinstance(st, OrderStatus):
                 rep.acks[o.cl_ord_id] = Ack(o.cl_ord_id, st.ord_id, "0", "found after an unanswered request")
                 rep.ack_times[o.cl_ord_id] = time.monotonic()
                 self.ledger.update_order(o.cl_ord_id, **status_to_changes(st))
@@ -273,6 +346,6 @@ class Executor:
         except (VenueError, LiveError) as e:
             rep.errors.append(f"fills: {e}")
             return
-        mine = {o.cl_ord_id for o in self.ledger.orders(self.account) if o.run_id == self.run_id}
-        rows = [f.as_row() for f in fills if f.cl_ord_id in mine]
-        rep.new_fills = self.ledger.add_fills(self.account, rows)
+        mine = {o.cl_ord_id for o in self.ledger.orders(self.account) if o.run_id == self.run_id} - self.not_ours
+        rep.new_fills = self.ledger.add_fills(self.account, [f.as_row() for f in fills if f.cl_ord_id in mine])
+        self.ledger.add_fills(self.account, [f.as_row() for f in fills if f.cl_ord_id in self.not_ours])  # not this run's

@@ -32,6 +32,18 @@ def data_table(s: LiveSession) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def price_checks_table(s: LiveSession) -> pd.DataFrame:
+    """The price guard: model price (the store's close) against the exchange's last and mark."""
+    rows = [{"instrument": c.inst_id, "model": c.model, "last": c.last, "mark": c.mark,
+             "off": c.deviation, "band": c.band, "traded": c.ok} for c in s.price_checks]
+    return pd.DataFrame(rows)
+
+
+def not_traded_table(s: LiveSession) -> pd.DataFrame:
+    """Instruments the run names as not traded (stale, price check, size cap, rejected, minSz, ...)."""
+    return pd.DataFrame([{"instrument": i, "why": why} for i, why in sorted(s.untraded.items())])
+
+
 def targets_table(s: LiveSession) -> pd.DataFrame:
     if s.result is None:
         return pd.DataFrame()
@@ -83,12 +95,17 @@ def summary_text(s: LiveSession) -> str:
     lines = [f"account {s.acct.name} ({s.acct.mode}), bar {from_ms(s.bar_ms or 0):%Y-%m-%d %H:%M} UTC"]
     if s.report is not None:
         rep = s.report
-        lines.append(f"orders: {len(rep.acks)} acknowledged, {len(rep.rejected)} rejected, "
-                     f"{len(rep.unknown)} unknown, {rep.new_fills} fill(s)")
-        for st in rep.statuses.values():
-            lines.append(f"- {st.inst_id} {st.side} {st.acc_fill_sz:g}/{st.sz:g} @ {st.avg_px or 0:g} ({st.state})")
+        earlier = set(rep.earlier)
+        lines.append(f"orders: {len(rep.acks) - len(earlier)} acknowledged, {len(rep.rejected)} rejected, "
+                     f"{len(rep.unknown)} unknown, {rep.new_fills} fill(s)"
+                     + (f", {rep.rounds} rounds" if rep.rounds > 1 else ""))
+        for cl, st in rep.statuses.items():
+            tag = ", placed before this run" if cl in earlier else ""
+            lines.append(f"- {st.inst_id} {st.side} {st.acc_fill_sz:g}/{st.sz:g} @ {st.avg_px or 0:g} ({st.state}{tag})")
         for cl, a in rep.rejected.items():
             lines.append(f"- REJECTED {cl}: {a.code} {a.msg}")
+    if s.untraded:
+        lines.append("not traded: " + "; ".join(f"{i} ({why})" for i, why in sorted(s.untraded.items())))
     pos = s.net_positions(after=True)
     lines.append("positions: " + (", ".join(f"{i} {v:g}" for i, v in sorted(pos.items())) or "flat"))
     if s.balance_after is not None:

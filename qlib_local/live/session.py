@@ -5,16 +5,17 @@ record -> notify. Every step is idempotent against the ledger and the exchange, 
 killed anywhere is repaired by the next one. A step that fails records the failure,
 notifies with the cause and re-raises (the notebook shows it, the CLI exits non-zero);
 a run with nothing safe to do (too late, all data stale) ends as ``skipped``.
+
+This module holds the plumbing (lock, ledger, connection, clocks, data); the steps that move
+money, each behind a guard, are in :mod:`qlib_local.live.trading`.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,19 +23,19 @@ from typing import Any
 import pandas as pd
 
 from qlib_local.ledger import Ledger
-from qlib_local.live import redact
+from qlib_local.live import guards, redact
 from qlib_local.live.accounts import AccountConfig, AccountSecrets, load_account, load_secrets
-from qlib_local.live.book import Book, StepResult, attribute_equity
+from qlib_local.live.book import Book, StepResult
 from qlib_local.live.data import DataStatus, fetcher, wait_for_data
 from qlib_local.live.errors import LiveError
-from qlib_local.live.execution import ExecPolicy, ExecReport, Executor
+from qlib_local.live.execution import ExecPolicy, ExecReport
 from qlib_local.live.lock import AccountLock
-from qlib_local.live.planning import Plan, leverage_wanted, plan_orders
+from qlib_local.live.planning import Plan, leverage_wanted
 from qlib_local.live.reconcile import ReconcileReport, reconcile
+from qlib_local.live.trading import TradingSteps, step
 from qlib_local.live.types import Balance, PositionInfo, net_exposure
 from qlib_local.marketdata.needs import base_by_instrument
 from qlib_local.notify import DingTalk, Notifier, Telegram
-from qlib_local.research import ModelState
 from qlib_local.store import KlineStore
 from qlib_local.timeframes import from_ms, to_ms
 from qlib_local.venues.okx import OkxHttp, OkxVenue, RetryPolicy
@@ -51,27 +52,7 @@ def default_paths(acct: AccountConfig, repo: Path) -> tuple[Path, Path, Path]:
     return store, ledger, runs
 
 
-def step(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Skip after a skip; on failure record, notify and re-raise."""
-
-    @functools.wraps(fn)
-    def wrapper(self: LiveSession, *a: Any, **kw: Any) -> Any:
-        if self.status in ("skipped", "failed", "ok"):
-            return None
-        self.current = fn.__name__
-        t0 = time.monotonic()
-        try:
-            return fn(self, *a, **kw)
-        except BaseException as e:
-            self.fail(e)
-            raise
-        finally:
-            self.timings[fn.__name__] = time.monotonic() - t0
-
-    return wrapper
-
-
-class LiveSession:
+class LiveSession(TradingSteps):
     """State of one run; the public methods are the notebook's cells."""
 
     def __init__(self, acct: AccountConfig, secrets: AccountSecrets, at: str | int | None = None,
@@ -114,6 +95,11 @@ class LiveSession:
         self.strategy_equity: dict[str, float] = {}
         self.alerts: list[str] = []
         self.exchange_offset_ms = 0.0
+        self.last_px: dict[str, float] = {}
+        self.mark_px: dict[str, float] = {}
+        self.price_checks: list[guards.PriceCheck] = []
+        self.refusals: list[guards.Refusal] = []
+        self.untraded: dict[str, str] = {}  # instruments this run names as not traded, and why
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -296,120 +282,6 @@ class LiveSession:
         if not self.data.ready:
             self.skip("no instrument has data up to the close")
         return self.data
-
-    def previous_state(self) -> tuple[ModelState, dict | None]:
-        assert self.ledger is not None and self.book is not None and self.bar_ms is not None
-        prev = self.ledger.last_bar_state(self.acct.name, before=self.bar_ms)
-        if prev is None:
-            return self.book.initial_state(), None
-        st = ModelState.from_dict(prev["state"])
-        if st.strategies != self.book.model.strategies or st.instruments != self.book.instruments:
-            raise LiveError("the strategies config changed since the last run (strategies or instruments differ); "
-                            "start a new ledger for the new config")
-        return st, prev
-
-    @step
-    def compute(self) -> StepResult:
-        """Equity and positions now, then the model's step (reused if this bar was already committed)."""
-        assert self.venue is not None and self.ledger is not None and self.book is not None and self.bar_ms is not None
-        with ThreadPoolExecutor(2) as pool:
-            fb = pool.submit(self.venue.balance)
-            fp = pool.submit(self.venue.positions)
-            self.balance_before, self.positions_before = fb.result(), fp.result()
-        name, bar = self.acct.name, self.bar_ms
-        committed = self.ledger.bar_state(name, bar)
-        state, prev = self.previous_state()
-        if committed is not None:  # a rerun of this bar: never re-size
-            st = ModelState.from_dict(committed["state"])
-            targets = committed["targets"]
-            self.result = StepResult(from_ms(bar), committed["due"], pd.Series(committed["prices"], dtype=float), {},
-                                     st, targets, targets.sum(axis=0).round(10))
-            self.event("info", "rerun", f"bar {from_ms(bar)} was already computed; reusing its targets")
-            return self.result
-        equity = self.balance_before.total_eq
-        self.ledger.record_equity(name, bar, "before", equity, self.balance_before.avail_eq)
-        stale = set(self.data.stale) if self.data else set()
-        self.result = r = self.book.step(state, bar, equity, stale)
-        prices = {k: float(v) for k, v in r.prices.items() if pd.notna(v)}
-        self.ledger.commit_bar(name, bar, self.run_id, r.due, equity, prices, r.targets, r.state.to_dict(),
-                               sorted(stale), r.tranche_rows())
-        return r
-
-    @step
-    def plan(self) -> Plan:
-        """Delta orders from the exchange's positions to the netted targets."""
-        assert self.result is not None and self.ledger is not None and self.bar_ms is not None
-        skip = dict(self.data.stale) if self.data else {}
-        attempts: dict[tuple[str, str, str], int] = {}
-        for o in self.ledger.orders(self.acct.name, bar_ts=self.bar_ms):
-            key = (o.inst_id, o.pos_side, o.leg)
-            if not o.final:
-                skip[o.inst_id] = f"order {o.cl_ord_id} of this bar is still {o.state}"
-            attempts[key] = max(attempts.get(key, 1), o.attempt + 1)
-        targets = {i: float(v) for i, v in self.result.net.items()}
-        self.plan_ = plan_orders(self.acct.name, self.bar_ms, targets, self.positions_before, self.specs,
-                                 self.acct.pos_mode, self.acct.margin_mode, skip, attempts, self.acct.order_type)
-        for s in self.plan_.skipped:
-            self.event("warning", "skipped_order", f"{s.inst_id}: {s.reason}")
-        return self.plan_
-
-    def executor(self) -> Executor:
-        assert self.venue is not None and self.ledger is not None
-        return Executor(self.venue, self.ledger, self.acct.name, self.run_id, self.acct.pos_mode, self.policy,
-                        alert=self.alert)
-
-    @step
-    def execute(self) -> ExecReport:
-        """Send, resolve, poll, record fills (see :mod:`qlib_local.live.execution`)."""
-        assert self.plan_ is not None and self.bar_ms is not None
-        self.marks["send"] = time.monotonic()
-        self.report = self.executor().execute(self.bar_ms, self.plan_.orders, self.bar_ms - 60_000)
-        if self.report.ack_times:
-            self.marks["all_acked"] = max(self.report.ack_times.values())
-        return self.report
-
-    @step
-    def record(self) -> None:
-        """Positions and equity after trading, per-strategy equity; the run's verdict."""
-        assert self.venue is not None and self.ledger is not None and self.result is not None and self.bar_ms is not None
-        name, bar = self.acct.name, self.bar_ms
-        with ThreadPoolExecutor(2) as pool:
-            fb, fp = pool.submit(self.venue.balance), pool.submit(self.venue.positions)
-            self.balance_after, self.positions_after = fb.result(), fp.result()
-        self.ledger.record_positions(name, bar, [(p.inst_id, p.pos_side, p.contracts, p.avg_px)
-                                                 for p in self.positions_after], "after")
-        self.ledger.record_equity(name, bar, "after", self.balance_after.total_eq, self.balance_after.avail_eq)
-        self.strategy_equity = self._strategy_equity()
-        if self.strategy_equity:
-            self.ledger.record_strategy_equity(name, bar, self.strategy_equity)
-        rep = self.report
-        problems = []
-        if rep is not None:
-            problems += [f"{len(rep.rejected)} order(s) rejected"] if rep.rejected else []
-            problems += [f"{len(rep.unknown)} order(s) with unknown outcome"] if rep.unknown else []
-            problems += rep.errors
-        if rep is not None and (rep.unknown or rep.not_placed or rep.errors):
-            raise LiveError("; ".join(problems))
-        self.ledger.finish_run(self.run_id, "ok", "; ".join(problems) or None)
-        self.status = "ok"
-
-    def _strategy_equity(self) -> dict[str, float]:
-        assert self.ledger is not None and self.result is not None and self.book is not None and self.bar_ms is not None
-        prev = self.ledger.last_bar_state(self.acct.name, before=self.bar_ms)
-        sids = self.book.model.strategies
-        if prev is None:
-            eq0 = self.balance_before.total_eq if self.balance_before else 0.0
-            return {s: eq0 * self.book.cfg.strategy(s).position for s in sids}
-        prev_eq = self.ledger.strategy_equity(self.acct.name, prev["bar_ts"])
-        prev_equity = dict(zip(prev_eq["strategy"], prev_eq["equity"], strict=True))
-        ct = pd.Series({i: self.book.specs[i].ct_val if i in self.book.specs else 1.0 for i in self.book.instruments})
-        fees = self.ledger.query(
-            "SELECT o.inst_id, SUM(o.fee) AS fee FROM orders o WHERE o.account=? AND o.bar_ts=? GROUP BY o.inst_id",
-            (self.acct.name, self.bar_ms))
-        paid = pd.Series(dict(zip(fees["inst_id"], -fees["fee"], strict=True)), dtype=float)
-        return attribute_equity(prev_equity, prev["targets"], self.result.targets,
-                                pd.Series(prev["prices"], dtype=float).reindex(self.book.instruments),
-                                self.result.prices.reindex(self.book.instruments), ct, paid)
 
     def notify(self) -> list[str]:
         """Orders, fills, positions, equity per strategy, and every alert. Never raises."""

@@ -17,7 +17,7 @@ from qlib_local.sim.faults import Faults
 from qlib_local.sim.market import DEFAULT_LIMIT, MAX_LIMIT, MarketData
 from qlib_local.sim.matching import Engine
 from qlib_local.sim.params import integer, positive, text
-from qlib_local.sim.protocol import OkxError, ParamError, num
+from qlib_local.sim.protocol import OkxError, ParamError, num, tick_decimals
 from qlib_local.sim.ratelimit import RateLimiter
 
 MAX_BATCH = 20
@@ -133,6 +133,17 @@ def ep_tickers(ctx: Ctx) -> Result:
     if ctx.required("instType") != "SWAP":
         return []
     return [ctx.market.ticker(i, ctx.now) for i in ctx.market.inst_ids if ctx.market.listed(i, ctx.now)]
+
+
+def ep_mark_price(ctx: Ctx) -> Result:
+    """Mark price = last price here (no index, no funding basis); instId narrows to one swap."""
+    if ctx.required("instType") != "SWAP":
+        return []
+    inst_id = ctx.q("instId")
+    insts = [inst_id] if inst_id else [i for i in ctx.market.inst_ids if ctx.market.listed(i, ctx.now)]
+    return [{"instType": "SWAP", "instId": i, "ts": str(ctx.now),
+             "markPx": num(ctx.engine.mark(i, ctx.now), tick_decimals(ctx.market.check(i, ctx.now).tick_sz))}
+            for i in insts]
 
 
 # ------------------------------------------------------------------ account
@@ -290,6 +301,7 @@ ENDPOINTS: list[tuple[str, str, Callable[[Ctx], Result], bool, bool]] = [
     ("GET", "/api/v5/market/history-candles", ep_history_candles, False, False),
     ("GET", "/api/v5/market/tickers", ep_tickers, False, False),
     ("GET", "/api/v5/market/ticker", ep_ticker, False, False),
+    ("GET", "/api/v5/public/mark-price", ep_mark_price, False, False),
     ("GET", "/api/v5/asset/currencies", ep_currencies, True, False),
     ("GET", "/api/v5/account/balance", ep_balance, True, False),
     ("GET", "/api/v5/account/positions", ep_positions, True, False),

@@ -7,6 +7,7 @@ the clOrdId is unknown.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -80,6 +81,17 @@ class OkxVenue:
         r = self.http.call("GET", "/api/v5/public/instruments",
                            lambda: self.http.public.get_instruments("SWAP"), "instruments")
         return live_swaps(r["data"])
+
+    def last_prices(self) -> dict[str, float]:
+        """Last traded price of every swap (one ``market/tickers`` call); unusable values left out."""
+        r = self.http.call("GET", "/api/v5/market/tickers", lambda: self.http.market.get_tickers("SWAP"), "tickers")
+        return _prices(r["data"], "last")
+
+    def mark_prices(self) -> dict[str, float]:
+        """Mark price of every swap (one ``public/mark-price`` call); unusable values left out."""
+        r = self.http.call("GET", "/api/v5/public/mark-price", lambda: self.http.public.get_mark_price("SWAP"),
+                           "mark prices")
+        return _prices(r["data"], "markPx")
 
     # ------------------------------------------------------------------ account
     def position_mode(self) -> str:
@@ -187,6 +199,18 @@ class OkxVenue:
         r = self.http.call("POST", "/api/v5/trade/cancel-order",
                            lambda: self.http.trade.cancel_order(inst_id, clOrdId=cl_ord_id), what, inst=inst_id)
         return str(r["code"]) == "0"
+
+
+def _prices(rows: Any, key: str) -> dict[str, float]:
+    """instId -> price for rows whose price is a finite positive number (anything else is no price)."""
+    out: dict[str, float] = {}
+    for r in rows if isinstance(rows, list) else []:
+        if not isinstance(r, dict) or not r.get("instId"):
+            continue
+        v = _f(r.get(key), math.nan)
+        if math.isfinite(v) and v > 0:
+            out[str(r["instId"])] = v
+    return out
 
 
 def _first_code(r: dict[str, Any]) -> str:

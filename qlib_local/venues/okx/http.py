@@ -70,6 +70,8 @@ LIMITS: dict[tuple[str, str], tuple[int, float, bool]] = {
     ("GET", "/api/v5/trade/orders-pending"): (60, 2, False),
     ("GET", "/api/v5/trade/fills"): (60, 2, False),
     ("GET", "/api/v5/market/candles"): (40, 2, False),
+    ("GET", "/api/v5/market/tickers"): (20, 2, False),
+    ("GET", "/api/v5/public/mark-price"): (10, 2, False),
 }
 SAFETY_S = 0.05  # wall-clock slack so our window never undercuts the server's
 # Clients and pacing per (credentials hash, domain, flag): building an httpx client costs ~30 ms

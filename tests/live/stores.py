@@ -1,0 +1,22 @@
+"""Stores a live run reads while the local exchange replays the clean data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from qlib_local.store import KlineStore
+from qlib_local.timeframes import HOUR_MS, from_ms
+
+from .conftest import BTC, DATA, write_tick_data
+
+
+def live_copy(root: Path, close_ms: int, bad: Callable[[float], float] | None = None) -> KlineStore:
+    """A store the run reads: the synthetic data, BTC's bar closing at ``close_ms`` rewritten by ``bad``."""
+    store = KlineStore(root, create=True, durable=False)
+    write_tick_data(store, DATA)
+    if bad is not None:
+        row = store.read("okx", BTC, "1H", from_ms(close_ms - HOUR_MS), from_ms(close_ms))
+        row["close"] = row["close"].map(bad)
+        store.upsert("okx", BTC, "1H", row)
+    return store
