@@ -15,7 +15,7 @@ are put back on the panel's index. Adding an instrument cannot change another's 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,25 +36,39 @@ PER_INSTRUMENT_KINDS = ("timeseries",)  # evaluated on each instrument's own bar
 FIELDS = ("open", "high", "low", "close", "volume", "quote_volume")
 
 
-class OwnRows(Mapping):
-    """Fields of a panel cut to some rows and columns, each cut on first use."""
+@dataclass(frozen=True)
+class RowGroup:
+    """Instruments with the same bars: their row and column positions in a panel, and labels."""
 
-    def __init__(self, frames: Mapping[str, pd.DataFrame], rows: np.ndarray, cols: np.ndarray):
-        self._frames, self._rows, self._cols = frames, rows, cols
+    rows: np.ndarray
+    cols: np.ndarray
+    index: pd.DatetimeIndex
+    columns: pd.Index
+
+    def cut(self, values: np.ndarray) -> np.ndarray:
+        """A panel-shaped array ([T] or [T, N]) cut to the group's rows (and columns)."""
+        return values[self.rows] if values.ndim == 1 else values[:, self.cols][self.rows]
+
+
+class OwnRows(Mapping):
+    """A panel's fields cut to one group's rows and columns, each cut on first use."""
+
+    def __init__(self, panel: Bars, group: RowGroup):
+        self._panel, self._group = panel, group
         self._cut: dict[str, pd.DataFrame] = {}
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in self._cut:
-            f = self._frames[name]
-            self._cut[name] = pd.DataFrame(f.to_numpy()[np.ix_(self._rows, self._cols)],
-                                           index=f.index[self._rows], columns=f.columns[self._cols])
+            g = self._group
+            self._cut[name] = pd.DataFrame(g.cut(self._panel.values(name)), index=g.index, columns=g.columns,
+                                           copy=False)
         return self._cut[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._frames)
+        return iter(self._panel.frames)
 
     def __len__(self) -> int:
-        return len(self._frames)
+        return len(self._panel.frames)
 
 
 class Bars:
@@ -62,6 +76,8 @@ class Bars:
 
     def __init__(self, frames: Mapping[str, pd.DataFrame]):
         self.frames = frames if isinstance(frames, OwnRows) else dict(frames)
+        self._values: dict[str, np.ndarray] = {}
+        self._groups: list[tuple[RowGroup, Bars]] | None = None
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         try:
@@ -87,22 +103,28 @@ class Bars:
         """The first ``n`` bars: what a live job would have seen then."""
         return Bars({k: v.iloc[:n] for k, v in self.frames.items()})
 
-    def own_row_groups(self) -> list[tuple[np.ndarray, np.ndarray]] | None:
-        """(rows, columns) of each group of instruments with the same bars (a close), or None
-        when every instrument has a bar on every row (the panel is already their own rows)."""
-        if "_groups" not in self.__dict__:
+    def values(self, name: str) -> np.ndarray:
+        """A field as one array, made once (a panel's frame holds one block per instrument)."""
+        if name not in self._values:
+            self._values[name] = self.frames[name].to_numpy()
+        return self._values[name]
+
+    def own_rows(self) -> list[tuple[RowGroup, Bars]]:
+        """Instruments grouped by identical bars (a close), each group with its bars on those
+        rows alone; empty when every instrument has a bar on every row (nothing to cut)."""
+        if self._groups is None:
             has_bar = self.frames["close"].notna().to_numpy()
-            groups: dict[bytes, list[int]] = {}
+            by_mask: dict[bytes, list[int]] = {}
             if not has_bar.all():
                 for j, column in enumerate(np.ascontiguousarray(has_bar.T)):
-                    groups.setdefault(column.tobytes(), []).append(j)
-            self.__dict__["_groups"] = [(np.flatnonzero(has_bar[:, cols[0]]), np.array(cols))
-                                        for cols in groups.values()] or None
-        return self.__dict__["_groups"]
-
-    def take(self, rows: np.ndarray, cols: np.ndarray) -> Bars:
-        """The panel cut to ``rows`` and ``cols`` (positions), fields cut lazily."""
-        return Bars(OwnRows(self.frames, rows, cols))
+                    by_mask.setdefault(column.tobytes(), []).append(j)
+            index, columns = self.index, self.frames["close"].columns
+            self._groups = []
+            for cols in by_mask.values():
+                rows = np.flatnonzero(has_bar[:, cols[0]])
+                group = RowGroup(rows, np.array(cols), index[rows], columns[cols])
+                self._groups.append((group, Bars(OwnRows(self, group))))
+        return self._groups
 
 
 @dataclass(frozen=True)
@@ -148,13 +170,13 @@ class FactorContext:
     """Computes each named factor once per panel (strategies and sweeps share the cache).
 
     Time-series factors are computed per instrument on its own bars (see the module
-    docstring); cross-sectional and rank factors see the whole panel at each bar.
+    docstring); cross-sectional and rank factors see the whole panel at each bar. The
+    cache holds factors by name and, keyed ``(name, group)``, their cuts to each group.
     """
 
     bars: Bars
     registry: FactorRegistry
-    cache: dict[str, pd.DataFrame | pd.Series] = field(default_factory=dict)
-    _aligned: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    cache: dict[Hashable, pd.DataFrame | pd.Series | np.ndarray] = field(default_factory=dict)
 
     def factor(self, name: str) -> pd.DataFrame | pd.Series:
         if name not in self.cache:
@@ -178,16 +200,6 @@ class FactorContext:
             return pd.DataFrame({c: values for c in self.bars.instruments}, index=self.bars.index)
         return out.reindex(index=self.bars.index, columns=self.bars.instruments)
 
-    def aligned(self, name: str) -> np.ndarray:
-        """A factor's values on the panel's rows (and columns, for a wide frame), as an array."""
-        if name not in self._aligned:
-            out = self.factor(name)
-            if isinstance(out, pd.Series):
-                self._aligned[name] = out.reindex(self.bars.index).to_numpy()
-            else:
-                self._aligned[name] = out.reindex(index=self.bars.index, columns=self.bars.instruments).to_numpy()
-        return self._aligned[name]
-
     def per_instrument(self, fn: Callable[[FactorContext], pd.DataFrame]) -> pd.DataFrame:
         """``fn(ctx)`` (a wide frame) computed on each instrument's own bars, on the panel's index.
 
@@ -195,43 +207,50 @@ class FactorContext:
         factors are the panel's, cut the same way. Rows where an instrument has no bar
         are NaN (False for a boolean result).
         """
-        groups = self.bars.own_row_groups()
-        if groups is None:
+        groups = self.bars.own_rows()
+        if not groups:
             return fn(self)
-        index, names = self.bars.index, self.bars.close.columns
         parts = []
-        for rows, cols in groups:
-            sub = OwnRowsContext(self.bars.take(rows, cols), self.registry, parent=self, rows=rows, cols=cols)
-            out = fn(sub)
-            parts.append((rows, cols, out.reindex(index=sub.bars.index, columns=names[cols])))
-        boolean = all(pd.api.types.is_bool_dtype(t) for _, _, part in parts for t in part.dtypes)
-        shape = (len(index), len(names))
+        for g, (group, bars) in enumerate(groups):
+            out = fn(OwnRowsContext(bars, self.registry, parent=self, group=g))
+            if not (out.index is group.index and out.columns.equals(group.columns)):
+                out = out.reindex(index=group.index, columns=group.columns)
+            parts.append((group, out))
+        boolean = all(pd.api.types.is_bool_dtype(t) for _, out in parts for t in out.dtypes)
+        shape = (len(self.bars.frames["close"].columns), len(self.bars.index))  # one row per instrument
         full = np.zeros(shape, bool) if boolean else np.full(shape, np.nan)
-        for rows, cols, part in parts:
-            full[np.ix_(rows, cols)] = part.to_numpy(bool if boolean else np.float64)
-        return pd.DataFrame(full, index=index, columns=names)
+        for group, out in parts:
+            values = out.to_numpy(bool if boolean else np.float64)
+            for k, j in enumerate(group.cols):
+                full[j, group.rows] = values[:, k]
+        return pd.DataFrame(full.T, index=self.bars.index, columns=self.bars.frames["close"].columns, copy=False)
+
+    def cut(self, name: str, g: int) -> pd.DataFrame | pd.Series:
+        """Factor ``name`` on group ``g``'s rows and columns (see :meth:`Bars.own_rows`)."""
+        if (name, g) not in self.cache:
+            if (name, "panel") not in self.cache:  # the panel's rows and columns, as one array
+                out = self.factor(name)
+                self.cache[name, "panel"] = (out.reindex(self.bars.index) if isinstance(out, pd.Series) else
+                                             out.reindex(index=self.bars.index, columns=self.bars.instruments)
+                                             ).to_numpy()
+            values = self.cache[name, "panel"]
+            group = self.bars.own_rows()[g][0]
+            self.cache[name, g] = (pd.Series(group.cut(values), index=group.index, name=name) if values.ndim == 1
+                                   else pd.DataFrame(group.cut(values), index=group.index, columns=group.columns,
+                                                     copy=False))
+        return self.cache[name, g]
 
 
 @dataclass
 class OwnRowsContext(FactorContext):
-    """A group of instruments on their own rows (``rows``, ``cols``: positions in the parent's
-    panel); its factors are the parent's, cut to those rows and columns."""
+    """One group of instruments on their own rows; its factors are the panel's, cut."""
 
     parent: FactorContext | None = None
-    rows: np.ndarray | None = None
-    cols: np.ndarray | None = None
+    group: int = 0
 
     def factor(self, name: str) -> pd.DataFrame | pd.Series:
-        if name not in self.cache:
-            assert self.parent is not None and self.rows is not None and self.cols is not None
-            values = self.parent.aligned(name)
-            if values.ndim == 1:
-                cut: pd.DataFrame | pd.Series = pd.Series(values[self.rows], index=self.bars.index, name=name)
-            else:
-                cut = pd.DataFrame(values[np.ix_(self.rows, self.cols)], index=self.bars.index,
-                                   columns=self.bars.close.columns)
-            self.cache[name] = cut
-        return self.cache[name]
+        assert self.parent is not None
+        return self.parent.cut(name, self.group)
 
     def per_instrument(self, fn: Callable[[FactorContext], pd.DataFrame]) -> pd.DataFrame:
         return fn(self)  # already one group's own rows
