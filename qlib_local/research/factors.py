@@ -78,6 +78,7 @@ class Bars:
         self.frames = frames if isinstance(frames, OwnRows) else dict(frames)
         self._values: dict[str, np.ndarray] = {}
         self._groups: list[tuple[RowGroup, Bars]] | None = None
+        self._grouped = False
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         try:
@@ -109,14 +110,18 @@ class Bars:
             self._values[name] = self.frames[name].to_numpy()
         return self._values[name]
 
-    def own_rows(self) -> list[tuple[RowGroup, Bars]]:
+    def own_rows(self) -> list[tuple[RowGroup, Bars]] | None:
         """Instruments grouped by identical bars (a close), each group with its bars on those
-        rows alone; empty when every instrument has a bar on every row (nothing to cut)."""
-        if self._groups is None:
+        rows alone; None when every instrument has a bar on every row (nothing to cut).
+        An instrument without any bar is in no group."""
+        if not self._grouped:
+            self._grouped = True
             has_bar = self.frames["close"].notna().to_numpy()
+            if has_bar.all():
+                return None
             by_mask: dict[bytes, list[int]] = {}
-            if not has_bar.all():
-                for j, column in enumerate(np.ascontiguousarray(has_bar.T)):
+            for j, column in enumerate(np.ascontiguousarray(has_bar.T)):
+                if column.any():
                     by_mask.setdefault(column.tobytes(), []).append(j)
             index, columns = self.index, self.frames["close"].columns
             self._groups = []
@@ -208,7 +213,7 @@ class FactorContext:
         are NaN (False for a boolean result).
         """
         groups = self.bars.own_rows()
-        if not groups:
+        if groups is None:
             return fn(self)
         parts = []
         for g, (group, bars) in enumerate(groups):
@@ -216,7 +221,7 @@ class FactorContext:
             if not (out.index is group.index and out.columns.equals(group.columns)):
                 out = out.reindex(index=group.index, columns=group.columns)
             parts.append((group, out))
-        boolean = all(pd.api.types.is_bool_dtype(t) for _, out in parts for t in out.dtypes)
+        boolean = bool(parts) and all(pd.api.types.is_bool_dtype(t) for _, out in parts for t in out.dtypes)
         shape = (len(self.bars.frames["close"].columns), len(self.bars.index))  # one row per instrument
         full = np.zeros(shape, bool) if boolean else np.full(shape, np.nan)
         for group, out in parts:
@@ -234,7 +239,7 @@ class FactorContext:
                                              out.reindex(index=self.bars.index, columns=self.bars.instruments)
                                              ).to_numpy()
             values = self.cache[name, "panel"]
-            group = self.bars.own_rows()[g][0]
+            group = (self.bars.own_rows() or [])[g][0]
             self.cache[name, g] = (pd.Series(group.cut(values), index=group.index, name=name) if values.ndim == 1
                                    else pd.DataFrame(group.cut(values), index=group.index, columns=group.columns,
                                                      copy=False))

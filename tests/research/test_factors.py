@@ -141,10 +141,11 @@ def test_instruments_with_the_same_bars_are_computed_together_and_booleans_stay_
     reg = FactorRegistry.load(plugin_copy)
     c = walk(100, 3)
     frames = {A: ohlcv(c, gaps=[(40, 5)]), B: ohlcv(c * 2, gaps=[(40, 5)]), "SOL-USDT-SWAP": ohlcv(c * 3)}
-    ctx = FactorContext(panel(frames), reg)
+    ctx = FactorContext(panel(frames).select([A, B, "SOL-USDT-SWAP", "XRP-USDT-SWAP"]), reg)  # XRP: no bars
     rising = ctx.factor("Rising_3")
     calls = reg.functions["Rising"].__globals__["CALLS"]
     assert sorted(map(sorted, calls)) == [[A, B], ["SOL-USDT-SWAP"]]  # one call per set of bars
+    assert not rising["XRP-USDT-SWAP"].any()
     assert rising.dtypes.eq(bool).all()
     assert not rising[A].iloc[40:45].any()  # no bar: False
     expected = frames[A].close.diff(3) > 0
