@@ -5,11 +5,12 @@ A factor is a function ``Name(bars, *params)`` in ``factors/<kind>.py`` taking a
 frame (or, for market-wide cross-sectional conditions, a Series over time). It runs
 once over the whole history; live takes the last row of the same computation.
 
-A panel's rows are the union of its instruments' bars, so one instrument's gap is a
-NaN row in every other column. Per-instrument work (time-series factors, timing
-signals) therefore runs on each instrument's OWN rows: instruments are grouped by
-identical sets of bars, each group is computed once on its rows alone, and the results
-are put back on the panel's index. Adding an instrument cannot change another's values.
+A panel's rows are the union of its instruments' bars, so where one instrument lacks a
+bar that another has, its column holds a NaN that a rolling window would count.
+Per-instrument work (time-series factors, timing signals) therefore runs on each
+instrument's OWN rows: instruments are grouped by identical sets of bars, each group
+is computed once on its rows alone, and the results are put back on the panel's index.
+Adding an instrument cannot change another's values.
 """
 
 from __future__ import annotations
