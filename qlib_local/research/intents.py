@@ -3,8 +3,9 @@
 Timing strategies give a signal (-1/0/1, NaN = keep), computed on each instrument's own
 bars; event strategies give the selected instruments (candidates & filters &
 cross-sectional condition, blacklist removed, top ``symbol_num_limit`` by the rank
-factor), on the panel, with time-series factors still from each instrument's own bars. Index: bar CLOSE times, the
-moments the model steps. Live takes the last row of exactly this computation.
+factor), on the panel, with time-series factors still from each instrument's own bars.
+Index: bar CLOSE times, the moments the model steps. Live takes the last row of exactly
+this computation.
 """
 
 from __future__ import annotations
