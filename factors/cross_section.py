@@ -1,7 +1,8 @@
 """Cross-sectional factors: computed across all instruments at each bar.
 
-Return a wide frame (per instrument) or a Series over time (a market-wide
-condition, broadcast to every instrument).
+``bars`` is the whole panel: its rows are the union of the instruments' bars, so a
+column is NaN where that instrument has no bar. Return a wide frame (per instrument)
+or a Series over time (a market-wide condition, broadcast to every instrument).
 """
 
 import pandas as pd

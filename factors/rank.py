@@ -1,4 +1,9 @@
-"""Rank factors: scores that order an event strategy's candidates (``ascending`` in the config)."""
+"""Rank factors: scores that order an event strategy's candidates (``ascending`` in the config).
+
+Like cross-sectional factors they get the whole panel (rows = the union of the
+instruments' bars, NaN where one has none); a score that needs only the instrument's
+own history can live in ``timeseries.py`` instead, which ``rank_factor`` also accepts.
+"""
 
 import numpy as np
 import pandas as pd

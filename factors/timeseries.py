@@ -1,7 +1,10 @@
 """Time-series factors: each instrument's value from its own bars only.
 
 ``Name(bars, *params)`` gets wide frames (``bars.close`` etc., one column per
-instrument) and returns a wide frame of the same shape. Add a function here and
+instrument) and returns a wide frame of the same shape. The library calls it once per
+group of instruments with identical bars, on the rows where they have one, so a row
+here is always a bar of every column (another instrument's gaps never enter a window)
+and the function may be called several times per panel. Add a function here and
 ``Name_p1_p2`` works in configs at once. Values depend on the history start for
 recursive factors (EMA); rolling ones need only ``n`` bars.
 """

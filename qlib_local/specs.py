@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import uuid
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -16,6 +17,45 @@ from pathlib import Path
 from qlib_local.errors import DataError
 
 SPECS_FILE = "instruments.json"
+# Float spacings of slack when deciding that a quotient x / lot IS a whole lot count: x
+# itself carries a few roundings (a product of prices, a difference of positions), and a
+# fixed absolute slack is below float resolution once x / lot passes about 1e7.
+LOT_ULPS = 8.0
+_EPS = sys.float_info.epsilon
+_EXACT = 2.0**52  # from here on every float is a whole number
+
+
+def lot_count(x: float, lot: float, scale: float = 0.0) -> float:
+    """Whole lots in ``x >= 0``, rounded down, exact at any size.
+
+    A quotient within ``LOT_ULPS`` float spacings of a whole count is that count; the
+    spacing is taken at the larger of ``x`` and ``scale`` (pass the magnitude ``x`` was
+    computed from when it is a difference, e.g. target minus position).
+    """
+    q = x / lot
+    if q >= _EXACT:
+        return q
+    n = float(math.floor(q + 0.5))
+    if abs(q - n) <= LOT_ULPS * _EPS * max(q, scale / lot, 1.0):
+        return n
+    return float(math.floor(q))
+
+
+def lots_to_contracts(n: float, lot: float) -> float:
+    """``n`` lots in contracts, as the float nearest the decimal value (55439717 x 0.001 = 55439.717)."""
+    if lot < 1.0:
+        per_contract = float(math.floor(1.0 / lot + 0.5))
+        if abs(per_contract * lot - 1.0) <= 4 * _EPS:  # decimal lots (0.1, 0.001): divide, correctly rounded
+            return n / per_contract
+    return n * lot
+
+
+def floor_to_lot(contracts: float, lot: float, scale: float = 0.0) -> float:
+    """Contracts rounded toward zero to a lot multiple (never oversize), exact at any size."""
+    if not abs(contracts) > 0:
+        return 0.0
+    n = lot_count(abs(contracts), lot, max(scale, abs(contracts)))
+    return math.copysign(lots_to_contracts(n, lot), contracts) if n else 0.0
 
 
 @dataclass(frozen=True)
@@ -42,9 +82,8 @@ class InstrumentSpec:
         return "-".join(parts[:2]) if len(parts) >= 2 else self.inst_id
 
     def round_lots(self, contracts: float) -> float:
-        """Round a contract count toward zero to the lot size (never oversize)."""
-        lots = math.floor(abs(contracts) / self.lot_sz + 1e-9)
-        return math.copysign(round(lots * self.lot_sz, 10), contracts) if lots else 0.0
+        """Round a contract count toward zero to the lot size (never oversize), exact at any size."""
+        return floor_to_lot(contracts, self.lot_sz)
 
     def round_price(self, price: float) -> float:
         return round(round(price / self.tick_sz) * self.tick_sz, 12)

@@ -6,12 +6,11 @@ that a margin rejection of the opening leg still lets the close go through.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from qlib_local.live.clordid import cl_ord_id
 from qlib_local.live.types import LONG, NET, SHORT, OrderRequest, PositionInfo
-from qlib_local.specs import InstrumentSpec
+from qlib_local.specs import InstrumentSpec, lot_count, lots_to_contracts
 
 EPS = 1e-9
 
@@ -37,10 +36,14 @@ class Plan:
         return [o for o in self.orders if o.leg == "open"]
 
 
-def lots(size: float, spec: InstrumentSpec, nearest: bool) -> float:
-    """A size in whole lots: nearest for closes (the exchange's own size), floor for opens (never oversize)."""
-    n = round(size / spec.lot_sz) if nearest else math.floor(size / spec.lot_sz + EPS)
-    return round(n * spec.lot_sz, 10)
+def lots(size: float, spec: InstrumentSpec, nearest: bool, scale: float = 0.0) -> float:
+    """A size in whole lots: nearest for closes (the exchange's own size), floor for opens (never oversize).
+
+    Exact at any size (``qlib_local.specs.lot_count``); ``scale`` is the largest position or
+    target the size was computed from, whose float rounding the difference carries.
+    """
+    n = float(round(size / spec.lot_sz)) if nearest else lot_count(size, spec.lot_sz, scale)
+    return lots_to_contracts(n, spec.lot_sz)
 
 
 def legs_net(current: float, target: float) -> list[tuple[str, str, float, str]]:
@@ -104,7 +107,8 @@ def plan_orders(account: str, bar_ts: int, targets: dict[str, float], positions:
             skipped.append(Skip(inst, "not tradable on the exchange (no instrument spec)", target))
             continue
         for leg, side, size, pos_side in legs:
-            sz = lots(size, spec, nearest=(leg == "close"))
+            scale = max(abs(target), abs(held.get((inst, pos_side), 0.0)))  # what `size` was computed from
+            sz = lots(size, spec, nearest=(leg == "close"), scale=scale)
             if sz < spec.min_sz - EPS:
                 skipped.append(Skip(inst, f"{leg} {size:g} contracts is below minSz {spec.min_sz:g}", size))
                 continue

@@ -1,9 +1,11 @@
 """What each strategy wants at each of its closed bars, computed over the whole history.
 
-Timing strategies give a signal (-1/0/1, NaN = keep); event strategies give the
-selected instruments (candidates & filters & cross-sectional condition, blacklist
-removed, top ``symbol_num_limit`` by the rank factor). Index: bar CLOSE times, the
-moments the model steps. Live takes the last row of exactly this computation.
+Timing strategies give a signal (-1/0/1, NaN = keep), computed on each instrument's own
+bars; event strategies give the selected instruments (candidates & filters &
+cross-sectional condition, blacklist removed, top ``symbol_num_limit`` by the rank
+factor), on the panel, with time-series factors still from each instrument's own bars.
+Index: bar CLOSE times, the moments the model steps. Live takes the last row of exactly
+this computation.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from qlib_local.research.strategy import EventStrategy, TimingStrategy
 
 
 def timing_intent(sc: StrategyConfig, ctx: FactorContext) -> pd.DataFrame:
+    """The strategy's signal, computed on each instrument's own bars (a timing strategy trades
+    one instrument at a time, so another's gaps must not reach it)."""
     assert isinstance(sc.strategy, TimingStrategy)
-    sig = sc.strategy.signal(ctx).reindex(columns=list(sc.instruments))
+    sig = ctx.per_instrument(sc.strategy.signal).reindex(columns=list(sc.instruments))
     sig = np.sign(sig.astype(float))
     return sig.where(ctx.bars.close.reindex(columns=list(sc.instruments)).notna())
 

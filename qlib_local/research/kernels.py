@@ -10,9 +10,15 @@ event 1 = selected, 0 = not.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from numba import njit
 
+from qlib_local.specs import LOT_ULPS
+
+_EPS = sys.float_info.epsilon
+_EXACT = 2.0**52
 TIMING = 0
 EVENT = 1
 KEEP = 2
@@ -20,10 +26,24 @@ KEEP = 2
 
 @njit(cache=True)
 def floor_lots(x: float, lot: float) -> float:
-    """Contracts rounded down to the lot size (as ``InstrumentSpec.round_lots``), never negative."""
+    """Contracts rounded down to the lot size, never negative, exact at any size.
+
+    The rule of :func:`qlib_local.specs.floor_to_lot` (a test keeps the two equal): a
+    quotient within ``LOT_ULPS`` float spacings of a whole lot count is that count.
+    """
     if not x > 0:
         return 0.0
-    return np.round(np.floor(x / lot + 1e-9) * lot, 10)
+    q = x / lot
+    n = q
+    if q < _EXACT:
+        n = np.floor(q + 0.5)
+        if abs(q - n) > LOT_ULPS * _EPS * max(q, 1.0):
+            n = np.floor(q)
+    if lot < 1.0:
+        per_contract = np.floor(1.0 / lot + 0.5)
+        if abs(per_contract * lot - 1.0) <= 4 * _EPS:
+            return n / per_contract
+    return n * lot
 
 
 @njit(cache=True)

@@ -57,3 +57,15 @@ def test_client_order_ids_are_deterministic_and_distinct():
 
 def test_leverage_is_capped_by_the_instrument():
     assert leverage_wanted(["A", "B", "C"], SPECS, 5) == {"A": 5.0, "B": 3.0}
+
+
+def test_lot_rounding_is_exact_at_any_size_and_a_one_lot_shortfall_is_traded():
+    specs = {"A": InstrumentSpec("A", lot_sz=0.001, min_sz=0.001)}
+    assert [o.sz for o in plan_orders("acc", BAR, {"A": 55439.717}, [], specs).orders] == [55439.717]
+    for pos_mode, pos_side in (("net_mode", "net"), ("long_short_mode", "long")):
+        plan = plan_orders("acc", BAR, {"A": 55439.717}, [PositionInfo("A", pos_side, 55439.716)], specs,
+                           pos_mode=pos_mode)
+        assert plan.skipped == [] and [(o.leg, o.side, o.sz) for o in plan.orders] == [("open", "buy", 0.001)]
+        plan = plan_orders("acc", BAR, {"A": 55439.716}, [PositionInfo("A", pos_side, 55439.717)], specs,
+                           pos_mode=pos_mode)
+        assert plan.skipped == [] and [(o.leg, o.side, o.sz) for o in plan.orders] == [("close", "sell", 0.001)]
