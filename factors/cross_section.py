@@ -15,15 +15,21 @@ def _btc_column(bars) -> str:
     return cols[0]
 
 
+def _own(frame: pd.DataFrame, fn) -> pd.DataFrame:
+    """``fn`` on each column's own bars (its non-missing rows), back on the panel's rows."""
+    return pd.DataFrame({c: fn(frame[c].dropna()).reindex(frame.index) for c in frame.columns}, index=frame.index)
+
+
 def BtcBull(bars, fast: int, slow: int) -> pd.Series:
-    """True while BTC's EMA(fast) is above its EMA(slow)."""
-    btc = bars.close[_btc_column(bars)].ffill()
+    """True while BTC's EMA(fast) is above its EMA(slow), on BTC's own bars (held between them)."""
+    btc = bars.close[_btc_column(bars)].dropna()
     ema_f = btc.ewm(span=fast, adjust=False, min_periods=fast).mean()
     ema_s = btc.ewm(span=slow, adjust=False, min_periods=slow).mean()
-    return (ema_f > ema_s) & ema_s.notna()
+    bull = ((ema_f > ema_s) & ema_s.notna()).reindex(bars.index).ffill()
+    return bull.fillna(False).astype(bool)
 
 
 def VolumeRank(bars, n: int) -> pd.DataFrame:
-    """Percentile rank (0..1] of the quote volume summed over ``n`` bars, across instruments."""
-    vol = bars.quote_volume.rolling(n, min_periods=n).sum()
+    """Percentile rank (0..1] of each instrument's quote volume over its own last ``n`` bars."""
+    vol = _own(bars.quote_volume, lambda v: v.rolling(n, min_periods=n).sum())
     return vol.rank(axis=1, pct=True)

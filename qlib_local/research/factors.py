@@ -33,7 +33,9 @@ from qlib_local.research.plugins import (
 )
 
 KINDS = ("timeseries", "cross_section", "rank")
-PER_INSTRUMENT_KINDS = ("timeseries",)  # evaluated on each instrument's own bars
+# Evaluated on each instrument's own bars: a rank factor is a per-instrument score (the
+# library ranks the scores across instruments); cross-sectional factors see the panel.
+PER_INSTRUMENT_KINDS = ("timeseries", "rank")
 FIELDS = ("open", "high", "low", "close", "volume", "quote_volume")
 
 

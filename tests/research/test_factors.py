@@ -16,6 +16,7 @@ from qlib_local.research.factors import FIELDS
 from qlib_local.research.strategy import StrategyRegistry
 
 A, B = "ADA-USDT-SWAP", "ETH-USDT-SWAP"
+C, D = "SOL-USDT-SWAP", "XRP-USDT-SWAP"
 HOUR = pd.Timedelta(hours=1)
 
 
@@ -102,9 +103,9 @@ def panel(frames: dict[str, pd.DataFrame]) -> Bars:
 
 
 def timeseries_names(reg: FactorRegistry) -> list[str]:
-    """Every time-series factor with small parameters (3, 7, ...)."""
+    """Every per-instrument (time-series and rank) factor with small parameters (3, 7, ...)."""
     names = []
-    for base in reg.known("timeseries"):
+    for base in reg.known("timeseries") + reg.known("rank"):
         n_params = len(inspect.signature(reg.functions[base]).parameters) - 1
         names.append("_".join([base, *map(str, (3, 7, 11)[:n_params])]))
     return names
@@ -132,6 +133,32 @@ def test_adding_an_instrument_leaves_another_instruments_factors_and_signals_unc
         solo = alone.per_instrument(signal)[A]
         with_b = both.per_instrument(signal)[A]
         pd.testing.assert_series_equal(with_b[own], solo, check_freq=False, obj=name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(btc_gaps=gap_runs, c_gaps=gap_runs, d_gaps=gap_runs)
+def test_cross_sectional_factors_use_each_instruments_own_windows(btc_gaps, c_gaps, d_gaps):
+    """BtcBull follows BTC's own bars; VolumeRank ranks each instrument's own rolling volume,
+    so a third instrument's gaps change neither (only its own column joins the ranking)."""
+    reg = FactorRegistry.load()
+    btc = ohlcv(walk(240, 3, 60_000.0), gaps=btc_gaps)
+    c = ohlcv(walk(240, 4, 2.0), gaps=c_gaps)
+    d = ohlcv(walk(240, 5, 9.0), gaps=d_gaps)
+    two = FactorContext(panel({"BTC-USDT-SWAP": btc, C: c}), reg)
+    three = FactorContext(panel({"BTC-USDT-SWAP": btc, C: c, D: d}), reg)
+    rows = two.bars.index
+    bull2, bull3 = two.factor("BtcBull_3_7"), three.factor("BtcBull_3_7")
+    pd.testing.assert_series_equal(bull3.reindex(rows), bull2, check_freq=False, check_names=False)
+    own = btc.index
+    ema_f = btc.close.ewm(span=3, adjust=False, min_periods=3).mean()
+    ema_s = btc.close.ewm(span=7, adjust=False, min_periods=7).mean()
+    assert (bull2.reindex(own) == ((ema_f > ema_s) & ema_s.notna())).all()  # BTC's own EMAs
+    vol3 = three.factor("VolumeRank_5")
+    sums = {k: f.quote_volume.rolling(5, min_periods=5).sum() for k, f in
+            {"BTC-USDT-SWAP": btc, C: c, D: d}.items()}
+    expected = pd.concat(sums, axis=1, sort=True).rank(axis=1, pct=True)
+    pd.testing.assert_frame_equal(vol3.reindex(columns=expected.columns), expected.reindex(vol3.index),
+                                  check_freq=False, check_names=False)
 
 
 def test_instruments_with_the_same_bars_are_computed_together_and_booleans_stay_boolean(plugin_copy):
