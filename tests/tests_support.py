@@ -15,6 +15,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 GUARD_S = 180.0
+GUARD_MS = int(GUARD_S * 1000)  # the same guard for clients that count in milliseconds (ccxt)
 
 
 def until(cond: Callable[[], Any], what: str, guard_s: float = GUARD_S) -> Any:
@@ -47,3 +48,16 @@ class Background:
         if self.error is not None:
             raise self.error
         return self.result
+
+
+class HeldTime:
+    """A monotonic time source that moves only when told: hand it to what counts time windows."""
+
+    def __init__(self, t: float = 1_000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests_support import GUARD_MS
 
 from qlib_local.sim import LocalExchange
 from qlib_local.store import KlineStore
@@ -54,6 +55,6 @@ def ccxt_okx(exchange: LocalExchange):
     import ccxt
 
     ex = ccxt.okx({"apiKey": KEY, "secret": SECRET, "password": PASS,
-                   "options": {"fetchMarkets": {"types": ["swap"]}}, "timeout": 5000})
+                   "options": {"fetchMarkets": {"types": ["swap"]}}, "timeout": GUARD_MS})
     ex.urls["api"]["rest"] = exchange.url
     return ex
