@@ -22,6 +22,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def traded_in_ledger(ledger_path: Path, account: str) -> Callable[[int], bool]:
         if not ledger_path.exists():
             return False
         try:
-            with sqlite3.connect(f"file:{ledger_path}?mode=ro", uri=True) as c:
+            with closing(sqlite3.connect(f"{ledger_path.resolve().as_uri()}?mode=ro", uri=True)) as c:
                 row = c.execute("SELECT 1 FROM runs WHERE account=? AND bar_ts=? AND status='ok' LIMIT 1",
                                 (account, bar_ms)).fetchone()
         except sqlite3.Error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets as _secrets
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -99,7 +100,7 @@ def ledger_runs(tmp_path: Path) -> list[tuple[str, int, str]]:
     if not path.exists():
         return []
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as c:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as c:
             return c.execute("SELECT run_id, bar_ts, status FROM runs ORDER BY started_at").fetchall()
     except sqlite3.OperationalError as e:
         assert "no such table" in str(e)

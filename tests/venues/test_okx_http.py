@@ -94,3 +94,13 @@ def test_pacing_avoids_50011_and_unpaced_draws_it(exchange):
     for _ in range(12):
         paced.http.once("GET", "/api/v5/account/balance", paced.http.account.get_account_balance, "balance")
     assert time.monotonic() - t0 > 1.5  # waited for the window instead
+
+
+def test_pacing_counts_a_request_from_its_answer(exchange):
+    """The exchange counts a request when it arrives, here 0.3 s after it was sent: pacing by send times
+    would send the 11th request 2.05 s after the first was sent, while the exchange still counts 10."""
+    exchange.faults.latency("/api/v5/account/balance", 0.3, times=1)
+    paced = venue(exchange, pace=True)
+    for _ in range(11):  # balance: 10 per 2 s per user; `once` raises RateLimited on a 50011
+        paced.http.once("GET", "/api/v5/account/balance", paced.http.account.get_account_balance, "balance")
+    assert paced.http.requests == 11
