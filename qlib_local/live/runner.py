@@ -110,6 +110,9 @@ def run_live(accounts_file: str | Path, account: str, at: str | None = None, mod
                 outcome.status = "canceled"
                 outcome.error = f"interrupted while waiting for the close {at}: nothing was run"
                 return outcome
+            except LiveError as e:  # the exchange's clock stood still or could not be read any more
+                outcome.error = f"while waiting for the close {at}: {redact.clean(e)}; nothing was run"
+                return outcome
         if in_process:
             s = LiveSession(acct, secrets, at=at, run_id=run_id, hold_lock=False, repo=repo)
             try:

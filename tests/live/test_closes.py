@@ -143,8 +143,10 @@ def test_tour_run_started_after_a_close_waits_for_the_next_through_papermill(acc
 def test_ctrl_c_while_waiting_exits_cleanly_with_nothing_run(accounts_file, exchange, tmp_path):
     path = accounts_file()
     exchange.clock.set(bar(5) + 406_000)
+    # as from a terminal: SIGINT at its default (pytest-xdist workers ignore it, and children inherit that)
     proc = subprocess.Popen([sys.executable, "-m", "qlib_local", "live", "run", ACCOUNT, "--accounts", str(path),
-                             "--in-process"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--in-process"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         seen = []
         while not any("waiting for the close" in line for line in seen):
