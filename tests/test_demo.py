@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import psutil
-from tests_support import REPO
+from tests_support import GUARD_S, REPO
 
 
 def _processes_with(marker: str) -> list[psutil.Process]:
@@ -46,7 +46,7 @@ def test_demo_runs_the_whole_pipeline_and_leaves_nothing_running(tmp_path: Path)
         capture_output=True,
         text=True,
         env=env,
-        timeout=300,
+        timeout=2 * GUARD_S,  # a deadlock guard; the demo takes about a minute
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout

@@ -16,24 +16,38 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from qlib_local.live import index, redact
+from qlib_local.live.accounts import AccountConfig, AccountSecrets
+from qlib_local.live.closes import (
+    EARLY_S,
+    WaitInterrupted,
+    choose_close,
+    exchange_clock,
+    traded_in_ledger,
+    wait_for_clock,
+)
+from qlib_local.live.errors import LiveError
 from qlib_local.live.lock import AccountLock
 from qlib_local.live.validate_run import validate_run
+from qlib_local.research.config import ResearchConfig
+from qlib_local.timeframes import from_ms, to_ms
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "live" / "live.ipynb"
+KERNEL_LEAD_S = 30.0  # a long wait ends this long before the close: kernel start, connect, reconcile come first
 
 
 @dataclass
 class RunOutcome:
     run_id: str
-    status: str  # ok | failed | skipped
+    status: str  # ok | failed | skipped | canceled (Ctrl-C while waiting for the close: nothing was run)
     exit_code: int
     notebook: Path | None
     error: str | None = None
@@ -74,15 +88,32 @@ def run_live(accounts_file: str | Path, account: str, at: str | None = None, mod
     acct, secrets, ledger_path = checked.acct, checked.secrets, checked.ledger
     runs = Path(runs_dir) if runs_dir else checked.runs
     lock = AccountLock(ledger_path.parent, account).acquire()
+    try:
+        target = _target(acct, secrets, checked.config, ledger_path, at)
+    except BaseException:
+        lock.release()
+        raise
+    if target is not None:
+        at = from_ms(target.bar_ms).isoformat()  # the kernel trades exactly the bar chosen here
     t0 = time.monotonic()
     now = pd.Timestamp.now(tz="UTC")
     run_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     out = None if in_process else runs / account / f"{now:%Y-%m-%d}" / f"{now:%H%M%S}-{run_id[-6:]}.ipynb"
     entry = {"run_id": run_id, "account": account, "mode": acct.mode, "at": at, "notebook": str(out) if out else None,
-             "started": now.isoformat(), "pid": os.getpid()}
+             "started": now.isoformat(), "pid": os.getpid(), "bar": at, "why": target.reason if target else None}
     index.append(runs, {**entry, "status": "running"})
     outcome = RunOutcome(run_id, "failed", 1, out)
     try:
+        if target is not None:
+            try:
+                target.wait(min(KERNEL_LEAD_S, acct.cell_timeout_s / 2))
+            except KeyboardInterrupt:
+                outcome.status = "canceled"
+                outcome.error = f"interrupted while waiting for the close {at}: nothing was run"
+                return outcome
+            except LiveError as e:  # the exchange's clock stood still or could not be read any more
+                outcome.error = f"while waiting for the close {at}: {redact.clean(e)}; nothing was run"
+                return outcome
         if in_process:
             # imported here: the session brings the exchange clients, needed only once the checks passed
             from qlib_local.live.session import LiveSession
@@ -103,12 +134,52 @@ def run_live(accounts_file: str | Path, account: str, at: str | None = None, mod
             outcome.kernel_overhead_s = kernel_overhead(out)
     finally:
         lock.release()
-        outcome.exit_code = 0 if outcome.status in ("ok", "skipped") else 1
+        outcome.exit_code = {"ok": 0, "skipped": 0, "canceled": WaitInterrupted.exit_code}.get(outcome.status, 1)
         outcome.wall_s = time.monotonic() - t0
         index.append(runs, {**entry, "status": outcome.status, "exit_code": outcome.exit_code,
                             "error": outcome.error, "finished": pd.Timestamp.now(tz="UTC").isoformat(),
-                            "bar": _bar_of(ledger_path, run_id)})
+                            "bar": _bar_of(ledger_path, run_id) or at})
     return outcome
+
+
+@dataclass
+class Target:
+    """The close a run trades (chosen here, once) and the exchange clock it waits on."""
+
+    bar_ms: int
+    reason: str
+    now_ms: int
+    clock: Callable[[], int]
+
+    def wait(self, lead_s: float) -> None:
+        """Until ``lead_s`` before the close, before any kernel starts (the kernel waits the rest)."""
+        start = self.bar_ms - int(lead_s * 1000)
+        if self.now_ms < start:
+            wait_for_clock(start, self.clock, f"the close {from_ms(self.bar_ms)} (the run starts {lead_s:g}s before it)",
+                           first=self.now_ms)
+
+
+def _target(acct: AccountConfig, secrets: AccountSecrets, config: ResearchConfig, ledger_path: Path,
+            at: str | None) -> Target | None:
+    """The bar to trade by the exchange's clock; None if that clock cannot be read now (the run then
+    starts at once and reports the failure through its ledger and notifications, as any run does)."""
+    from qlib_local.venues.okx import OkxHttp, OkxVenue, RetryPolicy  # the clients, once the checks passed
+
+    s = secrets
+    http = OkxHttp(s.api_key.reveal(), s.secret_key.reveal(), s.passphrase.reveal(), acct.domain, acct.flag,
+                   timeout_s=5.0, retry=RetryPolicy(attempts=3, base_s=0.2, cap_s=1.0, budget_s=5.0))
+    clock = exchange_clock(OkxVenue(http).server_time_ms)
+    try:
+        now = clock()
+    except LiveError as e:
+        log.warning("cannot read the exchange's clock (%s); the run starts now", redact.clean(e))
+        return None
+    if at:
+        return Target(to_ms(at), "--at", now, clock)
+    rules = [(x.rule_ms, x.offset_ms) for x in config.strategies]
+    choice = choose_close(now, rules, EARLY_S, acct.max_late_s, traded_in_ledger(ledger_path, acct.name))
+    log.info("account %s: %s", acct.name, choice.reason)
+    return Target(choice.bar_ms, choice.reason, now, clock)
 
 
 def _bar_of(ledger_path: Path, run_id: str) -> str | None:

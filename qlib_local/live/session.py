@@ -26,8 +26,8 @@ from qlib_local.ledger import Ledger
 from qlib_local.live import guards, redact
 from qlib_local.live.accounts import AccountConfig, AccountSecrets, load_account, load_secrets
 from qlib_local.live.book import Book, StepResult
+from qlib_local.live.closes import EARLY_S
 from qlib_local.live.data import DataStatus, fetcher, wait_for_data
-from qlib_local.live.errors import LiveError
 from qlib_local.live.execution import ExecPolicy, ExecReport
 from qlib_local.live.lock import AccountLock
 from qlib_local.live.planning import Plan, leverage_wanted
@@ -41,7 +41,6 @@ from qlib_local.timeframes import from_ms, to_ms
 from qlib_local.venues.okx import OkxHttp, OkxVenue, RetryPolicy
 
 log = logging.getLogger(__name__)
-EARLY_S = 600.0  # cron may fire up to this long before a close; the run waits for it
 
 
 def default_paths(acct: AccountConfig, repo: Path) -> tuple[Path, Path, Path]:
@@ -228,36 +227,35 @@ class LiveSession(TradingSteps):
         return time.time() * 1000 + self.exchange_offset_ms
 
     def choose_bar(self, now_ms: int) -> int:
-        """The bar close to trade: ``at``, else the next close within the early window, else the last one."""
+        """The bar close to trade: ``at``, else as :func:`qlib_local.live.closes.choose_close` says."""
         if self.at_ms is not None:
             return self.at_ms
-        assert self.book is not None
-        from qlib_local.timeframes import bar_open_ms
+        assert self.book is not None and self.ledger is not None
+        from qlib_local.live.closes import choose_close
 
-        closes_next, closes_prev = [], []
-        for s in self.book.cfg.strategies:
-            o = bar_open_ms(now_ms, s.rule_ms, s.offset_ms)
-            closes_prev.append(o)
-            closes_next.append(o + s.rule_ms)
-        nxt, prev = min(closes_next), max(closes_prev)
-        if nxt - now_ms <= self.wait_close_s * 1000:
-            return nxt
-        return prev
+        ledger, name = self.ledger, self.acct.name
+
+        def traded(bar: int) -> bool:
+            return not ledger.query("SELECT 1 FROM runs WHERE account=? AND bar_ts=? AND status='ok' LIMIT 1",
+                                    (name, bar)).empty
+
+        choice = choose_close(now_ms, [(s.rule_ms, s.offset_ms) for s in self.book.cfg.strategies],
+                              self.wait_close_s, self.acct.max_late_s, traded)
+        self.event("info", "bar_chosen", choice.reason)
+        return choice.bar_ms
 
     @step
     def wait_close(self) -> int:
-        """Wait until the exchange's clock has passed the close (cron fires early to hide start-up)."""
+        """Wait until the exchange's clock has passed the close, however far (cron fires early to hide
+        start-up; the CLI does long waits before the kernel starts, see :mod:`qlib_local.live.closes`)."""
         assert self.venue is not None and self.ledger is not None
-        now = self.venue.server_time_ms()
+        from qlib_local.live.closes import exchange_clock, wait_for_clock
+
+        clock = exchange_clock(self.venue.server_time_ms)
+        now = clock()
         self.bar_ms = bar = self.choose_bar(now)
         self.ledger.set_run_bar(self.run_id, bar)
-        deadline = time.monotonic() + self.wait_close_s
-        while now < bar:
-            if time.monotonic() >= deadline:
-                raise LiveError(f"the exchange clock did not reach the close {from_ms(bar)} "
-                                f"within {self.wait_close_s:g}s (it says {from_ms(now)})")
-            time.sleep(min(max((bar - now) / 1000, 0.01), 1.0))
-            now = self.venue.server_time_ms()
+        now = wait_for_clock(bar, clock, f"the close {from_ms(bar)}", first=now)
         self.marks["close_seen"] = time.monotonic()
         late_s = (now - bar) / 1000
         if late_s > self.acct.max_late_s:

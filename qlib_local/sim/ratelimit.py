@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -45,10 +46,16 @@ RULES: dict[tuple[str, str], Rule] = {
 
 
 class RateLimiter:
-    """Sliding-window counters; ``enabled`` False lets everything through."""
+    """Sliding-window counters; ``enabled`` False lets everything through.
 
-    def __init__(self, enabled: bool = True, rules: dict[tuple[str, str], Rule] | None = None):
+    ``clock`` (seconds, monotonic) is the windows' time; a test holds it still to count
+    requests into one window however slowly the machine sends them.
+    """
+
+    def __init__(self, enabled: bool = True, rules: dict[tuple[str, str], Rule] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.enabled = enabled
+        self.clock = clock
         self.rules = dict(RULES if rules is None else rules)
         self._hits: dict[tuple, deque[float]] = {}
         self._lock = threading.Lock()
@@ -67,7 +74,7 @@ class RateLimiter:
             path = "/api/v5/trade/order"  # a batch of one counts against the single-order limit
             rule = self.rules[(method, path)]
         counts = inst_counts if rule.scope == "user_inst" and inst_counts else {"": 1}
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             buckets = []
             for inst, n in counts.items():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests_support import REPO
+from tests_support import GUARD_S, REPO
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -66,26 +66,29 @@ def lab(tmp_path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 30
+        deadline = time.monotonic() + GUARD_S  # a deadlock guard: a busy machine starts Lab slowly
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as r:
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=GUARD_S) as r:
                     if r.status == 200:
                         break
             except OSError:
                 pass
-            if proc.poll() is not None or time.time() > deadline:
+            if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text())
             time.sleep(0.3)
         yield url, token
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=GUARD_S)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait()
         log.close()
+
+
+GUARD_MS = GUARD_S * 1000  # Playwright's waits: deadlock guards only
 
 
 def test_change_a_value_and_save_in_jupyterlab(tmp_path, lab):
@@ -100,22 +103,22 @@ def test_change_a_value_and_save_in_jupyterlab(tmp_path, lab):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{url}/lab/tree/configure.ipynb?token={token}")
-            page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')", timeout=30_000)
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
+            page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')", timeout=GUARD_MS)
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=GUARD_MS)
             # wait for the kernel, then run every cell as Run > Run All Cells does
             page.wait_for_function(
                 "() => { const w = window.jupyterapp.shell.currentWidget;"
                 " return w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
-                " && w.sessionContext.session.kernel.connectionStatus === 'connected'; }", timeout=30_000)
+                " && w.sessionContext.session.kernel.connectionStatus === 'connected'; }", timeout=GUARD_MS)
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
             leverage = page.locator(".qlib-strategy-0 .qlib-leverage input")
-            leverage.wait_for(timeout=40_000)
+            leverage.wait_for(timeout=GUARD_MS)
             assert leverage.input_value() == "2"
             leverage.fill("3.5")
             leverage.press("Tab")
             page.locator("button.qlib-save").click()
             status = page.locator(".qlib-status")
-            status.filter(has_text="saved").wait_for(timeout=15_000)
+            status.filter(has_text="saved").wait_for(timeout=GUARD_MS)
             assert f"saved 2 strategies to {config}" in status.inner_text()
         finally:
             browser.close()

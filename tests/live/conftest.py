@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets as _secrets
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -90,6 +92,19 @@ def accounts_file(tmp_path: Path, live_root: Path, exchange: LocalExchange, fake
     for k, v in fake_secrets.items():
         monkeypatch.setenv(f"QLIB_LOCAL_ALICE_{k}", v)
     return write
+
+
+def ledger_runs(tmp_path: Path) -> list[tuple[str, int, str]]:
+    """(run_id, bar, status) of the test account's runs, read-only (none while the ledger is being created)."""
+    path = tmp_path / "ledger" / "alice.sqlite"
+    if not path.exists():
+        return []
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as c:
+            return c.execute("SELECT run_id, bar_ts, status FROM runs ORDER BY started_at").fetchall()
+    except sqlite3.OperationalError as e:
+        assert "no such table" in str(e)
+        return []
 
 
 def bar(i: int) -> int:

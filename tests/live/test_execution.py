@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import threading
+import re
 import time
 from collections import Counter
+from dataclasses import replace
 
 import pytest
+from tests_support import GUARD_S, Background, until
 
 from qlib_local.ledger import Ledger
 from qlib_local.live.execution import ExecPolicy, Executor
@@ -17,15 +19,17 @@ from qlib_local.venues.okx import OkxHttp, OkxVenue, RetryPolicy
 
 from .conftest import ACCOUNT, BTC, ETH, SOL, XRP, bar
 
-FAST = ExecPolicy(retry=RetryPolicy(attempts=50, base_s=0.02, cap_s=0.1, budget_s=1.0), poll_timeout_s=0.5,
+# The retry budget is a deadlock guard except where a test is about the budget (ONE_SECOND).
+FAST = ExecPolicy(retry=RetryPolicy(attempts=50, base_s=0.02, cap_s=0.1, budget_s=GUARD_S), poll_timeout_s=0.5,
                   poll_interval_s=0.05)
+ONE_SECOND = replace(FAST, retry=replace(FAST.retry, budget_s=1.0))
 
 
 @pytest.fixture
 def venue(exchange, fake_secrets):
     s = fake_secrets
-    v = OkxVenue(OkxHttp(s["API_KEY"], s["SECRET_KEY"], s["PASSPHRASE"], exchange.url, "1", timeout_s=1.0,
-                         retry=RetryPolicy(attempts=3, base_s=0.02, budget_s=1), reuse=False))
+    v = OkxVenue(OkxHttp(s["API_KEY"], s["SECRET_KEY"], s["PASSPHRASE"], exchange.url, "1", timeout_s=GUARD_S,
+                         retry=RetryPolicy(attempts=3, base_s=0.02, budget_s=GUARD_S), reuse=False))
     yield v
     v.http.close()
 
@@ -73,8 +77,11 @@ def test_5xx_storm_retries_then_fails_cleanly(exchange, venue, ledger):
     exchange.faults.fail("/api/v5/trade/batch-orders", 503)
     plan = make_plan(venue, {BTC: 1.0, ETH: 1.0})
     t0 = time.monotonic()
-    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST).execute(bar(0), plan.orders, bar(0) - 60_000)
-    assert 0.5 < time.monotonic() - t0 < 5  # retried within the budget, then stopped
+    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", ONE_SECOND).execute(bar(0), plan.orders,
+                                                                                  bar(0) - 60_000)
+    assert time.monotonic() - t0 > 0.5  # the budget was spent retrying (a lower bound: no slack involved)
+    attempts = int(re.search(r"after (\d+) attempt", rep.errors[0]).group(1))
+    assert 1 < attempts < ONE_SECOND.retry.attempts  # retried, then stopped by the budget, not the attempt cap
     assert not rep.ok and sorted(rep.not_placed) == sorted(o.cl_ord_id for o in plan.orders)
     assert "gave up placing 2 order(s)" in rep.errors[0] and "50001" in rep.errors[0]
     assert exchange_orders(exchange) == []
@@ -91,9 +98,16 @@ def _storm(exchange, on: bool) -> None:
 def test_50011_storm_is_ridden_out_within_the_budget(exchange, venue, ledger):
     exchange.clock.set(bar(0))
     _storm(exchange, True)
-    threading.Timer(0.4, _storm, (exchange, False)).start()
     plan = make_plan(venue, {BTC: 1.0, ETH: -1.0, XRP: 10.0})
+    sent = venue.http.requests
+
+    def calm_after_three_refusals() -> None:
+        until(lambda: venue.http.requests >= sent + 3, "refused three times")
+        _storm(exchange, False)
+
+    calm = Background(calm_after_three_refusals)
     rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST).execute(bar(0), plan.orders, bar(0) - 60_000)
+    calm.join()
     assert rep.ok and len(rep.acks) == 3 and len(exchange_orders(exchange)) == 3
 
 
@@ -101,7 +115,8 @@ def test_50011_storm_beyond_the_budget_fails_cleanly(exchange, venue, ledger):
     exchange.clock.set(bar(0))
     _storm(exchange, True)
     plan = make_plan(venue, {BTC: 1.0})
-    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST).execute(bar(0), plan.orders, bar(0) - 60_000)
+    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", ONE_SECOND).execute(bar(0), plan.orders,
+                                                                                  bar(0) - 60_000)
     assert rep.not_placed == [plan.orders[0].cl_ord_id] and "50011" in rep.errors[0]
     assert exchange_orders(exchange) == []
 

@@ -6,33 +6,32 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import pytest
+from tests_support import Background, until
 
 from qlib_local.ledger import Ledger
 from qlib_local.live.session import LiveSession
-from qlib_local.sim import LocalExchange
 from qlib_local.store import KlineStore
 from qlib_local.timeframes import HOUR_MS, from_ms
 
-from .conftest import ACCOUNT, BTC, DATA, SOL, bar, write_tick_data
+from .conftest import ACCOUNT, BTC, DATA, SOL, bar, ledger_runs, write_tick_data
+
+LOOKUPS = 10_000
 
 
 def test_killed_after_sending_before_recording_then_rerun(accounts_file, exchange, tmp_path):
     path = accounts_file()
     exchange.clock.set(bar(0) + 1_000)
     exchange.faults.drop_response("/api/v5/trade/batch-orders", times=None)  # orders take effect, answers are lost
-    exchange.faults.hang("/api/v5/trade/order", 60)  # ... and the lookup that follows never returns
+    # ... and the lookups that follow never return; each one counts the fault down
+    lookup = exchange.faults.hang("/api/v5/trade/order", 600, times=LOOKUPS)
     proc = subprocess.Popen([sys.executable, "-m", "qlib_local", "live", "run", ACCOUNT, "--accounts", str(path),
                              "--at", from_ms(bar(0)).isoformat(), "--in-process"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     acct = exchange.accounts[ACCOUNT]
-    deadline = time.monotonic() + 60
-    while not acct.orders and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)  # now blocked in the lookup
+    until(lambda: lookup.times < LOOKUPS, "looking the lost orders up")  # the batch went through, its answer lost
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     sent = {o.cl_ord_id for o in acct.orders.values()}
@@ -103,14 +102,16 @@ def test_ledger_disagreeing_with_the_exchange_is_reconciled(accounts_file, excha
     assert acct.signed_exposure(BTC) == pytest.approx(s.result.net[BTC])  # traded from the exchange's truth
 
 
-def test_started_before_the_close_waits_for_it(accounts_file, live_root, fake_secrets):
+def test_started_before_the_close_waits_for_it(accounts_file, exchange, tmp_path):
+    """Held 1.5 s before the close the run waits, having traded nothing; stepped past it, it trades."""
     close = bar(5)
-    ex = LocalExchange(live_root, start=close - 1_500, speed=1.0)
-    ex.add_account(ACCOUNT, fake_secrets["API_KEY"], fake_secrets["SECRET_KEY"], fake_secrets["PASSPHRASE"])
-    with ex:
-        path = accounts_file(url=ex.url)
-        s = LiveSession.from_config(path, ACCOUNT)  # no --at: the next close
-        assert s.run() == "ok", s.error
-        assert s.bar_ms == close and s.timings["wait_close"] >= 1.0
-        fills = ex.accounts[ACCOUNT].fills
-        assert fills and min(f.ts for f in fills) >= close
+    exchange.clock.set(close - 1_500)
+    s = LiveSession.from_config(accounts_file(), ACCOUNT)  # no --at: the next close
+    run = Background(s.run)
+    until(lambda: [(b, st) for _, b, st in ledger_runs(tmp_path)] == [(close, "running")], "given its bar")
+    assert s.current == "wait_close" and s.bar_ms == close  # the bar is recorded as the wait begins
+    assert run.thread.is_alive() and s.status == "running" and not exchange.accounts[ACCOUNT].orders
+    exchange.clock.set(close + 1_000)
+    assert run.join() == "ok", s.error
+    fills = exchange.accounts[ACCOUNT].fills
+    assert fills and min(f.ts for f in fills) >= close

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests_support import GUARD_MS
 
 from qlib_local.marketdata import RetryPolicy, Source
 from qlib_local.sim import LocalExchange
@@ -36,7 +37,7 @@ def exchange(sim_root: Path) -> Iterator[LocalExchange]:
 
 @pytest.fixture
 def source(exchange: LocalExchange) -> Source:
-    return Source("okx", base_url=exchange.url, timeout_ms=5000, retry=FAST_RETRY)
+    return Source("okx", base_url=exchange.url, timeout_ms=GUARD_MS, retry=FAST_RETRY)
 
 
 @pytest.fixture

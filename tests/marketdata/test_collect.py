@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from tests_support import GUARD_MS
 
 from qlib_local.marketdata import Collector, RetryPolicy, Source, repair, sync
 from tests.marketdata.conftest import BTC, ETH, SOL, served
@@ -61,7 +62,7 @@ def test_a_bar_later_than_the_poll_window_is_reported_and_picked_up_next_cycle(e
 
 
 def test_exchange_errors_and_a_bad_instrument_do_not_stop_the_collector(exchange, dest):
-    src = Source("okx", base_url=exchange.url, timeout_ms=3000, retry=RetryPolicy(retries=1, base_delay_s=0.01))
+    src = Source("okx", base_url=exchange.url, timeout_ms=GUARD_MS, retry=RetryPolicy(retries=1, base_delay_s=0.01))
     c = Collector(src, dest, [(BTC, "1m"), ("NOPE-USDT-SWAP", "1m")], now=exchange.clock.now,
                   sleep=stepped(exchange), since="2025-01-02T11:00Z", late_max_s=0)
     first = c.run(max_cycles=1)[0]

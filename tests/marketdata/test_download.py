@@ -6,11 +6,11 @@ import logging
 import os
 import signal
 import subprocess
-import time
 
 import okx.MarketData
 import pandas as pd
 import pytest
+from tests_support import GUARD_MS, GUARD_S, until
 
 from qlib_local.marketdata import RetryPolicy, Source, download
 from qlib_local.sim.ratelimit import Rule
@@ -54,7 +54,7 @@ def test_rate_limit_storm_and_5xx_are_retried(exchange, dest, caplog):
     for path in ("/api/v5/market/history-candles", "/api/v5/market/candles"):
         exchange.limiter.rules[("GET", path)] = Rule(2, 1.0, "ip")  # a storm of 50011
     exchange.faults.fail("/api/v5/market/*candles", 503, times=3)
-    src = Source("okx", base_url=exchange.url, timeout_ms=5000,
+    src = Source("okx", base_url=exchange.url, timeout_ms=GUARD_MS,
                  retry=RetryPolicy(retries=12, base_delay_s=0.1, max_delay_s=0.6))
     src.ex.rateLimit = 5  # let the client outrun the exchange
     with caplog.at_level(logging.DEBUG, logger="qlib_local.marketdata"):
@@ -81,9 +81,10 @@ def test_kill_mid_download_then_rerun(exchange, tmp_path):
            "--root", str(root), "--workers", "1", "--chunk-bars", "300", "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     ddir = root / "okx" / BTC / "1m"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(list(ddir.glob("*.parquet"))) < 2:
-        time.sleep(0.02)
+    until(lambda: len(list(ddir.glob("*.parquet"))) >= 2, "two partitions written")
+    # from now on every page hangs: with one worker at most the page in flight lands, so the
+    # download cannot finish before the kill however slow this machine is
+    exchange.faults.hang("/api/v5/market/history-candles", 3600)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     store = KlineStore(root)
@@ -91,7 +92,7 @@ def test_kill_mid_download_then_rerun(exchange, tmp_path):
     assert 0 < len(partial) < 2160  # killed in the middle
     assert_matches(partial, served(exchange, BTC, "2025-01-01", partial.index[-1] + pd.Timedelta("1min")))
     exchange.faults.clear()
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=GUARD_S)
     assert out.returncode == 0, out.stderr
     rep = check_dataset(store, "okx", BTC, "1m")
     assert (rep.rows, rep.duplicates, rep.missing_bars, rep.last) == (2160, 0, 0, LAST_CLOSED)

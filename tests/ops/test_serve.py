@@ -10,10 +10,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from tests_support import GUARD_S, until
 
 from qlib_local.ops.plan import Job, build_jobs
 from qlib_local.ops.scheduler import Scheduler, next_fire_ms
@@ -35,8 +35,7 @@ class Clock:
     def sleep(self, s: float) -> None:
         if self.settle and self.ref:
             for r in self.ref[0].running.values():
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    r.proc.wait(timeout=10)
+                r.proc.wait(timeout=GUARD_S)  # however slow the machine; the guard ends a deadlock
         self.t += s
         for at, by in list(self.jumps.items()):
             if self.t >= at:
@@ -83,10 +82,7 @@ def test_a_run_still_going_is_not_started_twice(tmp_path):
     sched, clock = make([j], T0 + 1, settle=False)
     try:
         events = sched.run(until_s=T0 + 3 * 60 + 30)
-        for _ in range(50):  # the one child writes its mark
-            if marks.exists():
-                break
-            time.sleep(0.1)
+        until(marks.exists, "marked by the one child")
         kinds = [e.kind for e in events]
         assert kinds == ["started", "skipped", "skipped"]
         assert "not started twice" in events[1].detail and str(sched.running["j"].proc.pid) in events[1].detail
@@ -157,17 +153,15 @@ def test_serve_cli_stops_cleanly_on_sigterm(accounts_dir):
     proc = subprocess.Popen([sys.executable, "-m", "qlib_local", "serve", "--config", "accounts.yaml"],
                             cwd=accounts_dir, env=env, stderr=subprocess.PIPE, text=True)
     try:
-        lines = []
-        deadline = time.time() + 30
-        while time.time() < deadline:
+        lines: list[str] = []
+        while not any("live-fast: next run" in x for x in lines):
             line = proc.stderr.readline()
+            assert line, f"serve ended early: {''.join(lines)}"
             lines.append(line)
-            if "live-fast: next run" in line:
-                break
         assert any("serving 4 job(s)" in x for x in lines), lines
         proc.send_signal(signal.SIGTERM)
-        rest = proc.stderr.read()
-        assert proc.wait(timeout=10) == 0
+        rest = proc.communicate(timeout=GUARD_S)[1]
+        assert proc.returncode == 0
         assert "stopping: no new runs will start" in rest
     finally:
         if proc.poll() is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests_support import GUARD_MS
 
 from qlib_local.sim import LocalExchange, sign
 from qlib_local.store import KlineStore
@@ -56,7 +57,7 @@ def ccxt_okx(exchange: LocalExchange):
     import ccxt
 
     ex = ccxt.okx({"apiKey": KEY, "secret": SECRET, "password": PASS,
-                   "options": {"fetchMarkets": {"types": ["swap"]}}, "timeout": 5000})
+                   "options": {"fetchMarkets": {"types": ["swap"]}}, "timeout": GUARD_MS})
     ex.urls["api"]["rest"] = exchange.url
     return ex
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests_support import GUARD_S
 
 from qlib_local.store import KlineStore
 
@@ -23,7 +24,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, timeout: float = GUARD_S) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "qlib_local", "sim", "serve", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -40,12 +41,12 @@ def test_serve_answers_then_stops_cleanly(sim_root, sig):
         line = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}" in line and "3 instruments" in line
         r = httpx.get(f"http://127.0.0.1:{port}/api/v5/market/candles",
-                      params={"instId": "ETH-USDT-SWAP", "bar": "1H", "limit": "2"}, timeout=10)
+                      params={"instId": "ETH-USDT-SWAP", "bar": "1H", "limit": "2"}, timeout=GUARD_S)
         rows = r.json()["data"]
         assert r.json()["code"] == "0" and int(rows[0][0]) <= int(time.time() * 1000)
         assert int(rows[0][0]) == 1735776000000  # the replay started at --start
         proc.send_signal(sig)
-        out, err = proc.communicate(timeout=15)
+        out, err = proc.communicate(timeout=GUARD_S)
         assert proc.returncode == 0, err
         assert "stopped" in out
     finally:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
+from tests_support import until
 
 from qlib_local.timeframes import HOUR_MS, MINUTE_MS, to_ms
 
@@ -135,7 +134,7 @@ def test_real_time_replay_at_speed(sim_root):
     with LocalExchange(sim_root, start="2025-01-02T06:00:00Z", speed=120) as ex:
         url = f"{ex.url}/api/v5/market/candles"
         first = httpx.get(url, params={"instId": BTC, "limit": "1"}).json()["data"][0]
-        time.sleep(1.1)  # 1.1 s of wall time = 132 s of replay
+        until(lambda: ex.clock.now_ms() >= int(first[0]) + 2 * MINUTE_MS, "two minutes on")  # ~1 s at 120x
         rows = httpx.get(url, params={"instId": BTC, "limit": "3"}).json()["data"]
         assert int(rows[0][0]) >= int(first[0]) + 2 * MINUTE_MS
         assert rows[0][8] == "0" and rows[1][8] == "1"

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests_support import until
 
 from qlib_local.errors import DataError
 from qlib_local.store import KlineStore, layout
@@ -209,9 +209,25 @@ def test_writer_killed_mid_write_leaves_a_readable_store(tmp_path: Path) -> None
     )
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
-    time.sleep(1.5)  # mid-way through rewriting the partitions
+    ddir = store.dataset_dir("okx", "K-USDT-SWAP", "1m")
+
+    def writing() -> bool:
+        return any(f.startswith(layout.TMP_PREFIX) for f in os.listdir(ddir))
+
+    def frozen_mid_write() -> bool:
+        """Stop the writer while a file is half written (seen before and after stopping it)."""
+        if not writing():
+            return False
+        proc.send_signal(signal.SIGSTOP)
+        if writing():
+            return True
+        proc.send_signal(signal.SIGCONT)
+        return False
+
+    until(frozen_mid_write, "caught writing")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert writing()  # killed mid-write: its temporary file is still there
     got = store.read("okx", "K-USDT-SWAP", "1m")
     assert len(got) == len(idx) and got.index.is_unique
     # every bar is either the old or the new version, never torn

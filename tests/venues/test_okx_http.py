@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from tests_support import GUARD_S, HeldTime
 
 from qlib_local.live.errors import Ambiguous, AuthError, RateLimited, RetriesExhausted, Unavailable
 from qlib_local.sim import LocalExchange
@@ -14,7 +15,7 @@ from qlib_local.synth import SynthConfig, write_synthetic
 from qlib_local.venues.okx import OkxHttp, OkxVenue, RetryPolicy
 
 KEY, SECRET, PASS = "vk-1", "vs-secret-1", "Vp-1"
-QUICK = RetryPolicy(attempts=4, base_s=0.01, cap_s=0.05, budget_s=2)
+QUICK = RetryPolicy(attempts=4, base_s=0.01, cap_s=0.05, budget_s=GUARD_S)  # attempts end retries, never time
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def exchange(root) -> Iterator[LocalExchange]:
         yield ex
 
 
-def venue(ex, secret=SECRET, pace=True, timeout=2.0) -> OkxVenue:
+def venue(ex, secret=SECRET, pace=True, timeout=GUARD_S) -> OkxVenue:
     return OkxVenue(OkxHttp(KEY, secret, PASS, ex.url, "1", timeout_s=timeout, retry=QUICK, pace=pace, reuse=False))
 
 
@@ -62,7 +63,7 @@ def test_5xx_forever_exhausts_retries_with_the_cause(exchange):
 
 def test_timeouts_and_drops_are_ambiguous(exchange):
     v = venue(exchange, timeout=0.3)
-    exchange.faults.hang("/api/v5/account/positions", 5, times=1)
+    exchange.faults.hang("/api/v5/account/positions", 3600, times=1)  # held far past the client's 0.3 s
     with pytest.raises(Ambiguous, match="no answer in time"):
         v.http.once("GET", "/api/v5/account/positions", v.http.account.get_positions, "positions")
     exchange.faults.drop_response("/api/v5/account/config", times=1)
@@ -71,20 +72,35 @@ def test_timeouts_and_drops_are_ambiguous(exchange):
 
 
 def test_bad_signature_is_an_auth_error_without_retry(exchange):
-    t0 = time.monotonic()
+    v = venue(exchange, secret="wrong-secret")
     with pytest.raises(AuthError, match="50113"):
-        venue(exchange, secret="wrong-secret").balance()
-    assert time.monotonic() - t0 < 1
+        v.balance()
+    assert v.http.requests == 1  # QUICK would have allowed 4 attempts
 
 
 def test_pacing_avoids_50011_and_unpaced_draws_it(exchange):
+    exchange.limiter.clock = HeldTime()  # the 12 requests land in one window however slowly they are sent
     v = venue(exchange, pace=False)
     with pytest.raises(RateLimited):
         for _ in range(12):  # balance: 10 per 2 s per user
             v.http.once("GET", "/api/v5/account/balance", v.http.account.get_account_balance, "balance")
+    assert v.http.requests == 11
+    # paced, against the exchange's real windows: the client counts each request from its answer,
+    # which never precedes the exchange's count of it, so the 11th never arrives early
+    exchange.limiter.clock = time.monotonic
     exchange.limiter.reset()
     paced = venue(exchange, pace=True)
     t0 = time.monotonic()
     for _ in range(12):
         paced.http.once("GET", "/api/v5/account/balance", paced.http.account.get_account_balance, "balance")
     assert time.monotonic() - t0 > 1.5  # waited for the window instead
+
+
+def test_pacing_counts_a_request_from_its_answer(exchange):
+    """The exchange counts a request when it arrives, here 0.3 s after it was sent: pacing by send times
+    would send the 11th request 2.05 s after the first was sent, while the exchange still counts 10."""
+    exchange.faults.latency("/api/v5/account/balance", 0.3, times=1)
+    paced = venue(exchange, pace=True)
+    for _ in range(11):  # balance: 10 per 2 s per user; `once` raises RateLimited on a 50011
+        paced.http.once("GET", "/api/v5/account/balance", paced.http.account.get_account_balance, "balance")
+    assert paced.http.requests == 11

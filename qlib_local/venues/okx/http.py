@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -81,30 +81,41 @@ _CACHE_LOCK = threading.Lock()
 
 
 class Pacer:
-    """Client-side sliding windows so we wait instead of drawing 50011s."""
+    """Client-side sliding windows so we wait instead of drawing 50011s.
+
+    A request counts from when its answer arrives, not from when it was sent: the exchange
+    counts it on arrival, which can be any time in between, so only the answer's time is
+    never earlier than the exchange's (a send time can undercut it by the request's latency).
+    """
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
-        self._hits: dict[tuple, deque[float]] = {}
+        self._hits: dict[tuple, list[list[float]]] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, method: str, path: str, inst: str = "") -> None:
+    def acquire(self, method: str, path: str, inst: str = "") -> list[float] | None:
+        """Wait for room, then hold a slot; pass it to :meth:`done` when the answer (or failure) is in."""
         rule = LIMITS.get((method, path))
         if not self.enabled or rule is None:
-            return
+            return None
         limit, window, per_inst = rule
         key = (method, path, inst if per_inst else "")
         while True:
             with self._lock:
                 now = time.monotonic()
-                q = self._hits.setdefault(key, deque())
-                while q and q[0] <= now - window - SAFETY_S:
-                    q.popleft()
+                q = self._hits.setdefault(key, [])
+                q[:] = [h for h in q if h[0] > now - window - SAFETY_S]  # in flight: inf, kept
                 if len(q) < limit:
-                    q.append(now)
-                    return
-                wait = q[0] + window + SAFETY_S - now
-            time.sleep(max(wait, 0.001))
+                    slot = [math.inf]
+                    q.append(slot)
+                    return slot
+                wait = min(h[0] for h in q) + window + SAFETY_S - now  # inf: all in flight, look again soon
+            time.sleep(0.01 if math.isinf(wait) else max(wait, 0.001))
+
+    @staticmethod
+    def done(slot: list[float] | None) -> None:
+        if slot is not None:
+            slot[0] = time.monotonic()
 
 
 def map_envelope(resp: Any, what: str) -> dict[str, Any]:
@@ -174,13 +185,15 @@ class OkxHttp:
 
     def once(self, method: str, path: str, fn: Callable[[], Any], what: str, inst: str = "") -> dict[str, Any]:
         """One request, no retry: the envelope or a mapped VenueError."""
-        self.pacer.acquire(method, path, inst)
+        slot = self.pacer.acquire(method, path, inst)
         with self._count_lock:
             self.requests += 1
         try:
             resp = fn()
         except (httpx.HTTPError, json.JSONDecodeError) as e:
             raise map_transport(e, what) from None
+        finally:
+            self.pacer.done(slot)
         return map_envelope(resp, what)
 
     def call(self, method: str, path: str, fn: Callable[[], Any], what: str, inst: str = "",
