@@ -263,9 +263,7 @@ def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> 
 def account_paths(acct: AccountConfig, repo: Path) -> tuple[Path, Path, Path]:
     """(store, ledger, runs dir) of an account: its settings, else $QLIB_LOCAL_ROOT and defaults under ``repo``.
 
-    The same rule as ``session.default_paths``; here so that checking a run needs no session
-    (and none of the exchange clients it imports). A test keeps the two equal.
-    """
+    Here, not in the session, so that checking a run needs none of the exchange clients."""
     store = acct.store or Path(os.environ.get("QLIB_LOCAL_ROOT", repo / "data"))
     ledger = acct.ledger or repo / "ledger" / f"{acct.name}.sqlite"
     runs = acct.runs_dir or repo / "runs" / "live"

@@ -24,7 +24,7 @@ import pandas as pd
 
 from qlib_local.ledger import Ledger
 from qlib_local.live import guards, redact
-from qlib_local.live.accounts import AccountConfig, AccountSecrets, load_account, load_secrets
+from qlib_local.live.accounts import AccountConfig, AccountSecrets, account_paths, load_account, load_secrets
 from qlib_local.live.book import Book, StepResult
 from qlib_local.live.closes import EARLY_S
 from qlib_local.live.data import DataStatus, fetcher, wait_for_data
@@ -43,14 +43,6 @@ from qlib_local.venues.okx import OkxHttp, OkxVenue, RetryPolicy
 log = logging.getLogger(__name__)
 
 
-def default_paths(acct: AccountConfig, repo: Path) -> tuple[Path, Path, Path]:
-    """(store, ledger, runs dir) of an account, defaults under the repository."""
-    store = acct.store or Path(os.environ.get("QLIB_LOCAL_ROOT", repo / "data"))
-    ledger = acct.ledger or repo / "ledger" / f"{acct.name}.sqlite"
-    runs = acct.runs_dir or repo / "runs" / "live"
-    return store, ledger, runs
-
-
 class LiveSession(TradingSteps):
     """State of one run; the public methods are the notebook's cells."""
 
@@ -60,7 +52,7 @@ class LiveSession(TradingSteps):
                  pace: bool = True, store: KlineStore | None = None, wait_close_s: float = EARLY_S):
         self.acct, self.secrets = acct, secrets
         self.repo = repo or Path.cwd()
-        store_path, ledger_path, self.runs_dir = default_paths(acct, self.repo)
+        store_path, ledger_path, self.runs_dir = account_paths(acct, self.repo)
         self.store = store or KlineStore(store_path)
         self.ledger_path = ledger_path
         self.at_ms = to_ms(at) if at is not None and at != "" else None

@@ -48,13 +48,12 @@ class AccountView:
 
 def accounts(accounts_file: str | Path) -> list[AccountView]:
     """The accounts of a config, with the ledger, runs and store paths ``live run`` uses."""
-    from qlib_local.live.accounts import load_accounts
-    from qlib_local.live.session import default_paths
+    from qlib_local.live.accounts import account_paths, load_accounts
 
     path = Path(accounts_file).resolve()
     out = []
     for name, acct in load_accounts(path).items():
-        store, ledger, runs = default_paths(acct, path.parent)
+        store, ledger, runs = account_paths(acct, path.parent)
         out.append(AccountView(name, acct.exchange, acct.mode, Path(ledger), Path(runs), Path(store), acct.strategies))
     return out
 

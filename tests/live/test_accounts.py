@@ -192,15 +192,14 @@ def test_yaml_secrets_file_values_stay_as_typed(tmp_path_factory):
     assert (s.api_key.reveal(), s.secret_key.reveal(), s.passphrase.reveal()) == ("0123", "1e5", "no")
 
 
-def test_account_paths_follow_the_session_rule(tmp_path, monkeypatch):
+def test_account_paths_settings_else_root_else_repo_defaults(tmp_path, monkeypatch):
     from qlib_local.live.accounts import account_paths
-    from qlib_local.live.session import default_paths
 
     p = write(tmp_path, {"bare": PAPER, "set": {**PAPER, "store": "st", "ledger": "l/x.sqlite", "runs_dir": "r"}})
-    for root in (None, str(tmp_path / "root")):
-        if root is None:
-            monkeypatch.delenv("QLIB_LOCAL_ROOT", raising=False)
-        else:
-            monkeypatch.setenv("QLIB_LOCAL_ROOT", root)
-        for acct in load_accounts(p).values():
-            assert account_paths(acct, tmp_path) == default_paths(acct, tmp_path)
+    monkeypatch.delenv("QLIB_LOCAL_ROOT", raising=False)
+    accts = load_accounts(p)
+    assert account_paths(accts["bare"], tmp_path) == (tmp_path / "data", tmp_path / "ledger" / "bare.sqlite",
+                                                      tmp_path / "runs" / "live")
+    assert account_paths(accts["set"], tmp_path) == (tmp_path / "st", tmp_path / "l" / "x.sqlite", tmp_path / "r")
+    monkeypatch.setenv("QLIB_LOCAL_ROOT", str(tmp_path / "root"))
+    assert account_paths(accts["bare"], tmp_path)[0] == tmp_path / "root"
