@@ -12,11 +12,15 @@ from .conftest import BTC, DATA, write_tick_data
 
 
 def live_copy(root: Path, close_ms: int, bad: Callable[[float], float] | None = None) -> KlineStore:
-    """A store the run reads: the synthetic data, BTC's bar closing at ``close_ms`` rewritten by ``bad``."""
+    """A store the run reads: the synthetic data, BTC's bar closing at ``close_ms`` with its close
+    rewritten by ``bad`` (the low follows a lower close, so the bar still passes the store's bar
+    rule: a wrong price that looks like a sane bar, which only the guard can catch)."""
     store = KlineStore(root, create=True, durable=False)
     write_tick_data(store, DATA)
     if bad is not None:
         row = store.read("okx", BTC, "1H", from_ms(close_ms - HOUR_MS), from_ms(close_ms))
         row["close"] = row["close"].map(bad)
+        row["low"] = row[["low", "close"]].min(axis=1)
+        row["high"] = row[["high", "close"]].max(axis=1)
         store.upsert("okx", BTC, "1H", row)
     return store

@@ -32,7 +32,7 @@ def test_defaults_and_overrides(tmp_path):
     ("price_band_bars", 1), ("price_band_bars", 24.5), ("price_band_bars", True), ("size_tolerance", -0.1),
     ("size_tolerance", 2), ("size_tolerance", float("nan"))])
 def test_bad_settings_are_refused(tmp_path, field, value):
-    with pytest.raises(ConfigError, match=f"accounts.a.{field}: expected"):
+    with pytest.raises(ConfigError, match=f"accounts.a.{field}: (expected|must be)"):
         load_account(write(tmp_path, **{field: value}), "a")
 
 
