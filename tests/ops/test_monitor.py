@@ -255,7 +255,7 @@ def test_monitor_reads_while_a_live_run_holds_the_write_lock(view):
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):
     """One traded bar (the close START) on a store that ends at that close, as a live store does,
-    then a run started 400 s after the next close: too late to trade, it only reconciles."""
+    then a run of the next close started 400 s after it: too late to trade, it only reconciles."""
     d = tmp_path_factory.mktemp("fresh")
     store = KlineStore(d / "data", create=True, durable=False)
     names = write_synthetic(store, SynthConfig(instruments=4, timeframe="1H", days=9, seed=11))
@@ -263,7 +263,7 @@ def fresh(tmp_path_factory):
         assert store.last_bar_time("okx", inst, "1H") == from_ms(START - HOUR_MS)
         store.set_complete_up_to("okx", inst, "1H", from_ms(START))
     (d / "strategies.yaml").write_text(yaml.safe_dump(strategies(names)))
-    books = trade(d, names, [(START + 1_000, START, 0), (START + HOUR_MS + 400_000, None, 0)])
+    books = trade(d, names, [(START + 1_000, START, 0), (START + HOUR_MS + 400_000, START + HOUR_MS, 0)])
     (v,) = m.accounts(d / "accounts.yaml")
     return v, books
 
