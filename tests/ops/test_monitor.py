@@ -192,9 +192,11 @@ def test_monitor_renders_as_a_voila_dashboard(desk, tmp_path):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
+        log = (tmp_path / f"voila-{port}.log").open("w")  # kept for a failure's diagnosis
         proc = subprocess.Popen([str(Path(sys.executable).parent / "voila"), str(tmp_path / "monitor.ipynb"),
-                                 "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"], cwd=tmp_path,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                                 "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
+                                 "--KernelManager.transport=ipc"], cwd=tmp_path,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
         def fetch() -> str:
             while True:
