@@ -15,6 +15,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from qlib_local.errors import DataError
+from qlib_local.perp.contracts import INVERSE, LINEAR
+from qlib_local.perp.margin import DEFAULT_LIQ_FEE, DEFAULT_MMR, MarginTable
+from qlib_local.timeframes import HOUR_MS
 
 SPECS_FILE = "instruments.json"
 # Float spacings of slack when deciding that a quotient x / lot IS a whole lot count: x
@@ -58,12 +61,19 @@ def floor_to_lot(contracts: float, lot: float, scale: float = 0.0) -> float:
     return math.copysign(lots_to_contracts(n, lot), contracts) if n else 0.0
 
 
+_RANGES = (  # (field, exclusive lower bound, inclusive upper bound): what a sane venue publishes
+    ("ct_val", 0.0, 1e9), ("lot_sz", 0.0, 1e9), ("min_sz", 0.0, 1e12), ("tick_sz", 0.0, 1e9),
+    ("max_lever", 0.0, 1000.0), ("mmr", -1e-12, 0.5), ("liq_fee", -1e-12, 0.1), ("funding_interval_h", 0.0, 24.0 * 7),
+)
+
+
 @dataclass(frozen=True)
 class InstrumentSpec:
-    """An OKX-style linear USDT-margined swap."""
+    """A perpetual swap: linear (USDT-margined, ``ct_val`` coins a contract) or inverse
+    (coin-margined, ``ct_val`` USD a contract, settled in ``settle_ccy``)."""
 
     inst_id: str
-    ct_val: float = 1.0  # base currency per contract
+    ct_val: float = 1.0  # base currency per contract (linear) or USD per contract (inverse)
     lot_sz: float = 1.0  # contracts
     min_sz: float = 1.0  # contracts
     tick_sz: float = 0.0001
@@ -71,9 +81,47 @@ class InstrumentSpec:
     ct_val_ccy: str = ""
     settle_ccy: str = "USDT"
     list_time_ms: int = 0
+    ct_type: str = "linear"  # linear | inverse
+    mmr: float = DEFAULT_MMR  # flat maintenance margin rate (used when mm_tiers is empty)
+    mm_tiers: tuple[tuple[float, float], ...] = ()  # ((max notional in settle ccy, mmr), ...) ascending
+    liq_fee: float = DEFAULT_LIQ_FEE  # liquidation fee on the closed notional
+    funding_interval_h: float = 8.0  # funding settles every this many hours, epoch-aligned
+
+    def __post_init__(self) -> None:
+        if self.ct_type not in ("linear", "inverse"):
+            raise DataError(f"{self.inst_id}: ct_type must be linear or inverse, got {self.ct_type!r}")
+        if self.mm_tiers:
+            tiers = tuple((math.inf if b is None else float(b), float(r)) for b, r in self.mm_tiers)
+            object.__setattr__(self, "mm_tiers", tiers)
+        for name, lo, hi in _RANGES:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not (math.isfinite(v) and lo < v <= hi):
+                raise DataError(f"{self.inst_id}: {name} must be a finite number in ({lo:g}, {hi:g}], got {v!r}")
+        try:
+            self.margin_table  # noqa: B018 - validates the tiers
+        except ValueError as e:
+            raise DataError(f"{self.inst_id}: mm_tiers: {e}") from None
+
+    @property
+    def inverse(self) -> bool:
+        return self.ct_type == "inverse"
+
+    @property
+    def ct_type_code(self) -> int:
+        return INVERSE if self.inverse else LINEAR
+
+    @property
+    def margin_table(self) -> MarginTable:
+        return MarginTable.build(self.mm_tiers, self.mmr)
+
+    @property
+    def funding_interval_ms(self) -> int:
+        return int(round(self.funding_interval_h * HOUR_MS))
 
     @property
     def base_ccy(self) -> str:
+        if self.inverse:
+            return self.settle_ccy
         return self.ct_val_ccy or self.inst_id.split("-")[0]
 
     @property
@@ -108,11 +156,18 @@ def load_specs(root: str | Path, exchange: str) -> dict[str, InstrumentSpec]:
         raise DataError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
     known = {f.name for f in fields(InstrumentSpec)}
     out = {}
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: expected a mapping of instrument id to spec")
     for inst_id, d in raw.items():
+        if not isinstance(d, dict):
+            raise DataError(f"{path}: {inst_id}: expected a mapping of spec fields")
         extra = set(d) - known
         if extra:
             raise DataError(f"{path}: {inst_id} has unknown field(s) {', '.join(sorted(extra))}")
-        out[inst_id] = InstrumentSpec(**{**d, "inst_id": inst_id})
+        try:
+            out[inst_id] = InstrumentSpec(**{**d, "inst_id": inst_id})
+        except (DataError, TypeError, ValueError) as e:
+            raise DataError(f"{path}: {e}") from None
     return out
 
 
@@ -128,7 +183,8 @@ def save_specs(root: str | Path, exchange: str, specs: dict[str, InstrumentSpec]
     current.update({k: asdict(v) for k, v in specs.items()})
     for d in current.values():
         d.pop("inst_id", None)
+        d["mm_tiers"] = [[None if math.isinf(b) else b, r] for b, r in d["mm_tiers"]]  # strict JSON
     tmp = path.parent / f".tmp-{uuid.uuid4().hex}"
-    tmp.write_text(json.dumps(current, indent=1, sort_keys=True))
+    tmp.write_text(json.dumps(current, indent=1, sort_keys=True, allow_nan=False))
     os.replace(tmp, path)
     return path

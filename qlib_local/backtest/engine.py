@@ -1,8 +1,9 @@
 """Backtest a config: factors once, the model kernel over the base timeline, exact accounting.
 
-The accounting (linear USDT swaps, leverage via margin, fees on net fills) happens in
-:func:`qlib_local.research.kernels.simulate`; vectorbt then gets the resulting returns
-and orders for statistics and plots (see :mod:`qlib_local.backtest.stats`).
+The accounting (linear and inverse swaps, funding, maintenance margin and liquidation,
+fees on net fills) happens in :func:`qlib_local.research.kernels.simulate`; vectorbt then
+gets the resulting returns and orders for statistics and plots (see
+:mod:`qlib_local.backtest.stats`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from qlib_local.perp.contracts import INVERSE
 from qlib_local.research.config import ResearchConfig
 from qlib_local.research.data import MarketData, align_intents, load_market_data
 from qlib_local.research.intents import compute_intents
-from qlib_local.research.kernels import simulate
+from qlib_local.research.kernels import FLOW_FUNDING, FLOW_LIQUIDATION, simulate
 from qlib_local.research.model import Model, ModelState
 
 
@@ -30,10 +32,15 @@ class BacktestResult:
     strategy_positions: np.ndarray | None  # [T, S, N] contracts, when recorded
     intents: dict[str, pd.DataFrame]
     final_state: ModelState
+    flows: np.ndarray | None = None  # [T, S, 3] fee, funding, liquidation per strategy (settlement currency)
 
     @property
     def orders(self) -> pd.DataFrame:
         return orders_frame(self)
+
+    @property
+    def settle_ccy(self) -> str:
+        return self.model.settle_ccy
 
     def strategy_frame(self, sid: str) -> pd.DataFrame:
         """Contracts of one strategy per instrument over time."""
@@ -42,23 +49,48 @@ class BacktestResult:
         s = self.model.strategies.index(sid)
         return pd.DataFrame(self.strategy_positions[:, s, :], index=self.positions.index, columns=self.positions.columns)
 
+    def cash_flows(self, kind: int) -> pd.DataFrame:
+        """Per-strategy fees (``FLOW_FEE``), funding or liquidation losses at each close."""
+        if self.flows is None:
+            raise ValueError("run_backtest(record_positions=True) keeps per-bar cash flows")
+        return pd.DataFrame(self.flows[:, :, kind], index=self.positions.index, columns=self.model.strategies)
+
+    @property
+    def funding(self) -> pd.DataFrame:
+        """Funding received (+) or paid (-) per strategy at each close."""
+        return self.cash_flows(FLOW_FUNDING)
+
+    @property
+    def liquidations(self) -> pd.DataFrame:
+        """One row per liquidation: when, the account's loss, and the strategies hit."""
+        if self.flows is None:
+            return pd.DataFrame(columns=["time", "loss", "strategies"])
+        liq = self.flows[:, :, FLOW_LIQUIDATION]
+        rows = []
+        for t in np.nonzero((liq != 0).any(axis=1))[0]:
+            hit = [sid for s, sid in enumerate(self.model.strategies) if liq[t, s] != 0]
+            before = float(self.equity["total"].iloc[t - 1]) if t > 0 else self.config.initial_equity
+            rows.append({"time": self.positions.index[t], "loss": -float(liq[t].sum()),
+                         "equity_before": before, "strategies": hit})
+        return pd.DataFrame(rows, columns=["time", "loss", "equity_before", "strategies"])
+
 
 def run_backtest(cfg: ResearchConfig, store=None, start=None, end=None, data: MarketData | None = None,
-                 record_positions: bool = True) -> BacktestResult:
-    """Run every strategy of ``cfg`` in one account; pass ``data`` to reuse loaded panels."""
+                 record_positions: bool = True, margin: bool = True) -> BacktestResult:
+    """Run every strategy of ``cfg`` in one account; pass ``data`` to reuse loaded panels.
+
+    ``margin``: judge maintenance margin each bar and liquidate (see :mod:`qlib_local.perp.margin`).
+    """
     if data is None:
         data = load_market_data(cfg, store, start, end)
     model = Model(cfg, data.specs)
     intents = compute_intents(cfg, data.bars)
     due, codes = align_intents(model, intents, data.index)
     state = model.initial_state()
-    close = data.close.reindex(columns=model.instruments).to_numpy(np.float64)
     fees = cfg.fees
-    net, eq_s, eq_before, strat_hold = simulate(
-        close, model.ct_val, model.lot_sz, due, codes, model.kind, model.position, model.leverage,
-        model.vol_ratio, model.n_inst, model.hold_period, model.side, cfg.initial_equity, fees.taker,
-        fees.slippage, state.hold, state.last_signal, state.tranches, state.tranche_value, state.steps,
-        record_positions,
+    net, eq_s, eq_before, strat_hold, flows = simulate(
+        data.arrays(model.instruments), model.inst, model.margin(), model.params, due, codes, cfg.initial_equity,
+        fees.taker, fees.slippage, state.arrays(), record_positions, margin,
     )
     idx = data.index
     equity = pd.DataFrame(eq_s, index=idx, columns=model.strategies)
@@ -69,26 +101,39 @@ def run_backtest(cfg: ResearchConfig, store=None, start=None, end=None, data: Ma
     equity.insert(0, "total", total)
     positions = pd.DataFrame(net, index=idx, columns=pd.Index(model.instruments, name="instrument"))
     return BacktestResult(cfg, data, model, equity, pd.Series(eq_before, index=idx, name="equity_before"),
-                          positions, strat_hold if record_positions else None, intents, state)
+                          positions, strat_hold if record_positions else None, intents, state,
+                          flows if record_positions else None)
+
+
+def fill_prices(close: np.ndarray, delta: np.ndarray, slippage: float) -> np.ndarray:
+    return close * (1.0 + slippage * np.sign(delta))
+
+
+def notional(contracts: np.ndarray, price: np.ndarray, ct_val: np.ndarray, ct_type: np.ndarray) -> np.ndarray:
+    """Settlement-currency notional (vectorized :func:`qlib_local.perp.unit_notional`)."""
+    unit = np.where(ct_type == INVERSE, ct_val / price, ct_val * price)
+    return np.abs(contracts) * unit
 
 
 def orders_frame(res: BacktestResult) -> pd.DataFrame:
-    """Net orders the account sends: one row per instrument and close where the target changed."""
+    """Net orders the account sends: one row per instrument and close where the target changed.
+
+    Notional and fee are in the settlement currency (USDT, or the coin for inverse contracts)."""
     net = res.positions.to_numpy()
     delta = np.diff(net, axis=0, prepend=np.zeros((1, net.shape[1])))
     t_idx, i_idx = np.nonzero(np.abs(delta) > 1e-12)
     close = res.data.close.reindex(columns=res.model.instruments).to_numpy()[t_idx, i_idx]
     d = delta[t_idx, i_idx]
-    ct = res.model.ct_val[i_idx]
     fees = res.config.fees
-    fill = close * (1.0 + fees.slippage * np.sign(d))
+    fill = fill_prices(close, d, fees.slippage)
+    value = notional(d, fill, res.model.ct_val[i_idx], res.model.ct_type[i_idx])
     return pd.DataFrame({
         "timestamp": res.positions.index[t_idx],
         "instrument": np.asarray(res.model.instruments)[i_idx],
         "side": np.where(d > 0, "buy", "sell"),
         "contracts": np.round(d, 10),
         "price": fill,
-        "notional": np.abs(d) * ct * fill,
-        "fee": np.abs(d) * ct * fill * fees.taker,
+        "notional": value,
+        "fee": value * fees.taker,
         "position_after": net[t_idx, i_idx],
     })

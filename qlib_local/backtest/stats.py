@@ -18,6 +18,7 @@ import pandas as pd
 import vectorbt as vbt
 
 from qlib_local.backtest.engine import BacktestResult
+from qlib_local.perp.contracts import INVERSE
 
 RETURN_METRICS = ("total", "annualized", "annualized_volatility", "max_drawdown",
                   "sharpe_ratio", "sortino_ratio", "calmar_ratio")
@@ -35,15 +36,50 @@ def returns(equity: pd.Series, start_value: float | None = None) -> pd.Series:
 
 
 def orders_portfolio(res: BacktestResult) -> vbt.Portfolio:
-    """The account's net orders replayed by vectorbt (cash sharing, one group, unlimited cash)."""
+    """The account's net orders replayed by vectorbt (cash sharing, one group, unlimited cash).
+
+    vectorbt knows only linear assets. An inverse contract is a short position of
+    ``ctVal`` units in the asset priced ``1/price`` (its PnL ``q ctVal (1/entry - 1/exit)``
+    is exactly that), so inverse instruments are replayed on ``1/price`` with negated
+    sizes, and vectorbt's profit and fees come out in the coin. Funding and liquidation
+    are not orders: vectorbt's profit is the trading part of ours.
+    """
     close = res.data.close.reindex(columns=res.model.instruments)
     net = res.positions.to_numpy()
-    units = np.diff(net, axis=0, prepend=np.zeros((1, net.shape[1]))) * res.model.ct_val
+    delta = np.diff(net, axis=0, prepend=np.zeros((1, net.shape[1])))
+    inverse = res.model.ct_type == INVERSE
+    units = delta * res.model.ct_val * np.where(inverse, -1.0, 1.0)
     size = pd.DataFrame(np.where(np.abs(units) > 0, units, np.nan), index=close.index, columns=close.columns)
-    price = close * (1.0 + res.config.fees.slippage * np.sign(size.fillna(0.0)))
-    return vbt.Portfolio.from_orders(close.bfill(), size=size, size_type="amount", price=price,
+    fill = close.to_numpy() * (1.0 + res.config.fees.slippage * np.sign(delta))
+    price = pd.DataFrame(np.where(inverse[None, :], 1.0 / fill, fill), index=close.index, columns=close.columns)
+    asset = pd.DataFrame(np.where(inverse[None, :], 1.0 / close.to_numpy(), close.to_numpy()), index=close.index,
+                         columns=close.columns).bfill()
+    return vbt.Portfolio.from_orders(asset, size=size, size_type="amount", price=price,
                                      fees=res.config.fees.taker, init_cash="auto", cash_sharing=True,
                                      group_by=True, freq=freq_of(res))
+
+
+def flow_totals(res: BacktestResult) -> dict[str, dict[str, float]]:
+    """Trading costs (fees and slippage), funding paid and received, liquidation losses: per
+    strategy and for the account, in the settlement currency."""
+    from qlib_local.research.kernels import FLOW_FEE, FLOW_FUNDING, FLOW_LIQUIDATION
+
+    if res.flows is None:
+        return {}
+    f = res.flows
+    fund = f[:, :, FLOW_FUNDING]
+    per = {}
+    for s, sid in enumerate(res.model.strategies):
+        per[sid] = {"trading_costs": float(-f[:, s, FLOW_FEE].sum()),
+                    "funding_paid": float(-fund[:, s][fund[:, s] < 0].sum()),
+                    "funding_received": float(fund[:, s][fund[:, s] > 0].sum()),
+                    "liquidation_loss": float(-f[:, s, FLOW_LIQUIDATION].sum())}
+    acct_fund = fund.sum(axis=1)
+    per["account"] = {"trading_costs": float(-f[:, :, FLOW_FEE].sum()),
+                      "funding_paid": float(-acct_fund[acct_fund < 0].sum()),
+                      "funding_received": float(acct_fund[acct_fund > 0].sum()),
+                      "liquidation_loss": float(-f[:, :, FLOW_LIQUIDATION].sum())}
+    return per
 
 
 def _clean(v):
@@ -79,13 +115,19 @@ def summary(res: BacktestResult) -> dict:
             "profit_factor": _clean(trades.profit_factor()), "expectancy": _clean(trades.expectancy()),
             "fees_paid": _clean(pf.orders.fees.sum()), "vectorbt_total_profit": _clean(pf.total_profit()),
         }
+    flows = flow_totals(res)
+    liq = res.liquidations
     return {
         "start": res.equity.index[0].isoformat(), "end": res.equity.index[-1].isoformat(),
         "bars": len(res.equity), "base_timeframe": res.data.base_tf,
-        "initial_equity": res.config.initial_equity,
-        "account": {**return_stats(res.equity["total"], freq, res.config.initial_equity), **trade_stats},
-        "strategies": {sc.id: return_stats(res.equity[sc.id], freq, res.config.initial_equity * sc.position)
+        "settle_ccy": res.settle_ccy, "initial_equity": res.config.initial_equity,
+        "account": {**return_stats(res.equity["total"], freq, res.config.initial_equity), **trade_stats,
+                    **flows.get("account", {})},
+        "strategies": {sc.id: {**return_stats(res.equity[sc.id], freq, res.config.initial_equity * sc.position),
+                               **flows.get(sc.id, {})}
                        for sc in res.config.strategies},
+        "liquidations": [{"time": r.time.isoformat(), "loss": float(r.loss), "equity_before": float(r.equity_before),
+                          "strategies": list(r.strategies)} for r in liq.itertuples()],
     }
 
 

@@ -36,7 +36,7 @@ def variant(cfg: ResearchConfig, sid: str, name: str) -> ResearchConfig:
     return replace(cfg, strategies=(new,))
 
 
-def run_sweep(cfg: ResearchConfig, data: MarketData, sid: str, names: list[str]) -> pd.DataFrame:
+def run_sweep(cfg: ResearchConfig, data: MarketData, sid: str, names: list[str], margin: bool = True) -> pd.DataFrame:
     """Total equity per combination (columns = strategy names), one vectorized run.
 
     ``data`` must come from :func:`load_market_data` on a config holding strategy ``sid``.
@@ -57,11 +57,9 @@ def run_sweep(cfg: ResearchConfig, data: MarketData, sid: str, names: list[str])
         intent = strategy_intent(sc, bars, cfg.factors, cache)
         due, c = align_intents(model, {sc0.id: intent}, data.index)
         codes[a] = c[0]
-    close = data.close.reindex(columns=model.instruments).to_numpy(np.float64)
     f = cfg.fees
-    eq = simulate_batch(close, model.ct_val, model.lot_sz, due, codes, model.kind, model.position, model.leverage,
-                        model.vol_ratio, model.n_inst, model.hold_period, model.side, cfg.initial_equity, f.taker,
-                        f.slippage, int(model.hold_period.max()))
+    eq = simulate_batch(data.arrays(model.instruments), model.inst, model.margin(), model.params, due, codes,
+                        cfg.initial_equity, f.taker, f.slippage, int(model.hold_period.max()), margin)
     return pd.DataFrame(eq.T, index=data.index, columns=pd.Index(names, name="strategy"))
 
 

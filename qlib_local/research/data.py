@@ -17,27 +17,52 @@ import pandas as pd
 from qlib_local.errors import DataError
 from qlib_local.research.config import ResearchConfig
 from qlib_local.research.factors import FIELDS, Bars
-from qlib_local.specs import InstrumentSpec, load_specs
+from qlib_local.specs import InstrumentSpec, load_specs, spec_for
 from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, offset_name, timeframe_name, to_ms
+
+MAX_FUNDING_RATE = 0.1  # per settlement; venues cap far below (OKX/Binance: a few percent at most)
 
 
 @dataclass
 class MarketData:
-    """``close``: forward-filled base closes indexed by bar CLOSE time (the step timeline)."""
+    """The step timeline: base bars indexed by bar CLOSE time.
+
+    ``close`` is forward-filled (the last known price); ``high``/``low`` are the bar's
+    own (NaN when an instrument has no bar: no move to judge margin on); ``mark`` is the
+    mark price at the close (NaN: use the close); ``funding`` holds the rate settled at
+    that close (0 where none is).
+    """
 
     base_tf: str
     close: pd.DataFrame
     bars: dict[str, Bars]
     specs: dict[str, InstrumentSpec]
+    high: pd.DataFrame | None = None
+    low: pd.DataFrame | None = None
+    mark: pd.DataFrame | None = None
+    funding: pd.DataFrame | None = None
 
     @property
     def index(self) -> pd.DatetimeIndex:
         return self.close.index
 
+    def arrays(self, instruments: list[str]) -> tuple[np.ndarray, ...]:
+        """(close, high, low, mark, funding) [T, N] in ``instruments`` order, for the kernels."""
+        def arr(frame: pd.DataFrame | None, fill: float) -> np.ndarray:
+            if frame is None:
+                return np.full((len(self.index), len(instruments)), fill)
+            return frame.reindex(index=self.index, columns=instruments).to_numpy(np.float64)
 
-def common_base(cfg: ResearchConfig) -> str:
-    """The coarsest exchange timeframe dividing every strategy's rule and offset."""
-    g = reduce(gcd, [s.rule_ms for s in cfg.strategies] + [s.offset_ms for s in cfg.strategies if s.offset_ms])
+        close = arr(self.close, np.nan)
+        return (close, arr(self.high, np.nan), arr(self.low, np.nan), arr(self.mark, np.nan),
+                np.nan_to_num(arr(self.funding, 0.0), nan=0.0))
+
+
+def common_base(cfg: ResearchConfig, funding_ms: int = 0) -> str:
+    """The coarsest exchange timeframe dividing every strategy's rule and offset (and the
+    funding interval when funding is modelled, so every settlement falls on a close)."""
+    g = reduce(gcd, [s.rule_ms for s in cfg.strategies] + [s.offset_ms for s in cfg.strategies if s.offset_ms]
+               + ([funding_ms] if funding_ms else []))
     for name, ms in reversed(EXCHANGE_TIMEFRAMES.items()):
         if g % ms == 0:
             return name
@@ -64,18 +89,28 @@ def load_strategy_bars(cfg: ResearchConfig, store, history_start=None, end=None,
             for s in cfg.strategies}
 
 
-def load_market_data(cfg: ResearchConfig, store, start=None, end=None) -> MarketData:
+def load_market_data(cfg: ResearchConfig, store, start=None, end=None,
+                     funding: dict[str, pd.Series] | None = None, mark: pd.DataFrame | None = None) -> MarketData:
     """Read every panel once. Factors see all stored history before ``start`` (warm-up); trading
-    runs on base bars opening in [start, end)."""
+    runs on base bars opening in [start, end).
+
+    ``funding`` maps instruments to their settled rates (indexed by funding time); when
+    any is given the base timeline also divides the funding interval. ``mark`` holds
+    mark closes by bar close time (absent: funding is valued at the close).
+    """
     cache: dict[tuple, Bars] = {}
     bars = load_strategy_bars(cfg, store, None, end, cache)
 
     def panel(insts: tuple[str, ...], rule: str, offset: str) -> Bars:
         return _panel(cfg, store, cache, insts, rule, offset, None, end)
 
-    base = common_base(cfg)
+    specs = load_specs(store.root, cfg.exchange)
     insts = tuple(cfg.instruments)
-    base_close = panel(insts, base, offset_name(0)).close.reindex(columns=list(insts))
+    rates = {i: r for i, r in (funding or {}).items() if i in insts and len(r)}
+    funding_ms = min((spec_for(specs, i).funding_interval_ms for i in rates), default=0)
+    base = common_base(cfg, funding_ms)
+    base_bars = panel(insts, base, offset_name(0))
+    base_close = base_bars.close.reindex(columns=list(insts))
     if base_close.dropna(how="all").empty:
         raise DataError(f"no {base} bars stored for the config's instruments")
     step = pd.Timedelta(milliseconds=EXCHANGE_TIMEFRAMES[base])
@@ -84,12 +119,35 @@ def load_market_data(cfg: ResearchConfig, store, start=None, end=None) -> Market
     if hi < lo:
         raise DataError(f"no {base} bars in the requested window")
     grid = pd.date_range(base_close.index[0], hi, freq=step, name="ts")
-    full = base_close.reindex(grid).ffill()
-    full = full[full.index >= lo]
-    full.index = full.index + step
-    full.index.name = "close_time"
-    specs = load_specs(store.root, cfg.exchange)
-    return MarketData(timeframe_name(EXCHANGE_TIMEFRAMES[base]), full, bars, specs)
+
+    def on_closes(frame: pd.DataFrame, ffill: bool) -> pd.DataFrame:
+        out = frame.reindex(columns=list(insts)).reindex(grid)
+        out = out.ffill() if ffill else out
+        out = out[out.index >= lo]
+        out.index = out.index + step
+        out.index.name = "close_time"
+        return out
+
+    full = on_closes(base_close, True)
+    funding_frame = funding_matrix(full.index, rates, list(insts)) if rates else None
+    mark_frame = mark.reindex(index=full.index, columns=list(insts)) if mark is not None else None
+    return MarketData(timeframe_name(EXCHANGE_TIMEFRAMES[base]), full, bars, specs,
+                      high=on_closes(base_bars.high, False), low=on_closes(base_bars.low, False),
+                      mark=mark_frame, funding=funding_frame)
+
+
+def funding_matrix(closes: pd.DatetimeIndex, rates: dict[str, pd.Series], instruments: list[str]) -> pd.DataFrame:
+    """Rates on the step timeline: each settlement at the close equal to its funding time
+    (the base timeline divides the interval, so every settlement inside it lands on a close)."""
+    out = pd.DataFrame(0.0, index=closes, columns=instruments)
+    for inst, r in rates.items():
+        bad = r[~np.isfinite(r.to_numpy(np.float64)) | (r.abs() > MAX_FUNDING_RATE)]
+        if len(bad):
+            raise DataError(f"{inst}: {len(bad)} funding rate(s) not finite or beyond ±{MAX_FUNDING_RATE:g}, "
+                            f"first at {bad.index[0]}: {bad.iloc[0]!r}")
+        r = r[r.index.isin(closes)]
+        out.loc[r.index, inst] = r.to_numpy(np.float64)
+    return out
 
 
 def align_intents(model, intents: dict[str, pd.DataFrame], index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,16 @@
 ``step_strategy`` is THE model: live calls it once per due strategy through
 :meth:`qlib_local.research.model.Model.step`, and :func:`simulate` calls the very same
 compiled function at every bar of a backtest, so both produce identical contracts.
+Contract arithmetic (linear and inverse), funding and margin come from
+:mod:`qlib_local.perp`, the definitions the local exchanges use too.
+
+Arguments travel as small tuples of arrays so the signatures stay readable:
+
+- ``params`` (per strategy): kind, position, leverage, vol_ratio, n_inst, hold_period, side
+- ``inst`` (per instrument): ct_val, ct_type, lot_sz
+- ``margin`` (per instrument): tier bounds [N, K], tier rates [N, K], tier cums [N, K], liq_fee [N]
+- ``market`` ([T, N] on the base timeline): close, high, low, mark, funding rate (0 = none)
+- ``state``: hold [S, N], last_signal [S, N], tranches [S, H, N], tranche_value [S, H], steps [S]
 
 Intent codes (int8): timing -1/0/1 and ``KEEP`` (no information, keep the position);
 event 1 = selected, 0 = not.
@@ -15,6 +25,8 @@ import sys
 import numpy as np
 from numba import njit
 
+from qlib_local.perp.contracts import contracts_for, funding_flow, unit_notional, unit_value
+from qlib_local.perp.margin import maintenance_margin
 from qlib_local.specs import LOT_ULPS
 
 _EPS = sys.float_info.epsilon
@@ -22,6 +34,7 @@ _EXACT = 2.0**52
 TIMING = 0
 EVENT = 1
 KEEP = 2
+FLOW_FEE, FLOW_FUNDING, FLOW_LIQUIDATION = 0, 1, 2  # simulate's per-strategy cash flows: fees+slippage, funding, liquidation
 
 
 @njit(cache=True)
@@ -47,14 +60,17 @@ def floor_lots(x: float, lot: float) -> float:
 
 
 @njit(cache=True)
-def step_strategy(s, kind, intent, price, ct, lot, capital, leverage, vol_ratio, n_inst, hold_period, side,
-                  hold, last_sig, tranche, tranche_val, steps):
-    """Advance strategy ``s`` by one of its closed bars; updates the state arrays in place.
+def step_strategy(s, params, inst, intent, price, capital, state):
+    """Advance strategy ``s`` by one of its closed bars; updates ``state`` in place.
 
-    Timing: on a signal change, hold sign * floor(capital*lev*vr/n / (price*ctVal)) lots.
+    Timing: on a signal change, hold sign * floor(contracts worth capital*lev*vr/n) lots.
     Event: roll slot ``steps % hold_period``: drop its tranche, open a new one worth
-    capital/hold_period spread over the selected instruments x leverage.
+    capital/hold_period x leverage, spread over the selected instruments.
+    Contracts worth an amount: ``amount / (price*ctVal)`` linear, ``amount*price/ctVal`` inverse.
     """
+    kind, _, leverage, vol_ratio, n_inst, hold_period, side = params
+    ct, ct_type, lot = inst
+    hold, last_sig, tranche, tranche_val, steps = state
     n = hold.shape[1]
     if kind[s] == TIMING:
         for i in range(n):
@@ -65,8 +81,8 @@ def step_strategy(s, kind, intent, price, ct, lot, capital, leverage, vol_ratio,
             if sig == 0:
                 hold[s, i] = 0.0
             else:
-                q = floor_lots(capital * leverage[s] * vol_ratio[s] / n_inst[s] / (price[i] * ct[i]), lot[i])
-                hold[s, i] = sig * q
+                amount = capital * leverage[s] * vol_ratio[s] / n_inst[s]
+                hold[s, i] = sig * floor_lots(contracts_for(amount, price[i], ct[i], ct_type[i]), lot[i])
         return
     h = hold_period[s]
     slot = steps[s] % h
@@ -78,7 +94,8 @@ def step_strategy(s, kind, intent, price, ct, lot, capital, leverage, vol_ratio,
     for i in range(n):
         tranche[s, slot, i] = 0.0
         if k > 0 and intent[i] == 1 and np.isfinite(price[i]):
-            tranche[s, slot, i] = side[s] * floor_lots(value * leverage[s] / k / (price[i] * ct[i]), lot[i])
+            q = contracts_for(value * leverage[s] / k, price[i], ct[i], ct_type[i])
+            tranche[s, slot, i] = side[s] * floor_lots(q, lot[i])
     tranche_val[s, slot] = value if k > 0 else 0.0
     steps[s] += 1
     for i in range(n):
@@ -89,57 +106,151 @@ def step_strategy(s, kind, intent, price, ct, lot, capital, leverage, vol_ratio,
 
 
 @njit(cache=True)
-def simulate(close, ct, lot, due, codes, kind, position, leverage, vol_ratio, n_inst, hold_period, side,
-             init_equity, fee, slippage, hold, last_sig, tranche, tranche_val, steps, record):
-    """Walk the base-bar timeline: mark to market, step due strategies, net, fill at the close.
+def liquidate_state(state) -> None:
+    """After a liquidation every strategy is flat: holdings and tranches are gone.
 
-    ``close`` [T, N] (forward-filled), ``due`` [S, T], ``codes`` [S, T, N]. Fills at the
-    close plus slippage; fees per side on the NET traded notional, shared among the
-    strategies in proportion to their own position changes. Returns net contracts
-    [T, N], per-strategy equity [T, S], account equity before trading [T] and, when
-    ``record``, per-strategy contracts [T, S, N].
+    A timing strategy keeps its last signal, so it re-enters only on a new signal; an
+    event strategy's empty slots refill at their next rolls (from the equity left)."""
+    hold, _, tranche, tranche_val, _ = state
+    hold[:] = 0.0
+    tranche[:] = 0.0
+    tranche_val[:] = 0.0
+
+
+@njit(cache=True)
+def margin_call(cur, prev, high, low, ct, ct_type, margin, equity):
+    """Equity and maintenance margin at the bar's adverse extremes (each long at its low,
+    each short at its high, all at once); returns (equity there, margin there, adverse prices)."""
+    bounds, rates, cums, _ = margin
+    n = cur.shape[0]
+    adv = prev.copy()
+    eq = equity
+    mm = 0.0
+    for i in range(n):
+        if cur[i] == 0.0 or not np.isfinite(prev[i]):
+            continue
+        x = low[i] if cur[i] > 0 else high[i]
+        if np.isfinite(x) and x > 0:
+            adv[i] = x
+        eq += cur[i] * (unit_value(adv[i], ct[i], ct_type[i]) - unit_value(prev[i], ct[i], ct_type[i]))
+        mm += maintenance_margin(cur[i], adv[i], ct[i], ct_type[i], bounds[i], rates[i], cums[i])
+    return eq, mm, adv
+
+
+@njit(cache=True)
+def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippage, state, record, margin_on):
+    """Walk the base-bar timeline; at each close (in this order):
+
+    1. liquidation: with ``margin_on``, if equity at the bar's adverse extremes is at or
+       below the maintenance margin there, every position is closed at those prices with
+       the liquidation fee; equity below zero is absorbed (the venue's insurance fund);
+    2. mark to market at the close;
+    3. funding: positions held at a funding time receive ``-value at mark x rate``;
+    4. step the due strategies, net, fill the difference at close x (1 ± slippage), taker fee.
+
+    Fees, funding and liquidation losses are attributed to strategies: fees in proportion
+    to each one's position change, funding and losses by its own contracts. Returns net
+    contracts [T, N], per-strategy equity [T, S], account equity before trading [T],
+    per-strategy contracts [T, S, N] (when ``record``) and per-strategy cash flows
+    [T, S, 3] (fee, funding, liquidation; summed into row 0 unless ``record``).
     """
+    close, high, low, mark, funding = market
+    ct, ct_type, _ = inst
+    position = params[1]
+    hold = state[0]
+    liq_fee = margin[3]
     t_len, n = close.shape
     n_s = due.shape[0]
     net = np.zeros((t_len, n))
     eq_strat = np.empty((t_len, n_s))
     eq_before = np.empty(t_len)
     strat_hold = np.zeros((t_len if record else 1, n_s, n))
+    flows = np.zeros((t_len if record else 1, n_s, 3))
     pnl = np.zeros(n_s)
     cur = np.zeros(n)
     prev = np.full(n, np.nan)
     old = np.empty(n_s)
     for t in range(t_len):
+        r = t if record else 0
         p = close[t]
+        liquidated = False
+        if margin_on:
+            held = False
+            for i in range(n):
+                if cur[i] != 0.0:
+                    held = True
+                    break
+            if held:
+                eq_now = init_equity + pnl.sum()
+                eq_adv, mm_adv, adv = margin_call(cur, prev, high[t], low[t], ct, ct_type, margin, eq_now)
+                if eq_adv <= mm_adv:
+                    liquidated = True
+                    before = pnl.copy()
+                    for i in range(n):
+                        if cur[i] == 0.0 or not np.isfinite(prev[i]):
+                            continue
+                        move = unit_value(adv[i], ct[i], ct_type[i]) - unit_value(prev[i], ct[i], ct_type[i])
+                        cost = liq_fee[i] * abs(cur[i]) * unit_notional(adv[i], ct[i], ct_type[i])
+                        gross = 0.0
+                        for s in range(n_s):
+                            gross += abs(hold[s, i])
+                        for s in range(n_s):
+                            if hold[s, i] != 0.0:
+                                pnl[s] += hold[s, i] * move - cost * abs(hold[s, i]) / gross
+                    total = init_equity + pnl.sum()
+                    if total < 0.0:  # the loss beyond the account is not the trader's
+                        loss = 0.0
+                        for s in range(n_s):
+                            loss += max(before[s] - pnl[s], 0.0)
+                        for s in range(n_s):
+                            if loss > 0.0:
+                                pnl[s] += -total * max(before[s] - pnl[s], 0.0) / loss
+                    for s in range(n_s):
+                        flows[r, s, FLOW_LIQUIDATION] += pnl[s] - before[s]
+                    cur[:] = 0.0
+                    liquidate_state(state)
+        if not liquidated:
+            for i in range(n):
+                if np.isfinite(prev[i]) and np.isfinite(p[i]) and p[i] != prev[i]:
+                    move = unit_value(p[i], ct[i], ct_type[i]) - unit_value(prev[i], ct[i], ct_type[i])
+                    for s in range(n_s):
+                        if hold[s, i] != 0.0:
+                            pnl[s] += hold[s, i] * move
         for i in range(n):
-            if np.isfinite(prev[i]) and np.isfinite(p[i]) and p[i] != prev[i]:
-                move = ct[i] * (p[i] - prev[i])
+            rate = funding[t, i]
+            if rate != 0.0 and cur[i] != 0.0 and np.isfinite(rate):
+                m = mark[t, i] if np.isfinite(mark[t, i]) else p[i]
                 for s in range(n_s):
                     if hold[s, i] != 0.0:
-                        pnl[s] += hold[s, i] * move
+                        f = funding_flow(hold[s, i], m, rate, ct[i], ct_type[i])
+                        pnl[s] += f
+                        flows[r, s, FLOW_FUNDING] += f
         equity = init_equity + pnl.sum()
         eq_before[t] = equity
         cap = max(equity, 0.0)
         if due[:, t].any():
-            before = hold.copy()
+            before_hold = hold.copy()
             for s in range(n_s):
                 if due[s, t]:
-                    step_strategy(s, kind, codes[s, t], p, ct, lot, cap * position[s], leverage, vol_ratio,
-                                  n_inst, hold_period, side, hold, last_sig, tranche, tranche_val, steps)
+                    step_strategy(s, params, inst, codes[s, t], p, cap * position[s], state)
             for i in range(n):
                 target = 0.0
                 gross = 0.0
                 for s in range(n_s):
                     target += hold[s, i]
-                    old[s] = abs(hold[s, i] - before[s, i])
+                    old[s] = abs(hold[s, i] - before_hold[s, i])
                     gross += old[s]
                 target = np.round(target, 10)
                 d = target - cur[i]
                 if d != 0.0 and gross > 0.0:
                     sgn = 1.0 if d > 0 else -1.0
-                    cost = abs(d) * ct[i] * p[i] * (slippage + fee * (1.0 + slippage * sgn))
+                    fill = p[i] * (1.0 + slippage * sgn)
+                    slip = d * (unit_value(fill, ct[i], ct_type[i]) - unit_value(p[i], ct[i], ct_type[i]))
+                    cost = slip + abs(d) * unit_notional(fill, ct[i], ct_type[i]) * fee
                     for s in range(n_s):
-                        pnl[s] -= cost * old[s] / gross
+                        share = cost * old[s] / gross
+                        pnl[s] -= share
+                        flows[r, s, FLOW_FEE] -= share
                 cur[i] = target
         net[t] = cur
         for s in range(n_s):
@@ -149,23 +260,19 @@ def simulate(close, ct, lot, due, codes, kind, position, leverage, vol_ratio, n_
         for i in range(n):
             if np.isfinite(p[i]):
                 prev[i] = p[i]
-    return net, eq_strat, eq_before, strat_hold
+    return net, eq_strat, eq_before, strat_hold, flows
 
 
 @njit(cache=True)
-def simulate_batch(close, ct, lot, due, codes, kind, position, leverage, vol_ratio, n_inst, hold_period, side,
-                   init_equity, fee, slippage, h_max):
+def simulate_batch(market, inst, margin, params, due, codes, init_equity, fee, slippage, h_max, margin_on):
     """Many single-strategy accounts (a parameter sweep): ``codes`` [A, T, N] -> total equity [A, T]."""
     n_a, t_len, n = codes.shape
     out = np.empty((n_a, t_len))
+    position = params[1]
     for a in range(n_a):
-        hold = np.zeros((1, n))
-        last_sig = np.zeros((1, n), np.int8)
-        tranche = np.zeros((1, h_max, n))
-        tranche_val = np.zeros((1, h_max))
-        steps = np.zeros(1, np.int64)
-        _, eq, _, _ = simulate(close, ct, lot, due, codes[a : a + 1], kind, position, leverage, vol_ratio,
-                               n_inst, hold_period, side, init_equity, fee, slippage, hold, last_sig, tranche,
-                               tranche_val, steps, False)
+        state = (np.zeros((1, n)), np.zeros((1, n), np.int8), np.zeros((1, h_max, n)), np.zeros((1, h_max)),
+                 np.zeros(1, np.int64))
+        _, eq, _, _, _ = simulate(market, inst, margin, params, due, codes[a : a + 1], init_equity, fee, slippage,
+                                  state, False, margin_on)
         out[a] = init_equity * (1.0 - position[0]) + eq[:, 0]
     return out

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from qlib_local.perp.contracts import INVERSE
+from qlib_local.perp.margin import stack_tables
 from qlib_local.research import kernels as K
 from qlib_local.research.config import ResearchConfig
 from qlib_local.specs import InstrumentSpec, spec_for
@@ -42,6 +44,16 @@ class ModelState:
         return ModelState(list(self.strategies), list(self.instruments), self.hold.copy(),
                           self.last_signal.copy(), self.tranches.copy(), self.tranche_value.copy(),
                           self.steps.copy())
+
+    def arrays(self) -> tuple:
+        """The state as the kernels take it (the arrays themselves: kernels update them in place)."""
+        return (self.hold, self.last_signal, self.tranches, self.tranche_value, self.steps)
+
+    def liquidated(self) -> ModelState:
+        """The state after the account was liquidated (see :func:`~qlib_local.research.kernels.liquidate_state`)."""
+        new = self.copy()
+        K.liquidate_state(new.arrays())
+        return new
 
     def holdings(self) -> pd.DataFrame:
         """Contracts by strategy (rows) and instrument (columns)."""
@@ -81,7 +93,9 @@ class Model:
         self.strategies = [s.id for s in cfg.strategies]
         self.instruments = cfg.instruments
         sp = [spec_for(specs or {}, i) for i in self.instruments]
+        self.specs = sp
         self.ct_val = np.array([s.ct_val for s in sp], np.float64)
+        self.ct_type = np.array([s.ct_type_code for s in sp], np.int64)
         self.lot_sz = np.array([s.lot_sz for s in sp], np.float64)
         ss = cfg.strategies
         self.kind = np.array([K.TIMING if s.kind == "timing" else K.EVENT for s in ss], np.int64)
@@ -94,6 +108,31 @@ class Model:
         self.rule_ms = np.array([s.rule_ms for s in ss], np.int64)
         self.offset_ms = np.array([s.offset_ms for s in ss], np.int64)
         self._col = {inst: j for j, inst in enumerate(self.instruments)}
+
+    # ------------------------------------------------------------------ kernel arguments
+    @property
+    def params(self) -> tuple:
+        """Per-strategy parameters as the kernels take them (see :mod:`~qlib_local.research.kernels`)."""
+        return (self.kind, self.position, self.leverage, self.vol_ratio, self.n_inst, self.hold_period, self.side)
+
+    @property
+    def inst(self) -> tuple:
+        """Per-instrument contract facts as the kernels take them."""
+        return (self.ct_val, self.ct_type, self.lot_sz)
+
+    def margin(self) -> tuple:
+        """Maintenance tiers [N, K] (bounds, rates, cums) and liquidation fees [N]."""
+        bounds, rates, cums = stack_tables([s.margin_table for s in self.specs])
+        return (bounds, rates, cums, np.array([s.liq_fee for s in self.specs], np.float64))
+
+    @property
+    def settle_ccy(self) -> str:
+        """The one currency the account settles in (configs mixing currencies are refused at load)."""
+        return self.specs[0].settle_ccy if self.specs else "USDT"
+
+    @property
+    def inverse(self) -> bool:
+        return bool(len(self.ct_type)) and bool(self.ct_type[0] == INVERSE)
 
     # ------------------------------------------------------------------ state
     def initial_state(self) -> ModelState:
@@ -138,9 +177,7 @@ class Model:
             if sid not in view.intents:
                 raise KeyError(f"strategy {sid} is due at {close_time} but the market view has no intent for it")
             code = self.encode(s, view.intents[sid])[0]
-            K.step_strategy(s, self.kind, code, price, self.ct_val, self.lot_sz, cap * self.position[s],
-                            self.leverage, self.vol_ratio, self.n_inst, self.hold_period, self.side,
-                            new.hold, new.last_signal, new.tranches, new.tranche_value, new.steps)
+            K.step_strategy(s, self.params, self.inst, code, price, cap * self.position[s], new.arrays())
         return new, new.holdings()
 
 
