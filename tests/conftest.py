@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings
 from tests_support import REPO
 
 from qlib_local.store import KlineStore
 from qlib_local.synth import SynthConfig, write_synthetic
 
 EXAMPLE = REPO / "strategies" / "example.yaml"
+
+# No wall-clock deadlines: a first call that compiles a numba kernel, on a busy machine, is slow
+# without being wrong (hypothesis would call it flaky).
+settings.register_profile("qlib_local", deadline=None)
+settings.load_profile("qlib_local")
 
 
 @pytest.fixture
