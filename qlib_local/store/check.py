@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from qlib_local.store import layout
+from qlib_local.store.funding import FUNDING
 from qlib_local.store.kline_store import COLUMNS, KlineStore
 from qlib_local.store.parquet_io import read_parquet
 from qlib_local.store.validate import find_bad_bars
@@ -133,9 +134,10 @@ def series_pairs(store: KlineStore, exchange: str, instrument: str) -> list[tupl
 
 
 def datasets(store: KlineStore, exchange: str | None = None) -> list[tuple[str, str, str]]:
-    """(exchange, instrument, timeframe) of every stored dataset."""
+    """(exchange, instrument, timeframe) of every stored bar dataset, mark-price bars included."""
     out = []
-    for ex in [exchange] if exchange else store.exchanges():
+    names = [exchange] if exchange else [n for n in store.namespaces() if not n.endswith(FUNDING)]
+    for ex in names:
         for inst in store.instruments(ex):
             out.extend((ex, inst, tf) for tf in store.timeframes(ex, inst))
     return out

@@ -16,6 +16,7 @@ from filelock import FileLock
 
 from qlib_local.errors import DataError
 from qlib_local.store import layout
+from qlib_local.store.funding import is_namespace, read_funding, upsert_funding
 from qlib_local.store.parquet_io import (
     WRITE_OPTIONS,
     StoreFileError,
@@ -71,7 +72,19 @@ class KlineStore:
         return self.root / exchange / instrument / normalize_timeframe(timeframe)
 
     def exchanges(self) -> list[str]:
+        """Exchanges with stored bars (the funding and mark namespaces are listed by ``namespaces``)."""
+        return [n for n in self.namespaces() if not is_namespace(n)]
+
+    def namespaces(self) -> list[str]:
+        """Every top-level folder: exchanges and their ``@funding``/``@mark`` namespaces."""
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    # ----------------------------------------------------------------- funding (see store.funding)
+    def upsert_funding(self, exchange: str, instrument: str, rates: pd.Series | pd.DataFrame) -> int:
+        return upsert_funding(self, exchange, instrument, rates)
+
+    def read_funding(self, exchange: str, instrument: str, start=None, end=None) -> pd.Series:
+        return read_funding(self, exchange, instrument, start, end)
 
     def instruments(self, exchange: str, timeframe: str | None = None) -> list[str]:
         base = self.root / exchange
