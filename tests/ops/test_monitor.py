@@ -195,7 +195,9 @@ def test_monitor_renders_as_a_voila_dashboard(desk, tmp_path):
         log = (tmp_path / f"voila-{port}.log").open("w")  # kept for a failure's diagnosis
         proc = subprocess.Popen([str(Path(sys.executable).parent / "voila"), str(tmp_path / "monitor.ipynb"),
                                  "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-                                 "--KernelManager.transport=ipc"], cwd=tmp_path,
+                                 "--KernelManager.transport=ipc",
+                                 "--KernelManager.client_class=qlib_local.notebook_runner.SlicedPollKernelClient"],
+                                cwd=tmp_path,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
         def fetch() -> str:
@@ -230,7 +232,8 @@ def test_monitor_renders_as_a_voila_dashboard(desk, tmp_path):
 
     # one retry: a kernel launch on a busy machine occasionally loses its first messages
     html = render(GUARD_S / 2) or render(GUARD_S / 2)
-    assert html is not None, "Voila did not render the monitor twice in a row"
+    logs = "\n".join(f"{f.name}:\n{f.read_text()[-2000:]}" for f in sorted(tmp_path.glob("voila-*.log")))
+    assert html is not None, f"Voila did not render the monitor twice in a row\n{logs}"
     assert "alice: last 30 runs" in html and "equity per strategy" in html
     assert "alice: account equity (USDT)" in html and "problem(s)" in html
     assert "Traceback" not in html
