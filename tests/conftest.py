@@ -34,12 +34,13 @@ def synth_store(tmp_path: Path) -> KlineStore:
     return s
 
 
-# Research and backtest: hourly synthetic swaps, long enough for EMA55 on 4H bars.
+# Research and backtest: hourly synthetic swaps, long enough for the example event strategy's
+# warm-up (its EMA55 on 4H bars settles after ~450 bars, 75 days) and then some trading.
 @pytest.fixture(scope="session")
 def hourly_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("hourly") / "data"
     write_synthetic(KlineStore(root, create=True, durable=False),
-                    SynthConfig(instruments=6, timeframe="1H", days=40, seed=11))
+                    SynthConfig(instruments=6, timeframe="1H", days=100, seed=11))
     return root
 
 

@@ -1,4 +1,7 @@
-"""Backtests of research configs: the shared model over history, vectorbt statistics, sweeps, reports."""
+"""Backtests of research configs: the shared model over history, statistics, sweeps, reports.
+
+``orders_portfolio`` (vectorbt) is imported on first use: vectorbt's import takes seconds.
+"""
 
 from qlib_local.backtest.engine import BacktestResult, orders_frame, run_backtest
 from qlib_local.backtest.stats import drawdown, orders_portfolio, returns, summary
