@@ -110,6 +110,11 @@ def _plain(v: object) -> object:
     return v
 
 
+def _gap(full: np.ndarray, cut: np.ndarray) -> np.ndarray:
+    """|full - cut|; a value present on one side only (it appears or vanishes) counts its own size."""
+    return np.abs(np.nan_to_num(full, nan=0.0) - np.nan_to_num(cut, nan=0.0))
+
+
 def sample_rows(n_rows: int, samples: int, seed: int) -> list[int]:
     """One row drawn in each of ``samples`` equal strata of the history, plus the last row."""
     rng = np.random.default_rng(seed)
@@ -138,7 +143,9 @@ def _items(strategies: list[StrategyConfig], cfg: ResearchConfig) -> list[Item]:
         for name in used_factors(sc):
             users.setdefault(name, []).append(sc.id)
     items = [Item(name, "factor", tuple(ids), _factor(reg, name)) for name, ids in users.items()]
-    items += [Item(sc.id, "signal" if sc.kind == "timing" else "selection", (sc.id,), _intent(reg, sc))
+    # the intent as traded (warm-up applied), or raw where the warm-up never ends (reported apart)
+    items += [Item(sc.id, "signal" if sc.kind == "timing" else "selection", (sc.id,),
+                   _intent(reg, sc, warm=strategy_warmup(sc, reg, raw_intent).bars is not None))
               for sc in strategies]
     return items
 
@@ -175,8 +182,8 @@ def _lookahead(panel: Bars, items: list[Item], rows: list[int]) -> list[dict]:
                 continue
             rec = seen.setdefault(it.name, {"first": t, "cols": set(), "max": np.nan})
             rec["cols"] |= set(np.flatnonzero(bad).tolist())
-            diff = np.abs(mats[it.name][t] - got)[bad]
-            diff = diff[np.isfinite(diff)]  # a value that appears or vanishes has no size
+            diff = _gap(mats[it.name][t], got)[bad]
+            diff = diff[np.isfinite(diff)]
             if len(diff):
                 rec["max"] = np.nanmax([rec["max"], diff.max()])
     out = []
@@ -197,7 +204,7 @@ def _lookahead(panel: Bars, items: list[Item], rows: list[int]) -> list[dict]:
         full_v, cut_v = mats[it.name][hi, j], got[j]
         out.append({"strategies": ", ".join(it.strategies), "name": it.name, "kind": it.kind,
                     "first_bar": panel.index[hi], "instrument": cols[it.name][j], "full": full_v, "truncated": cut_v,
-                    "max_abs_diff": rec["max"], "instruments": len(rec["cols"] | {j}), "bars_checked": len(rows)})
+                    "max_abs_diff": np.nanmax([rec["max"], _gap(mats[it.name][hi], got)[bad].max()]), "instruments": len(rec["cols"] | {j}), "bars_checked": len(rows)})
     return out
 
 
@@ -246,3 +253,24 @@ def check(cfg: ResearchConfig, store, end=None, samples: int = SAMPLES, seed: in
         warm += _warmup(panel, strategies, cfg, rtol)
     return LookaheadReport(pd.DataFrame(findings, columns=FINDING_COLUMNS),
                            pd.DataFrame(warm, columns=WARMUP_COLUMNS), checked, samples, seed)
+
+
+def check_factors(bars: Bars, registry, names: list[str], samples: int = SAMPLES, seed: int = 0,
+                  rtol: float = SETTLE_RTOL) -> LookaheadReport:
+    """Check factors by name on one panel, outside any config (a new factor, before a strategy
+    uses it): lookahead as :func:`check`, and each factor's settle length on these bars
+    (``data_settle``: a rolling window of n gives n, a recursive factor many more)."""
+    if len(bars.index) == 0:
+        raise ValueError("check_factors: the panel has no bars")
+    rows = sample_rows(len(bars.index), samples, seed)
+    items = [Item(name, "factor", (), _factor(registry, name)) for name in names]
+    caches: dict = {}
+    warm = []
+    for it in items:
+        data = settle_on(bars, it.compute, rtol, caches)
+        warm.append({"strategy": "", "name": it.name, "kind": "factor", "warmup": None, "probe_settle": None,
+                     "data_settle": data.bars, "data_unsettled": data.unsettled,
+                     "status": "unconfirmed" if data.bars is None and data.unsettled is not None else "ok"})
+    return LookaheadReport(pd.DataFrame(_lookahead(bars, items, rows), columns=FINDING_COLUMNS),
+                           pd.DataFrame(warm, columns=WARMUP_COLUMNS), {"(factors)": [bars.index[r] for r in rows]},
+                           samples, seed)
