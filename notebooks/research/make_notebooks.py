@@ -101,7 +101,7 @@ write("03_backtest.ipynb", [
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from qlib_local.backtest.report import read_outputs
+from qlib_local.backtest.report import read_outputs, show_figure
 from qlib_local.backtest.stats import drawdown
 
 res = read_outputs(out)
@@ -116,19 +116,19 @@ fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3])
 fig.add_trace(go.Scatter(x=total.index, y=total, name="equity"), row=1, col=1)
 fig.add_trace(go.Scatter(x=total.index, y=drawdown(total), name="drawdown", fill="tozeroy"), row=2, col=1)
 fig.update_layout(title="Account equity and drawdown", height=500)
-fig.show()
+show_figure(fig)
 """),
     code("""
 fig = go.Figure([go.Scatter(x=res.equity.index, y=res.equity[c], name=c) for c in res.equity.columns])
 fig.update_layout(title="Equity per strategy", height=400)
-fig.show()
+show_figure(fig)
 """),
     code("""
 exposure = (res.positions * res.prices).abs()
 fig = go.Figure([go.Scatter(x=exposure.index, y=exposure[c], name=c, stackgroup="one") for c in exposure.columns
                  if exposure[c].any()])
 fig.update_layout(title="Gross exposure per instrument (contracts x price, before contract value)", height=400)
-fig.show()
+show_figure(fig)
 """),
     code("""
 orders = res.orders
@@ -141,7 +141,7 @@ for side, color, symbol in (("buy", "green", "triangle-up"), ("sell", "red", "tr
     fig.add_trace(go.Scatter(x=s["timestamp"], y=s["price"], mode="markers", name=side,
                              marker={"color": color, "symbol": symbol, "size": 9}))
 fig.update_layout(title=f"Orders on {inst} (at bar close)", height=400)
-fig.show()
+show_figure(fig)
 orders.tail(10)
 """),
 ])

@@ -7,14 +7,17 @@ again, so ``qlib-local backtest`` computes everything once and the report only d
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from qlib_local.backtest.engine import BacktestResult
-from qlib_local.backtest.stats import summary
 from qlib_local.errors import QlibError
+
+if TYPE_CHECKING:  # the notebook reads the files without loading the engine (numba)
+    from qlib_local.backtest.engine import BacktestResult
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks" / "research"
 BACKTEST_NOTEBOOK = NOTEBOOK_DIR / "03_backtest.ipynb"
@@ -35,6 +38,8 @@ class BacktestOutputs:
 
 def write_outputs(res: BacktestResult, out: str | Path, trade_stats: bool = False) -> dict[str, Path]:
     """Write the result files; returns their paths. ``trade_stats`` adds vectorbt's trade records."""
+    from qlib_local.backtest.stats import summary
+
     stats = summary(res, trade_stats=trade_stats)  # everything computed before anything is written
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -65,10 +70,25 @@ def read_outputs(out: str | Path) -> BacktestOutputs:
 
 def execute_notebook(out: str | Path, parameters: dict, notebook: Path = BACKTEST_NOTEBOOK) -> Path:
     """Run a research notebook headless with papermill, saving the executed copy into ``out``."""
+    # jsonschema (under papermill and nbformat) imports rfc3987_syntax when installed, to check
+    # "iri" string formats, and that builds a Lark grammar: ~4 s of a ~5 s papermill import.
+    # Notebook validation checks no IRIs; without it jsonschema skips that one format.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     from qlib_local.notebook_runner import run_notebook
 
     if not notebook.exists():
         raise QlibError(f"report notebook {notebook} not found")
     dest = Path(out) / notebook.name
-    run_notebook(notebook, dest, parameters, cwd=Path(out))
+    # saved once at the end (and with the failing cell on an error), not after every cell: the
+    # charts make it ~1 MB, and papermill's per-cell saves cost a second or more
+    run_notebook(notebook, dest, parameters, cwd=Path(out), request_save_on_cell_execute=False)
     return dest
+
+
+def show_figure(fig) -> None:
+    """Display a Plotly figure as Plotly's own mime bundle (what ``fig.show()`` sends in Jupyter),
+    without plotly's renderer machinery, whose first use imports nbformat and jsonschema (~2-4 s
+    per kernel): the report notebook runs in a fresh kernel after every backtest."""
+    from IPython.display import display
+
+    display({"application/vnd.plotly.v1+json": {**json.loads(fig.to_json()), "config": {}}}, raw=True)

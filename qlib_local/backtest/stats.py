@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from qlib_local.backtest.engine import BacktestResult
+if TYPE_CHECKING:  # the report notebook imports this module without the engine (numba)
+    from qlib_local.backtest.engine import BacktestResult
 
 RETURN_METRICS = ("total", "annualized", "annualized_volatility", "max_drawdown",
                   "sharpe_ratio", "sortino_ratio", "calmar_ratio")
