@@ -19,7 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("--root", type=Path, default=None, help="data root (default $QLIB_LOCAL_ROOT or ./data)")
     p.add_argument("--start", default=None, help="first bar to trade (UTC), e.g. 2025-01-01")
     p.add_argument("--end", default=None, help="trade bars opening before this time (UTC)")
-    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output directory (default runs/backtest/<config name>)")
     p.add_argument("--no-notebook", action="store_true", help="skip executing the report notebook")
     p.add_argument("--trade-stats", action="store_true",
                    help="add vectorbt's trade statistics (trades, win rate, profit factor, expectancy) to "
@@ -35,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from qlib_local.research import load_config
     from qlib_local.store import KlineStore, default_root
 
+    if args.out is None:
+        args.out = Path("runs") / "backtest" / Path(args.config).stem
     root = args.root or default_root()
     store = KlineStore(root)
     cfg = load_config(args.config, store)
