@@ -15,8 +15,8 @@ from qlib_local.cli.main import main as cli
 
 DEMO_INSTRUMENTS = 12
 # Hourly bars, the finest the example config needs (1H, and 4H at offset 1h), over 100 days: the
-# event strategy's EMAs need about 70 days of 4H bars before they stop depending on where the
-# history starts (its warm-up, `qlib-local check lookahead`), and only then does it trade.
+# event strategy waits 530 bars of 4H (88 days) until its EMAs no longer depend on where the
+# history starts (its warm-up, `qlib-local check lookahead`), and only then trades.
 DEMO_TIMEFRAME = "1H"
 DEMO_DAYS = 100
 DEMO_SEED = 42
@@ -88,8 +88,8 @@ def run_demo(workdir: Path, repo: Path, runs: Path) -> DemoResult:
     return result
 
 
-DEMO_CLOSE = "2025-04-01T01:00:00Z"  # both example strategies (1H, 4H offset 1h) are due, past their warm-up
-EXCHANGE_START = "2025-04-01T01:00:02Z"  # the local exchange's clock starts just after that close
+DEMO_CLOSE = "2025-04-05T01:00:00Z"  # both example strategies (1H, 4H offset 1h) are due, past their warm-up
+EXCHANGE_START = "2025-04-05T01:00:02Z"  # the local exchange's clock starts just after that close
 
 
 def _paper(workdir: Path, root: Path, runs: Path, config: Path, result: DemoResult) -> int:
