@@ -13,6 +13,7 @@ MODULES = [
     "bench.bench_sim",
     "bench.bench_marketdata",
     "bench.bench_live",
+    "bench.bench_cli",
 ]
 
 

@@ -14,7 +14,11 @@ from pathlib import Path
 from qlib_local.cli.main import main as cli
 
 DEMO_INSTRUMENTS = 12
-DEMO_DAYS = 20
+# Hourly bars, the finest the example config needs (1H, and 4H at offset 1h), over 100 days: the
+# event strategy waits 530 bars of 4H (88 days) until its EMAs no longer depend on where the
+# history starts (its warm-up, `qlib-local check lookahead`), and only then trades.
+DEMO_TIMEFRAME = "1H"
+DEMO_DAYS = 100
 DEMO_SEED = 42
 DEMO_START = "2025-01-01"
 
@@ -60,6 +64,8 @@ def run_demo(workdir: Path, repo: Path, runs: Path) -> DemoResult:
                 str(DEMO_DAYS),
                 "--seed",
                 str(DEMO_SEED),
+                "--timeframe",
+                DEMO_TIMEFRAME,
                 "--start",
                 DEMO_START,
             ]
@@ -82,7 +88,8 @@ def run_demo(workdir: Path, repo: Path, runs: Path) -> DemoResult:
     return result
 
 
-DEMO_CLOSE = "2025-01-15T01:00:00Z"  # a close where both example strategies (1H, 4H offset 1h) are due
+DEMO_CLOSE = "2025-04-05T01:00:00Z"  # both example strategies (1H, 4H offset 1h) are due, past their warm-up
+EXCHANGE_START = "2025-04-05T01:00:02Z"  # the local exchange's clock starts just after that close
 
 
 def _paper(workdir: Path, root: Path, runs: Path, config: Path, result: DemoResult) -> int:
@@ -101,7 +108,7 @@ def _paper(workdir: Path, root: Path, runs: Path, config: Path, result: DemoResu
         "PASSPHRASE": "Demo-" + secrets.token_hex(4),
     }
     # The exchange replays the store in real time from just after the close.
-    with LocalExchange(root, start="2025-01-15T01:00:02Z", speed=1) as ex:
+    with LocalExchange(root, start=EXCHANGE_START, speed=1) as ex:
         ex.add_account("demo", creds["API_KEY"], creds["SECRET_KEY"], creds["PASSPHRASE"], usdt=10_000)
         print(f"local OKX V5 exchange at {ex.url} (clock {DEMO_CLOSE} + 2 s, real-time replay)")
         _clients_check(ex.url, creds)

@@ -34,12 +34,13 @@ def synth_store(tmp_path: Path) -> KlineStore:
     return s
 
 
-# Research and backtest: hourly synthetic swaps, long enough for EMA55 on 4H bars.
+# Research and backtest: hourly synthetic swaps, long enough for the example event strategy's
+# warm-up (its EMA55 on 4H bars: ~560 bars, 93 days) and then a bull market (days 100-135).
 @pytest.fixture(scope="session")
 def hourly_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("hourly") / "data"
     write_synthetic(KlineStore(root, create=True, durable=False),
-                    SynthConfig(instruments=6, timeframe="1H", days=40, seed=11))
+                    SynthConfig(instruments=6, timeframe="1H", days=150, seed=11))
     return root
 
 

@@ -94,20 +94,20 @@ by_q
 ])
 
 write("03_backtest.ipynb", [
-    md("# Backtest report\nConfig -> statistics, equity and drawdown, per-strategy curves, orders on a chart."),
-    params('config = "../../strategies/example.yaml"\nroot = "../../data"\nstart = None\nend = None'),
+    md("# Backtest report\nStatistics, equity and drawdown, per-strategy curves, positions and orders on a chart, "
+       "read from what `qlib-local backtest CONFIG --out DIR` wrote (the backtest is not run again)."),
+    params('out = "."  # the backtest\'s --out folder\nconfig = None  # the config it ran, for the record'),
     code("""
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from qlib_local.backtest import run_backtest, summary, drawdown
-from qlib_local.research import load_config
-from qlib_local.store import KlineStore
+from qlib_local.backtest.report import read_outputs, show_figure
+from qlib_local.backtest.stats import drawdown
 
-store = KlineStore(root)
-cfg = load_config(config, store)
-res = run_backtest(cfg, store, start, end)
-stats = summary(res)
+res = read_outputs(out)
+stats = res.stats
+print(f"{config or out}: {stats['start']} .. {stats['end']}, {stats['bars']} {stats['base_timeframe']} bars, "
+      f"settled in {stats['settle_ccy']}")
 pd.DataFrame({"account": stats["account"], **stats["strategies"]})
 """),
     code("""
@@ -116,17 +116,24 @@ fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3])
 fig.add_trace(go.Scatter(x=total.index, y=total, name="equity"), row=1, col=1)
 fig.add_trace(go.Scatter(x=total.index, y=drawdown(total), name="drawdown", fill="tozeroy"), row=2, col=1)
 fig.update_layout(title="Account equity and drawdown", height=500)
-fig.show()
+show_figure(fig)
 """),
     code("""
 fig = go.Figure([go.Scatter(x=res.equity.index, y=res.equity[c], name=c) for c in res.equity.columns])
 fig.update_layout(title="Equity per strategy", height=400)
-fig.show()
+show_figure(fig)
+"""),
+    code("""
+exposure = (res.positions * res.prices).abs()
+fig = go.Figure([go.Scatter(x=exposure.index, y=exposure[c], name=c, stackgroup="one") for c in exposure.columns
+                 if exposure[c].any()])
+fig.update_layout(title="Gross exposure per instrument (contracts x price, before contract value)", height=400)
+show_figure(fig)
 """),
     code("""
 orders = res.orders
-inst = orders["instrument"].value_counts().index[0] if len(orders) else res.model.instruments[0]
-close = res.data.close[inst]
+inst = orders["instrument"].value_counts().index[0] if len(orders) else res.prices.columns[0]
+close = res.prices[inst]
 o = orders[orders["instrument"] == inst]
 fig = go.Figure([go.Scatter(x=close.index, y=close, name=inst, line={"color": "gray"})])
 for side, color, symbol in (("buy", "green", "triangle-up"), ("sell", "red", "triangle-down")):
@@ -134,7 +141,7 @@ for side, color, symbol in (("buy", "green", "triangle-up"), ("sell", "red", "tr
     fig.add_trace(go.Scatter(x=s["timestamp"], y=s["price"], mode="markers", name=side,
                              marker={"color": color, "symbol": symbol, "size": 9}))
 fig.update_layout(title=f"Orders on {inst} (at bar close)", height=400)
-fig.show()
+show_figure(fig)
 orders.tail(10)
 """),
 ])

@@ -1,27 +1,27 @@
-"""vectorbt on top of the exact accounting: return statistics, trade records and plots.
+"""Statistics of a backtest: returns, drawdowns, costs and funding (stats.json).
 
-vectorbt's Portfolio has no leverage or margin: with cash as the limit it would refuse
-the model's leveraged orders. So the library keeps the exact account (margin sizing,
-net fills, fee attribution per strategy) and hands vectorbt (a) the equity curves as
-returns for statistics and drawdowns, and (b) the net orders with their fill prices and
-fees, simulated with ``init_cash='auto'`` (unlimited cash), whose profit equals ours
-to the cent and which gives trade records (win rate, profit factor, ...).
+The return statistics are vectorbt's definitions (``ReturnsAccessor``: total, annualized
+on a 365-day year, volatility with ddof 1, max drawdown, Sharpe, Sortino, Calmar) written
+in NumPy, because importing vectorbt alone takes 4-6 s and these are a few lines; the tests
+hold them equal to vectorbt's on the same curves. Trade records (win rate, profit factor,
+expectancy) need vectorbt's trade matching: :mod:`qlib_local.backtest.trades`, on request.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import vectorbt as vbt
 
-from qlib_local.backtest.engine import BacktestResult
-from qlib_local.perp.contracts import INVERSE
+if TYPE_CHECKING:  # the report notebook imports this module without the engine (numba)
+    from qlib_local.backtest.engine import BacktestResult
 
 RETURN_METRICS = ("total", "annualized", "annualized_volatility", "max_drawdown",
                   "sharpe_ratio", "sortino_ratio", "calmar_ratio")
+YEAR = pd.Timedelta(days=365)  # vectorbt's year_freq
 
 
 def freq_of(res: BacktestResult) -> pd.Timedelta:
@@ -35,28 +35,11 @@ def returns(equity: pd.Series, start_value: float | None = None) -> pd.Series:
     return equity / prev - 1.0
 
 
-def orders_portfolio(res: BacktestResult) -> vbt.Portfolio:
-    """The account's net orders replayed by vectorbt (cash sharing, one group, unlimited cash).
+def orders_portfolio(res: BacktestResult):
+    """The account's net orders replayed by vectorbt (see :func:`qlib_local.backtest.trades.orders_portfolio`)."""
+    from qlib_local.backtest.trades import orders_portfolio as replay
 
-    vectorbt knows only linear assets. An inverse contract is a short position of
-    ``ctVal`` units in the asset priced ``1/price`` (its PnL ``q ctVal (1/entry - 1/exit)``
-    is exactly that), so inverse instruments are replayed on ``1/price`` with negated
-    sizes, and vectorbt's profit and fees come out in the coin. Funding and liquidation
-    are not orders: vectorbt's profit is the trading part of ours.
-    """
-    close = res.data.close.reindex(columns=res.model.instruments)
-    net = res.positions.to_numpy()
-    delta = np.diff(net, axis=0, prepend=np.zeros((1, net.shape[1])))
-    inverse = res.model.ct_type == INVERSE
-    units = delta * res.model.ct_val * np.where(inverse, -1.0, 1.0)
-    size = pd.DataFrame(np.where(np.abs(units) > 0, units, np.nan), index=close.index, columns=close.columns)
-    fill = close.to_numpy() * (1.0 + res.config.fees.slippage * np.sign(delta))
-    price = pd.DataFrame(np.where(inverse[None, :], 1.0 / fill, fill), index=close.index, columns=close.columns)
-    asset = pd.DataFrame(np.where(inverse[None, :], 1.0 / close.to_numpy(), close.to_numpy()), index=close.index,
-                         columns=close.columns).bfill()
-    return vbt.Portfolio.from_orders(asset, size=size, size_type="amount", price=price,
-                                     fees=res.config.fees.taker, init_cash="auto", cash_sharing=True,
-                                     group_by=True, freq=freq_of(res))
+    return replay(res)
 
 
 def flow_totals(res: BacktestResult) -> dict[str, dict[str, float]]:
@@ -94,37 +77,65 @@ def _clean(v):
     return v
 
 
+def return_metrics(r: np.ndarray, ann_factor: float) -> dict[str, float]:
+    """vectorbt's return metrics of bar returns ``r`` (its numba code, in NumPy)."""
+    n = len(r)
+    growth = np.nanprod(r + 1.0)
+    cum = np.cumprod(np.where(np.isnan(r), 1.0, r + 1.0))
+    mdd = float(np.min(cum / np.maximum.accumulate(cum) - 1.0)) if n else np.nan
+    annualized = growth ** (ann_factor / n) - 1.0 if n else np.nan
+    cnt = n - np.count_nonzero(np.isnan(r))
+    std = np.sqrt(np.nanvar(r) * cnt / (cnt - 1)) if cnt > 1 else np.nan
+    mean = np.nanmean(r) if cnt else np.nan
+    downside = np.sqrt(np.nanmean(np.minimum(r, 0.0) ** 2)) * np.sqrt(ann_factor) if cnt else np.nan
+    short = n < 2
+    return {
+        "total": growth - 1.0,
+        "annualized": annualized,
+        "annualized_volatility": np.nan if short else std * ann_factor ** 0.5,
+        "max_drawdown": mdd,
+        "sharpe_ratio": np.nan if short else np.inf if std == 0.0 else mean / std * np.sqrt(ann_factor),
+        "sortino_ratio": np.nan if short else np.inf if downside == 0.0 else mean * ann_factor / downside,
+        "calmar_ratio": np.nan if mdd == 0.0 else annualized / abs(mdd),
+    }
+
+
 def return_stats(equity: pd.Series, freq: pd.Timedelta, start_value: float) -> dict:
-    acc = returns(equity, start_value).vbt.returns(freq=freq)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out = {m: _clean(getattr(acc, m)()) for m in RETURN_METRICS}
+        warnings.simplefilter("ignore")  # a flat or empty curve: NaN/inf, written as null
+        metrics = return_metrics(returns(equity, start_value).to_numpy(np.float64), YEAR / freq)
+    out = {m: _clean(metrics[m]) for m in RETURN_METRICS}
     out["start_value"], out["end_value"] = float(start_value), float(equity.iloc[-1])
     return out
 
 
-def summary(res: BacktestResult) -> dict:
-    """stats.json: account and per-strategy return statistics plus vectorbt trade statistics."""
+def order_stats(res: BacktestResult) -> dict:
+    """Net orders sent and the fees they paid (settlement currency)."""
+    orders = res.orders
+    return {"orders": len(orders), "fees_paid": _clean(orders["fee"].sum())}
+
+
+def summary(res: BacktestResult, trade_stats: bool = False) -> dict:
+    """stats.json: account and per-strategy return statistics, orders, costs, funding, liquidations,
+    and each strategy's warm-up; vectorbt's trade statistics too with ``trade_stats``."""
+    from qlib_local.research.intents import warmup_bars
+
     freq = freq_of(res)
-    pf = orders_portfolio(res)
-    trades = pf.trades
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trade_stats = {
-            "orders": int(pf.orders.count()), "trades": int(trades.count()), "win_rate": _clean(trades.win_rate()),
-            "profit_factor": _clean(trades.profit_factor()), "expectancy": _clean(trades.expectancy()),
-            "fees_paid": _clean(pf.orders.fees.sum()), "vectorbt_total_profit": _clean(pf.total_profit()),
-        }
+    trades = {}
+    if trade_stats:
+        from qlib_local.backtest.trades import trade_summary
+
+        trades = trade_summary(res)
     flows = flow_totals(res)
     liq = res.liquidations
     return {
         "start": res.equity.index[0].isoformat(), "end": res.equity.index[-1].isoformat(),
         "bars": len(res.equity), "base_timeframe": res.data.base_tf,
         "settle_ccy": res.settle_ccy, "initial_equity": res.config.initial_equity,
-        "account": {**return_stats(res.equity["total"], freq, res.config.initial_equity), **trade_stats,
-                    **flows.get("account", {})},
+        "account": {**return_stats(res.equity["total"], freq, res.config.initial_equity), **order_stats(res),
+                    **trades, **flows.get("account", {})},
         "strategies": {sc.id: {**return_stats(res.equity[sc.id], freq, res.config.initial_equity * sc.position),
-                               **flows.get(sc.id, {})}
+                               "warmup_bars": warmup_bars(sc, res.config.factors), **flows.get(sc.id, {})}
                        for sc in res.config.strategies},
         "liquidations": [{"time": r.time.isoformat(), "loss": float(r.loss), "equity_before": float(r.equity_before),
                           "strategies": list(r.strategies)} for r in liq.itertuples()],

@@ -6,6 +6,11 @@ cross-sectional condition, blacklist removed, top ``symbol_num_limit`` by the ra
 factor), on the panel, with time-series factors still from each instrument's own bars.
 Index: bar CLOSE times, the moments the model steps. Live takes the last row of exactly
 this computation.
+
+Warm-up: an instrument's intent counts only once it has as many bars of its own as the
+strategy's warm-up (:mod:`qlib_local.research.warmup`; for event strategies the panel too):
+before that a timing signal is NaN (keep) and an event strategy does not select it, so no
+trade rests on values that depend on where the history starts.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import pandas as pd
 from qlib_local.research.config import ResearchConfig, StrategyConfig
 from qlib_local.research.factors import Bars, FactorContext, FactorRegistry
 from qlib_local.research.strategy import EventStrategy, TimingStrategy
+from qlib_local.research.warmup import required_bars, settled
 
 
 def timing_intent(sc: StrategyConfig, ctx: FactorContext) -> pd.DataFrame:
@@ -47,11 +53,23 @@ def event_intent(sc: StrategyConfig, ctx: FactorContext) -> pd.DataFrame:
     return top_k(score, ok, sc.symbol_num_limit, sc.ascending)
 
 
+def raw_intent(sc: StrategyConfig, bars: Bars, registry: FactorRegistry, cache: dict | None = None) -> pd.DataFrame:
+    """One strategy's intents on its panel's rows (bar open times), warm-up included."""
+    ctx = FactorContext(bars, registry, cache if cache is not None else {})
+    return timing_intent(sc, ctx) if sc.kind == "timing" else event_intent(sc, ctx)
+
+
+def warmup_bars(sc: StrategyConfig, registry: FactorRegistry) -> int:
+    """Bars of its own rule the strategy needs before it may trade (see module docstring)."""
+    return required_bars(sc, registry, raw_intent)
+
+
 def strategy_intent(sc: StrategyConfig, bars: Bars, registry: FactorRegistry,
                     cache: dict | None = None) -> pd.DataFrame:
-    """One strategy's intents on its own timeline, indexed by bar close time."""
-    ctx = FactorContext(bars, registry, cache if cache is not None else {})
-    out = timing_intent(sc, ctx) if sc.kind == "timing" else event_intent(sc, ctx)
+    """One strategy's intents on its own timeline, indexed by bar close time, warm-up excluded."""
+    out = raw_intent(sc, bars, registry, cache)
+    ok = settled(bars, out.columns, warmup_bars(sc, registry), panel_wide=sc.kind == "event")
+    out = out.where(ok) if sc.kind == "timing" else out & ok
     out.index = out.index + pd.Timedelta(milliseconds=sc.rule_ms)
     out.index.name = "close_time"
     return out

@@ -38,3 +38,20 @@ def test_backtest_cli_bad_config_is_one_line_error(hourly_root, tmp_path, exampl
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: strategies[1]") and "max_cap_num" in err
     assert not (tmp_path / "o").exists()  # failed before any work
+
+
+def test_backtest_cli_imports_vectorbt_only_for_trade_stats(hourly_root, tmp_path, example_raw, write_cfg):
+    """vectorbt's import costs more than the backtest: only --trade-stats pays it."""
+    import subprocess
+    import sys
+
+    cfg = write_cfg(example_raw)
+    code = ("import sys\nfrom qlib_local.cli.main import main\n"
+            "code = main(sys.argv[1:])\nprint('VECTORBT', 'vectorbt' in sys.modules, code)")
+    for extra, loaded in (([], False), (["--trade-stats"], True)):
+        out = tmp_path / f"o{int(loaded)}"
+        proc = subprocess.run([sys.executable, "-c", code, "backtest", str(cfg), "--root", str(hourly_root),
+                               "--start", "2025-03-20", "--out", str(out), "--no-notebook", *extra],
+                              capture_output=True, text=True, check=True)
+        assert f"VECTORBT {loaded} 0" in proc.stdout
+        assert ("trades" in json.loads((out / "stats.json").read_text())["account"]) is loaded

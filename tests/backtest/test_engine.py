@@ -97,9 +97,10 @@ def test_sweep_equals_individual_runs(hourly_store, example_raw, write_cfg):
 
 def test_trading_window_and_due_bars(hourly_store, example_raw, write_cfg):
     cfg = load_config(write_cfg(example_raw), hourly_store)
-    res = run_backtest(cfg, hourly_store, start="2025-01-10", end="2025-01-20")
-    assert res.equity.index[0] == pd.Timestamp("2025-01-10 01:00", tz="UTC")
-    assert res.equity.index[-1] == pd.Timestamp("2025-01-20 00:00", tz="UTC")
+    # past the event strategy's warm-up (~93 days of 4H bars), so it trades in the window
+    res = run_backtest(cfg, hourly_store, start="2025-04-20", end="2025-04-30")
+    assert res.equity.index[0] == pd.Timestamp("2025-04-20 01:00", tz="UTC")
+    assert res.equity.index[-1] == pd.Timestamp("2025-04-30 00:00", tz="UTC")
     event = res.strategy_frame("BtcBullAndCoinBull_21_55")
     changed = event.index[event.diff().abs().sum(axis=1) > 0]
     assert len(changed) > 0 and all((t.hour - 1) % 4 == 0 for t in changed)  # 4H offset 1h closes only
