@@ -3,7 +3,8 @@
 ``qlib-local live run`` calls :func:`validate_run` before it takes the account's lock,
 creates the ledger's folder, appends to the runs index or starts papermill: the accounts
 file and the account (names, numbers, URL), its secrets, the store, the strategies file
-against that store (strategy names, shares, leverage, offsets, instruments), and ``--at``.
+against that store (strategy names, shares, leverage, offsets, instruments), that
+``history_bars`` covers every strategy's warm-up, and ``--at``.
 A failure is one :class:`ConfigError` line and exit 2, and leaves no trace: no ledger file,
 no run row, no notebook, no index entry. Left to the notebook, the same mistakes used to
 surface at ``connect`` or ``compute``, as a failed run with all four written.
@@ -52,7 +53,28 @@ def validate_run(accounts_file: str | Path, account: str, mode: str | None = Non
     if config.exchange != acct.exchange:
         raise ConfigError(f"account {acct.name}: strategies file {acct.strategies} trades on {config.exchange}, "
                           f"the account on {acct.exchange}")
+    check_history(acct, config)
     return ValidatedRun(acct, secrets, config, store, ledger, runs, _at_ms(at))
+
+
+def check_history(acct: AccountConfig, config: ResearchConfig) -> None:
+    """Refuse a ``history_bars`` shorter than a strategy's warm-up: that strategy would never trade.
+
+    A live run reads ``history_bars`` bars of the longest rule; each strategy trades only from its
+    warm-up's bar on (:func:`qlib_local.research.intents.warmup_bars`), counted in its own rule.
+    """
+    if acct.history_bars is None:
+        return
+    from qlib_local.research.intents import warmup_bars  # numba-free, but only this check needs it
+
+    longest = max(sc.rule_ms for sc in config.strategies)
+    have_ms = acct.history_bars * longest
+    for sc in config.strategies:
+        need_ms = (warmup_bars(sc, config.factors) + 1) * sc.rule_ms
+        if have_ms < need_ms:
+            raise ConfigError(f"account {acct.name}: history_bars {acct.history_bars} ({have_ms / 86_400_000:g} days) "
+                              f"is shorter than strategy {sc.id}'s warm-up ({need_ms / 86_400_000:g} days): "
+                              f"set history_bars to at least {-(-need_ms // longest)}, or leave it out")
 
 
 def open_store(path: Path) -> KlineStore:

@@ -64,6 +64,7 @@ def with_strategies(tmp_path: Path, edit: Callable[[dict], None]) -> Path:
     ({"fetch_missing": "no"}, None, "fetch_missing: must be true or false, got 'no'"),
     ({"fetch_missing": "TOKEN"}, "no", "fetch_missing: must be true or false, got 'no'"),
     ({"history_bars": 2.5}, None, "history_bars: expected an integer, got 2.5"),
+    ({"history_bars": 5}, None, "history_bars 5 (0.208333 days) is shorter than strategy"),
     ({"url": "http://10.1.2.3:8080"}, None, "10.1.2.3 is not this machine"),
 ])
 def test_bad_account_fields_exit_2_and_write_nothing(accounts_file, tmp_path, overrides, text, message):
@@ -131,3 +132,17 @@ def test_a_valid_account_passes_the_checks_unchanged(accounts_file):
     assert checked.acct.name == ACCOUNT and checked.at_ms == bar(0)
     assert [s.id for s in checked.config.strategies] == ["SmaCross_5_10", "RankOnly"]
     assert set(checked.config.instruments) >= {BTC, ETH} and checked.ledger.name == "alice.sqlite"
+
+
+def test_history_bars_must_cover_every_warm_up(accounts_file):
+    """The boundary is each strategy's measured warm-up: one bar less is refused, the warm-up passes."""
+    from qlib_local.live.errors import ConfigError
+    from qlib_local.live.validate_run import validate_run
+    from qlib_local.research.intents import warmup_bars
+
+    path = accounts_file()
+    config = validate_run(path, ACCOUNT).config
+    need = max(warmup_bars(sc, config.factors) + 1 for sc in config.strategies)  # all rules are 1H here
+    assert validate_run(accounts_file(history_bars=need), ACCOUNT).acct.history_bars == need
+    with pytest.raises(ConfigError, match=f"set history_bars to at least {need}"):
+        validate_run(accounts_file(history_bars=need - 1), ACCOUNT)
