@@ -19,6 +19,8 @@ def write_outputs(res: BacktestResult, out: str | Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"equity": out / "equity.csv", "orders": out / "orders.csv", "stats": out / "stats.json"}
     eq = res.equity.copy()
+    if res.equity_usd is not None:  # a coin-settled account: its equity in USD beside the coin figures
+        eq["usd"] = res.equity_usd
     eq.index.name = "timestamp"
     eq.to_csv(paths["equity"])
     res.orders.to_csv(paths["orders"], index=False)
