@@ -62,6 +62,7 @@ def run_demo(workdir: Path, repo: Path, runs: Path) -> DemoResult:
                 str(DEMO_SEED),
                 "--start",
                 DEMO_START,
+                "--inverse",  # funding and mark prices come by default; BTC-USD-SWAP, ETH-USD-SWAP too
             ]
         ),
     )

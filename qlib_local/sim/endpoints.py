@@ -137,14 +137,15 @@ def ep_tickers(ctx: Ctx) -> Result:
 
 # ------------------------------------------------------------------ public: funding and mark prices
 def ep_mark_price(ctx: Ctx) -> Result:
-    """The stored mark price (the last closed mark candle; the last price where none is stored);
-    instId narrows to one swap."""
+    """Mark price = the engine's mark (what the accounts' positions are valued at); instId narrows
+    to one swap. The store's mark candles are served by the mark-price-candles endpoints and
+    :meth:`MarketData.mark_price`."""
     if ctx.required("instType") != "SWAP":
         return []
     inst_id = ctx.q("instId")
     insts = [inst_id] if inst_id else [i for i in ctx.market.inst_ids if ctx.market.listed(i, ctx.now)]
     return [{"instType": "SWAP", "instId": i, "ts": str(ctx.now),
-             "markPx": num(ctx.market.mark_price(i, ctx.now), tick_decimals(ctx.market.check(i, ctx.now).tick_sz))}
+             "markPx": num(ctx.engine.mark(i, ctx.now), tick_decimals(ctx.market.check(i, ctx.now).tick_sz))}
             for i in insts]
 
 
