@@ -68,6 +68,7 @@ def run_demo(workdir: Path, repo: Path, runs: Path) -> DemoResult:
                 DEMO_TIMEFRAME,
                 "--start",
                 DEMO_START,
+                "--inverse",  # funding and mark prices come by default; BTC-USD-SWAP, ETH-USD-SWAP too
             ]
         ),
     )

@@ -2,20 +2,22 @@
 
 Returns follow a two-speed stochastic-volatility model (volatility clusters), Student-t
 shocks (fat tails), a common market factor with per-coin betas, and regime-switching
-drifts (trends). Same seed, same bars, on every machine.
+drifts (trends). Same seed, same bars, on every machine. Funding rates, mark prices and
+inverse swaps come from :mod:`qlib_local.synth_perp`, tied to these prices.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from qlib_local import synth_perp
 from qlib_local.specs import InstrumentSpec
-from qlib_local.timeframes import parse_timeframe, to_ms
+from qlib_local.timeframes import HOUR_MS, parse_timeframe, to_ms
 
 MAJORS: list[tuple[str, float, float]] = [  # (base, start price, max leverage)
     ("BTC", 60_000.0, 100),
@@ -81,6 +83,10 @@ class SynthConfig:
     seed: int = 0
     start: str = "2025-01-01"
     gaps: int = 0  # random runs of missing bars per instrument, as real data has
+    funding: bool = False  # write_synthetic also stores funding rates (``data synth`` does by default)
+    mark: bool = False  # ... and mark-price candles
+    inverse: bool = False  # add the coin-margined BTC-USD-SWAP (and ETH-USD-SWAP with 2+ instruments)
+    funding_interval_h: float = 8.0
 
 
 def instrument_names(n: int) -> list[str]:
@@ -111,6 +117,8 @@ def contract_spec(inst_id: str, price: float, max_lever: float) -> InstrumentSpe
         max_lever=float(max_lever),
         ct_val_ccy=inst_id.split("-")[0],
         settle_ccy="USDT",
+        mmr=synth_perp.first_tier_rate(max_lever),
+        mm_tiers=synth_perp.margin_tiers(inst_id.split("-")[0], max_lever),
     )
 
 
@@ -198,15 +206,44 @@ def generate(cfg: SynthConfig) -> tuple[dict[str, pd.DataFrame], dict[str, Instr
         spec = contract_spec(inst, p0, max_lever)
         bars[inst] = _on_tick_grid(df, spec.tick_sz)
         specs[inst] = spec
+    if cfg.inverse:
+        for sibling, inst, usd, tick, lever in synth_perp.INVERSE_SWAPS:
+            if sibling in bars:
+                rng = np.random.default_rng([cfg.seed, 2_000_003, len(bars)])
+                bars[inst] = synth_perp.inverse_bars(bars[sibling], tick, rng)
+                specs[inst] = synth_perp.inverse_spec(inst, usd, tick, lever, float(bars[sibling]["close"].iloc[0]))
+    if cfg.funding_interval_h != 8.0:
+        specs = {k: replace(v, funding_interval_h=cfg.funding_interval_h) for k, v in specs.items()}
     return bars, specs
 
 
+def generate_perp(cfg: SynthConfig, bars: dict[str, pd.DataFrame], specs: dict[str, InstrumentSpec]
+                  ) -> tuple[dict[str, pd.Series], dict[str, pd.DataFrame]]:
+    """Funding rates (at each instrument's funding times) and mark candles for ``generate``'s bars."""
+    step = parse_timeframe(cfg.timeframe)
+    funding, mark = {}, {}
+    for i, (inst, df) in enumerate(bars.items()):
+        interval = int(round(specs[inst].funding_interval_h * HOUR_MS))
+        funding[inst] = synth_perp.funding_rates(df, step, interval, np.random.default_rng([cfg.seed, i, 77]))
+        mark[inst] = synth_perp.mark_bars(df, step, specs[inst].tick_sz, np.random.default_rng([cfg.seed, i, 78]))
+    return funding, mark
+
+
 def write_synthetic(store, cfg: SynthConfig, exchange: str = "okx") -> list[str]:
-    """Generate and upsert into ``store`` (a KlineStore); writes the specs file too."""
+    """Generate and upsert into ``store`` (a KlineStore); writes the specs file too, and the
+    funding rates and mark candles when ``cfg`` asks for them."""
     from qlib_local.specs import save_specs
+    from qlib_local.store.funding import mark_exchange
 
     bars, specs = generate(cfg)
     for inst, df in bars.items():
         store.upsert(exchange, inst, cfg.timeframe, df)
     save_specs(store.root, exchange, specs)
+    if cfg.funding or cfg.mark:
+        funding, mark = generate_perp(cfg, bars, specs)
+        for inst in bars:
+            if cfg.funding:
+                store.upsert_funding(exchange, inst, funding[inst])
+            if cfg.mark:
+                store.upsert(mark_exchange(exchange), inst, cfg.timeframe, mark[inst])
     return list(bars)

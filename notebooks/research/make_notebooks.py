@@ -131,6 +131,16 @@ fig.update_layout(title="Gross exposure per instrument (contracts x price, befor
 show_figure(fig)
 """),
     code("""
+# Funding paid (-) and received (+) per strategy, cumulative (settlement currency); see stats["funding"]
+funding = res.funding.cumsum()
+fig = go.Figure([go.Scatter(x=funding.index, y=funding[c], name=c) for c in funding.columns])
+fig.update_layout(title=f"Cumulative funding ({stats['funding']['mode']}, {stats['funding']['settlements']} settlements)",
+                  height=350)
+show_figure(fig)
+for note in stats["funding"]["notes"]:
+    print("note:", note)
+"""),
+    code("""
 orders = res.orders
 inst = orders["instrument"].value_counts().index[0] if len(orders) else res.prices.columns[0]
 close = res.prices[inst]

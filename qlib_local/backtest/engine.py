@@ -33,6 +33,7 @@ class BacktestResult:
     intents: dict[str, pd.DataFrame]
     final_state: ModelState
     flows: np.ndarray | None = None  # [T, S, 3] fee, funding, liquidation per strategy (settlement currency)
+    margin: bool = True  # whether maintenance margin and liquidation were modelled
 
     @property
     def orders(self) -> pd.DataFrame:
@@ -41,6 +42,21 @@ class BacktestResult:
     @property
     def settle_ccy(self) -> str:
         return self.model.settle_ccy
+
+    @property
+    def usd_price(self) -> pd.Series | None:
+        """USD per unit of the settlement coin at each close, for an inverse (coin-settled)
+        account: an inverse swap's price is USD per coin. None for a USDT account."""
+        if not self.model.inverse:
+            return None
+        inst = self.model.instruments[0]
+        return self.data.close[inst].reindex(self.positions.index).ffill().bfill().rename("usd_per_" + self.settle_ccy)
+
+    @property
+    def equity_usd(self) -> pd.Series | None:
+        """The account's total equity valued in USD (inverse accounts; None for USDT ones)."""
+        px = self.usd_price
+        return None if px is None else (self.equity["total"] * px).rename("usd")
 
     def strategy_frame(self, sid: str) -> pd.DataFrame:
         """Contracts of one strategy per instrument over time."""
@@ -76,11 +92,13 @@ class BacktestResult:
 
 
 def run_backtest(cfg: ResearchConfig, store=None, start=None, end=None, data: MarketData | None = None,
-                 record_positions: bool = True, margin: bool = True) -> BacktestResult:
+                 record_positions: bool = True, margin: bool | None = None) -> BacktestResult:
     """Run every strategy of ``cfg`` in one account; pass ``data`` to reuse loaded panels.
 
-    ``margin``: judge maintenance margin each bar and liquidate (see :mod:`qlib_local.perp.margin`).
+    ``margin``: judge maintenance margin each bar and liquidate (see :mod:`qlib_local.perp.margin`);
+    default: the config's ``margin``.
     """
+    margin = cfg.margin if margin is None else margin
     if data is None:
         data = load_market_data(cfg, store, start, end)
     model = Model(cfg, data.specs)
@@ -102,7 +120,7 @@ def run_backtest(cfg: ResearchConfig, store=None, start=None, end=None, data: Ma
     positions = pd.DataFrame(net, index=idx, columns=pd.Index(model.instruments, name="instrument"))
     return BacktestResult(cfg, data, model, equity, pd.Series(eq_before, index=idx, name="equity_before"),
                           positions, strat_hold if record_positions else None, intents, state,
-                          flows if record_positions else None)
+                          flows if record_positions else None, margin)
 
 
 def fill_prices(close: np.ndarray, delta: np.ndarray, slippage: float) -> np.ndarray:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the notebook reads the files without loading the engine (nu
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks" / "research"
 BACKTEST_NOTEBOOK = NOTEBOOK_DIR / "03_backtest.ipynb"
 FILES = {"equity": "equity.csv", "orders": "orders.csv", "stats": "stats.json",
-         "positions": "positions.parquet", "prices": "prices.parquet"}
+         "positions": "positions.parquet", "prices": "prices.parquet", "funding": "funding.parquet"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class BacktestOutputs:
     stats: dict  # stats.json
     positions: pd.DataFrame  # net contracts per instrument after each close
     prices: pd.DataFrame  # the closes the backtest traded at (forward-filled), per instrument
+    funding: pd.DataFrame  # funding received (+) or paid (-) per strategy at each close (settlement currency)
 
 
 def write_outputs(res: BacktestResult, out: str | Path, trade_stats: bool = False) -> dict[str, Path]:
@@ -45,6 +46,8 @@ def write_outputs(res: BacktestResult, out: str | Path, trade_stats: bool = Fals
     out.mkdir(parents=True, exist_ok=True)
     paths = {k: out / name for k, name in FILES.items()}
     eq = res.equity.copy()
+    if res.equity_usd is not None:  # a coin-settled account: its equity in USD beside the coin figures
+        eq["usd"] = res.equity_usd
     eq.index.name = "timestamp"
     eq.to_csv(paths["equity"])
     res.orders.to_csv(paths["orders"], index=False)
@@ -52,6 +55,7 @@ def write_outputs(res: BacktestResult, out: str | Path, trade_stats: bool = Fals
     res.positions.rename_axis(index="timestamp", columns=None).to_parquet(paths["positions"])
     prices = res.data.close.reindex(columns=res.model.instruments)
     prices.rename_axis(index="timestamp", columns=None).to_parquet(paths["prices"])
+    res.funding.rename_axis(index="timestamp", columns=None).to_parquet(paths["funding"])
     return paths
 
 
@@ -65,7 +69,7 @@ def read_outputs(out: str | Path) -> BacktestOutputs:
     orders = pd.read_csv(out / FILES["orders"], parse_dates=["timestamp"])
     stats = json.loads((out / FILES["stats"]).read_text())
     return BacktestOutputs(equity, orders, stats, pd.read_parquet(out / FILES["positions"]),
-                           pd.read_parquet(out / FILES["prices"]))
+                           pd.read_parquet(out / FILES["prices"]), pd.read_parquet(out / FILES["funding"]))
 
 
 def execute_notebook(out: str | Path, parameters: dict, notebook: Path = BACKTEST_NOTEBOOK) -> Path:

@@ -36,11 +36,13 @@ def variant(cfg: ResearchConfig, sid: str, name: str) -> ResearchConfig:
     return replace(cfg, strategies=(new,))
 
 
-def run_sweep(cfg: ResearchConfig, data: MarketData, sid: str, names: list[str], margin: bool = True) -> pd.DataFrame:
+def run_sweep(cfg: ResearchConfig, data: MarketData, sid: str, names: list[str], margin: bool | None = None) -> pd.DataFrame:
     """Total equity per combination (columns = strategy names), one vectorized run.
 
     ``data`` must come from :func:`load_market_data` on a config holding strategy ``sid``.
+    ``margin`` defaults to the config's.
     """
+    margin = cfg.margin if margin is None else margin
     base = parse_name(cfg.strategy(sid).strategy_name)[0]
     for n in names:
         if parse_name(n)[0] != base:

@@ -42,12 +42,17 @@ def run(args: argparse.Namespace) -> int:
     store = KlineStore(root)
     cfg = load_config(args.config, store)
     t0 = time.perf_counter()
-    res = run_backtest(cfg, store, args.start, args.end, record_positions=False)
+    res = run_backtest(cfg, store, args.start, args.end)  # per-bar flows: funding paid and received in stats.json
     engine_s = time.perf_counter() - t0
     paths = write_outputs(res, args.out, trade_stats=args.trade_stats)
     total = res.equity["total"]
-    print(f"{len(total)} bars, {len(res.orders)} orders, equity {total.iloc[0]:.2f} -> {total.iloc[-1]:.2f} "
-          f"(engine {engine_s:.2f} s)")
+    ccy, d = res.settle_ccy, (8 if res.model.inverse else 2)  # a coin needs its satoshis
+    print(f"{len(total)} bars, {len(res.orders)} orders, equity {total.iloc[0]:.{d}f} -> {total.iloc[-1]:.{d}f} {ccy}"
+          + (f" ({res.equity_usd.iloc[-1]:,.2f} USD)" if res.equity_usd is not None else "")
+          + f" (engine {engine_s:.2f} s)")
+    fund = res.funding.sum(axis=1)
+    print(f"funding ({cfg.funding}): paid {-fund[fund < 0].sum():.{d}f}, received {fund[fund > 0].sum():.{d}f} {ccy}; "
+          f"margin {'on' if res.margin else 'off'}, {len(res.liquidations)} liquidation(s)")
     for p in paths.values():
         print(f"wrote {p}")
     if not args.no_notebook:

@@ -1,4 +1,4 @@
-"""``qlib-local data ...``: import, export, list, check and synthesize bars."""
+"""``qlib-local data ...``: import, export, list, check and synthesize bars (and funding and mark prices)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from qlib_local.errors import DataError
 from qlib_local.store import KlineStore, StoreFileError, default_root
 from qlib_local.store.check import DatasetReport, check_dataset, compare_series, datasets, series_pairs
 from qlib_local.store.files import read_bar_file, write_bar_file
+from qlib_local.store.funding import FUNDING, MARK, funding_exchange, funding_instruments, mark_exchange
 from qlib_local.timeframes import base_timeframe, normalize_timeframe, parse_timeframe
 
 # Further `data` subcommands living in their own modules (download, update, collect).
@@ -30,11 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="the local K-line store")
     dsub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
 
-    p = dsub.add_parser("import", help="import a csv/feather/parquet file of bars")
+    p = dsub.add_parser("import", help="import a csv/feather/parquet file of bars, funding rates or mark prices")
     p.add_argument("path", type=Path)
     p.add_argument("--exchange", required=True)
     p.add_argument("--symbol", required=True, help="the exchange's own instrument id, e.g. BTC-USDT-SWAP")
-    p.add_argument("--timeframe", required=True)
+    p.add_argument("--timeframe", default=None, help="the bars' timeframe (not for --funding)")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--funding", action="store_true",
+                      help="a funding-rate file: a time and a rate column (rate, fundingRate, or open as freqtrade writes)")
+    kind.add_argument("--mark", action="store_true", help="mark-price candles (volume ignored)")
     p.add_argument(
         "--sort-dedupe", action="store_true", help="sort and drop duplicate timestamps (last wins)"
     )
@@ -80,6 +85,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", default="2025-01-01")
     p.add_argument("--gaps", type=int, default=0, help="random runs of missing bars per instrument")
     p.add_argument("--exchange", default="okx")
+    p.add_argument("--no-funding", action="store_true", help="write no funding rates")
+    p.add_argument("--no-mark", action="store_true", help="write no mark-price candles")
+    p.add_argument("--inverse", action="store_true", help="add coin-margined BTC-USD-SWAP (and ETH-USD-SWAP)")
     add_root(p)
     p.set_defaults(func=cmd_synth)
 
@@ -94,18 +102,38 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    if args.funding:
+        return _import_funding(args)
+    if not args.timeframe:
+        raise DataError("--timeframe is needed to import bars (only --funding files have none)")
     tf = normalize_timeframe(args.timeframe)
-    read = read_bar_file(args.path, sort_dedupe=args.sort_dedupe, drop_bad_rows=args.drop_bad_rows)
+    read = read_bar_file(args.path, sort_dedupe=args.sort_dedupe, drop_bad_rows=args.drop_bad_rows,
+                         no_volume=args.mark)
     bars = read.bars
     store = open_store(args, create=True)
-    n = store.upsert(args.exchange, args.symbol, tf, bars)
+    exchange = mark_exchange(args.exchange) if args.mark else args.exchange
+    n = store.upsert(exchange, args.symbol, tf, bars)
     if read.dropped:
         print(f"dropped {read.dropped} bad row(s) of {args.path}:")
         for line in read.dropped_lines:
             print(f"  {line}")
         if read.dropped > len(read.dropped_lines):
             print(f"  ... and {read.dropped - len(read.dropped_lines)} more")
-    print(f"imported {n} {tf} bars of {args.exchange}/{args.symbol} ({bars.index[0]} .. {bars.index[-1]})")
+    what = "mark-price candles" if args.mark else "bars"
+    print(f"imported {n} {tf} {what} of {exchange}/{args.symbol} ({bars.index[0]} .. {bars.index[-1]})")
+    return 0
+
+
+def _import_funding(args: argparse.Namespace) -> int:
+    from qlib_local.store.funding_file import read_funding_file
+
+    if args.drop_bad_rows:
+        raise DataError("--drop-bad-rows applies to bars; a funding file is imported whole or not at all")
+    rates = read_funding_file(args.path, sort_dedupe=args.sort_dedupe)
+    store = open_store(args, create=True)
+    n = store.upsert_funding(args.exchange, args.symbol, rates)
+    print(f"imported {n} funding rates of {args.exchange}/{args.symbol} ({rates.index[0]} .. {rates.index[-1]}, "
+          f"mean {rates.mean():.6%} per settlement)")
     return 0
 
 
@@ -128,7 +156,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     store = open_store(args)
     rows = datasets(store, args.exchange)
-    if not rows:
+    exchanges = [args.exchange] if args.exchange else sorted(  # an exchange may have funding and no bars
+        {n.removesuffix(FUNDING) for n in store.namespaces() if not n.endswith(MARK)})
+    funding = [(ex, inst) for ex in exchanges for inst in funding_instruments(store, ex)]
+    if not rows and not funding:
         print(f"no datasets under {store.root}")
         return 0
     lines = []  # all read before any is printed: an unreadable file is one error line, nothing else
@@ -137,6 +168,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         first = str(bars.index[0]) if len(bars) else "-"
         last = str(bars.index[-1]) if len(bars) else "-"
         lines.append(f"{ex:<12} {inst:<22} {tf:>4} {first:<26} {last:<26}")
+    for ex, inst in funding:
+        r = store.read_funding(ex, inst)
+        lines.append(f"{funding_exchange(ex):<12} {inst:<22} {'rate':>4} {str(r.index[0]):<26} {str(r.index[-1]):<26}"
+                     f" {len(r)} settlements")
     print(f"{'exchange':<12} {'instrument':<22} {'tf':>4} {'first bar':<26} {'last bar':<26}")
     print("\n".join(lines))
     return 0
@@ -203,10 +238,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
         seed=args.seed,
         start=args.start,
         gaps=args.gaps,
+        funding=not args.no_funding,
+        mark=not args.no_mark,
+        inverse=args.inverse,
     )
     store = open_store(args, create=True)
     names = write_synthetic(store, cfg, exchange=args.exchange)
+    extra = [w for w, on in (("funding rates", cfg.funding), ("mark-price candles", cfg.mark)) if on]
     print(
         f"wrote {len(names)} synthetic {cfg.timeframe} instruments x {cfg.days:g} days to {store.root}/{args.exchange}"
+        + (f" with {' and '.join(extra)}" if extra else "")
     )
     return 0

@@ -1,4 +1,4 @@
-"""``qlib-local data download | update | collect``: exchange bars into the store."""
+"""``qlib-local data download | update | collect``: exchange bars, funding rates and mark prices into the store."""
 
 from __future__ import annotations
 
@@ -24,13 +24,20 @@ def _add_series_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="strategies YAML: collect what its strategies need")
     p.add_argument("--symbols", default=None, help="or: comma-separated instrument ids ...")
     p.add_argument("--timeframe", default=None, help="... in this timeframe")
-    p.add_argument("--since", default=None, help="start of a never-stored series (default: 1,440 bars back)")
+    p.add_argument("--since", default=None, help="start of a never-stored series (default: 1,440 bars back; "
+                                                 "funding: 30 days)")
+    p.add_argument("--no-funding", action="store_true",
+                   help="leave funding rates alone (default: keep them current, unless the config says funding: off)")
+    p.add_argument("--mark", action="store_true",
+                   help="keep mark-price candles current too (also when the config says mark_prices: true)")
 
 
 def register(dsub: argparse._SubParsersAction) -> None:
-    p = dsub.add_parser("download", help="backfill closed bars from an exchange (resumable)")
+    p = dsub.add_parser("download", help="backfill closed bars, funding rates or mark prices (resumable)")
     p.add_argument("--symbols", required=True, help="comma-separated exchange ids, e.g. BTC-USDT-SWAP,ETH-USDT-SWAP")
-    p.add_argument("--timeframe", required=True)
+    p.add_argument("--timeframe", default=None, help="the bars' timeframe (not needed for --funding alone)")
+    p.add_argument("--funding", action="store_true", help="funding-rate history instead of bars")
+    p.add_argument("--mark", action="store_true", help="mark-price candles of --timeframe instead of bars")
     p.add_argument("--since", required=True, help="ISO time, inclusive")
     p.add_argument("--until", default=None, help="ISO time, exclusive (default: the exchange's now)")
     p.add_argument("--no-progress", action="store_true")
@@ -81,32 +88,60 @@ def cmd_download(args: argparse.Namespace) -> int:
     from qlib_local.marketdata.download import download
 
     symbols = _symbols(args.symbols)
-    tf = normalize_timeframe(args.timeframe)
+    candles = args.mark or not args.funding
+    if candles and not args.timeframe:
+        raise DataError("--timeframe is needed for bars and mark prices (only --funding alone has none)")
+    tf = normalize_timeframe(args.timeframe) if candles else None
     since = to_ms(args.since)
     until = to_ms(args.until) if args.until else None
     if until is not None and since >= until:
         raise DataError(f"--since {from_ms(since)} is not before --until {from_ms(until)}")
-    source = _source(args, args.exchange)
-    source.check_timeframe(tf)
-    store = open_store(args, create=True)
     if args.chunk_bars < 1:
         raise DataError("--chunk-bars must be at least 1")
+    source = _source(args, args.exchange)
+    if tf:
+        source.check_timeframe(tf)
+    store = open_store(args, create=True)
+    failed = []
+    if args.funding:
+        failed += _download_funding(args, source, store, symbols, since, until)
+    if not candles:
+        _fail_if_errors(failed, "download")
+        return 0
+    price = "mark" if args.mark else None
     results = download(source, store, symbols, tf, since, until, workers=args.workers,
-                       chunk_bars=args.chunk_bars, progress=not args.no_progress)
+                       chunk_bars=args.chunk_bars, progress=not args.no_progress, price=price)
+    what = "mark-price candles" if args.mark else "bars"
     for r in results:
-        print(f"{source.id}/{r.instrument}/{tf}: {r.written} bars in {r.pages} page(s), last {r.last}"
+        print(f"{source.id}/{r.instrument}/{tf}: {r.written} {what} in {r.pages} page(s), last {r.last}"
               + (f"  ERROR {r.error}" if r.error else ""))
-    for inst in symbols:
+    for inst in [] if args.mark else symbols:
         finer = [t for t in store.timeframes(source.id, inst) if parse_timeframe(tf) % parse_timeframe(t) == 0
                  and t != tf]
         if finer:
             print(f"note: {source.id}/{inst} also keeps {finer[0]} bars; every read uses them wherever they are "
                   f"complete, the {tf} bars only where they are not (the store rule)")
-    _fail_if_errors(results, "download")
+    _fail_if_errors(failed + results, "download")
     return 0
 
 
-def _series(args: argparse.Namespace, source) -> list[tuple[str, str]]:
+def _download_funding(args: argparse.Namespace, source, store, symbols: list[str], since: int,
+                      until: int | None) -> list:
+    from qlib_local.marketdata.funding import download_funding
+
+    results = download_funding(source, store, symbols, since, until, workers=args.workers,
+                               progress=not args.no_progress)
+    for r in results:
+        print(f"{source.id}/{r.instrument}: {r.written} funding rates in {r.pages} page(s), last {r.last}"
+              + (f"  ERROR {r.error}" if r.error else ""))
+    days = source.caps.funding_history_days
+    if days and since < source.server_time_ms() - days * 86_400_000:
+        print(f"note: {source.id} keeps about {days} days of funding history; older settlements are not served")
+    return results
+
+
+def _series(args: argparse.Namespace, source) -> tuple[list[tuple[str, str]], bool, bool]:
+    """The (instrument, timeframe) series to keep, and whether funding and mark prices come too."""
     if args.config and args.symbols:
         raise DataError("give either --config or --symbols, not both")
     if args.symbols:
@@ -116,16 +151,26 @@ def _series(args: argparse.Namespace, source) -> list[tuple[str, str]]:
         symbols = _symbols(args.symbols)
         for s in symbols:
             source.symbol(s)
-        return [(s, tf) for s in symbols]
+        return [(s, tf) for s in symbols], not args.no_funding, args.mark
     if not args.config:
         raise DataError("give --config strategies.yaml, or --symbols with --timeframe")
-    from qlib_local.marketdata.needs import needed_series
+    from qlib_local.marketdata.needs import base_by_instrument, load_strategies
 
     root = args.root or None
-    series = sorted(needed_series(args.config, list_instruments=source.instruments, root=root))
+    cfg = load_strategies(args.config, list_instruments=source.instruments, root=root)
+    series = sorted(base_by_instrument(cfg).items())
     for _, tf in series:
         source.check_timeframe(tf)
-    return series
+    return series, not args.no_funding and cfg.funding != "off", args.mark or cfg.mark_prices
+
+
+def _print_extras(source, results_mark, results_funding) -> None:
+    for r in results_mark:
+        print(f"{source.id}/{r.instrument}/{r.timeframe} mark: +{r.written} candles, complete up to {r.complete_up_to}"
+              + (f"  ERROR {r.error}" if r.error else ""))
+    for r in results_funding:
+        state = "nothing new settled" if r.skipped else f"+{r.written} funding rates"
+        print(f"{source.id}/{r.instrument} funding: {state}, last {r.last}" + (f"  ERROR {r.error}" if r.error else ""))
 
 
 def _exchange(args: argparse.Namespace) -> str:
@@ -144,13 +189,23 @@ def cmd_update(args: argparse.Namespace) -> int:
     if args.since:
         to_ms(args.since)
     source = _source(args, _exchange(args))
-    series = _series(args, source)
+    series, funding, mark = _series(args, source)
     store = open_store(args, create=True)
-    results = sync(source, store, series, since=args.since, workers=args.workers)
+    now_ms = source.server_time_ms()
+    results = sync(source, store, series, since=args.since, workers=args.workers, now_ms=now_ms)
     for r in results:
         print(f"{source.id}/{r.instrument}/{r.timeframe}: +{r.written} bars, complete up to {r.complete_up_to}"
               + (f"  ERROR {r.error}" if r.error else ""))
-    _fail_if_errors(results, "update")
+    marks = sync(source, store, series, since=args.since, workers=args.workers, now_ms=now_ms,
+                 price="mark") if mark else []
+    rates = []
+    if funding:
+        from qlib_local.marketdata.funding import sync_funding
+
+        rates = sync_funding(source, store, sorted({i for i, _ in series}), since=args.since, now_ms=now_ms,
+                             workers=args.workers)
+    _print_extras(source, marks, rates)
+    _fail_if_errors(results + marks + rates, "update")
     return 0
 
 
@@ -163,12 +218,12 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if args.max_cycles is not None and args.max_cycles < 1:
         raise DataError("--max-cycles must be at least 1")
     source = _source(args, _exchange(args))
-    series = _series(args, source)
+    series, funding, mark = _series(args, source)
     store = open_store(args, create=True)
     kw = {"now": exchange_clock(source)} if args.clock == "exchange" else {}
     collector = Collector(
         source, store, series, repair_every=args.repair_every, repair_window=args.repair_window,
-        late_max_s=args.late_max, since=args.since, workers=args.workers, **kw,
+        late_max_s=args.late_max, since=args.since, workers=args.workers, funding=funding, mark=mark, **kw,
     )
     log.info("collecting %d series from %s into %s", len(series), source.id, store.root)
     collector.run(args.max_cycles)

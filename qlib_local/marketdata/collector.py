@@ -3,7 +3,9 @@
 Time is injected (``now`` and ``sleep``) so tests can drive it with the local exchange's
 stepped clock. Each cycle syncs the series whose timeframe just closed, polls briefly for
 bars the exchange publishes late, and every ``repair_every`` re-fetches a recent window.
-Nothing an exchange does ends the loop: errors are logged and retried next cycle.
+Nothing an exchange does ends the loop: errors are logged and retried next cycle. With
+``funding`` it appends each instrument's new funding settlements (asking only once one is
+due), with ``mark`` the instruments' mark-price candles beside their bars.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from qlib_local.marketdata.funding import sync_funding
 from qlib_local.marketdata.needs import kept_timeframe
 from qlib_local.marketdata.repair import repair
 from qlib_local.marketdata.sources import Source
@@ -37,6 +40,8 @@ class CycleReport:
     late: list[str] = field(default_factory=list)  # instruments whose newest bar never came
     errors: list[str] = field(default_factory=list)
     repaired: int = 0
+    mark_bars: int = 0
+    funding: int = 0  # settlements stored
 
 
 class Collector:
@@ -56,8 +61,11 @@ class Collector:
         late_max_s: float = 30.0,
         since: str | pd.Timestamp | None = None,
         workers: int | None = None,
+        funding: bool = False,
+        mark: bool = False,
     ):
         self.source, self.store = source, store
+        self.funding, self.mark = funding, mark
         kept = {}
         for inst, asked in {(i, source.check_timeframe(tf)) for i, tf in series}:
             kept[inst, asked] = tf = kept_timeframe(store, source.id, inst, asked)
@@ -105,9 +113,9 @@ class Collector:
         except Exception as e:  # the exchange is down, the clock failed, ...: try next cycle
             report.errors.append(f"cycle: {type(e).__name__}: {e}")
         log.info(
-            "cycle %d at %s: %d series, %d bars, %d late, %d errors, %d repaired",
-            self.cycles + 1, report.at, report.series, report.bars, len(report.late), len(report.errors),
-            report.repaired,
+            "cycle %d at %s: %d series, %d bars, %d mark bars, %d funding settlements, %d late, %d errors, "
+            "%d repaired", self.cycles + 1, report.at, report.series, report.bars, report.mark_bars, report.funding,
+            len(report.late), len(report.errors), report.repaired,
         )
         for e in report.errors:
             log.warning("  %s", e)
@@ -130,6 +138,16 @@ class Collector:
                        {(a.instrument, a.timeframe) for a in again}] + again
         report.late = [r.instrument for r in behind]
         report.errors += [r.error for r in results if r.error]
+        if self.mark:
+            marks = sync(self.source, self.store, due, since=self.since, workers=self.workers, now_ms=now_ms,
+                         price="mark")
+            report.mark_bars += sum(r.written for r in marks)
+            report.errors += [f"mark {r.error}" for r in marks if r.error]
+        if self.funding:
+            rates = sync_funding(self.source, self.store, sorted({i for i, _ in due}), since=self.since,
+                                 now_ms=now_ms, workers=self.workers)
+            report.funding += sum(r.written for r in rates)
+            report.errors += [f"funding {r.error}" for r in rates if r.error]
         if self.last_repair_ms is None or now_ms - self.last_repair_ms >= self.repair_every_ms:
             fixed = repair(self.source, self.store, self.series, self.repair_window, workers=self.workers)
             report.repaired = sum(r.corrected + r.filled for r in fixed)

@@ -22,6 +22,7 @@ from qlib_local.errors import DataError, QlibError
 from qlib_local.marketdata.sources import Source
 from qlib_local.specs import save_specs
 from qlib_local.store import KlineStore
+from qlib_local.store.funding import mark_exchange
 from qlib_local.timeframes import from_ms, parse_timeframe, to_ms
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,19 @@ class SeriesResult:
 
 @dataclass
 class Job:
-    """One series to fetch over ``ranges`` (half-open ms intervals, in time order)."""
+    """One series to fetch over ``ranges`` (half-open ms intervals, in time order);
+    ``price="mark"``: the instrument's mark-price candles (stored under ``<exchange>@mark``)."""
 
     instrument: str
     timeframe: str
     ranges: list[tuple[int, int]]
     pages: list[tuple[int, int]] = field(default_factory=list)
+    price: str | None = None
+
+
+def namespace(exchange: str, price: str | None) -> str:
+    """Where a series of ``exchange`` is stored: its own folder, or its mark namespace."""
+    return mark_exchange(exchange) if price == "mark" else exchange
 
 
 def ceil_to(ms: int, step: int) -> int:
@@ -165,10 +173,10 @@ def run_jobs(
 
     def one(job: Job, fetch_pool: ThreadPoolExecutor) -> SeriesResult:
         res = SeriesResult(job.instrument, job.timeframe)
-        writer = SeriesWriter(store, source.id, job.instrument, job.timeframe, chunk_bars)
+        writer = SeriesWriter(store, namespace(source.id, job.price), job.instrument, job.timeframe, chunk_bars)
 
         def fetch(page: tuple[int, int]) -> pd.DataFrame:
-            return source.fetch_page(job.instrument, job.timeframe, page[0], page[1], now_ms)
+            return source.fetch_page(job.instrument, job.timeframe, page[0], page[1], now_ms, job.price)
 
         try:
             for df in ordered_map(fetch_pool, fetch, job.pages, window=workers * 2):
@@ -205,8 +213,10 @@ def download(
     workers: int | None = None,
     chunk_bars: int = CHUNK_BARS,
     progress: bool = False,
+    price: str | None = None,
 ) -> list[SeriesResult]:
-    """Backfill closed ``timeframe`` bars opening in ``[since, until)`` (until: exchange now)."""
+    """Backfill closed ``timeframe`` bars opening in ``[since, until)`` (until: exchange now);
+    ``price="mark"``: mark-price candles instead."""
     tf = source.check_timeframe(timeframe)
     tf_ms = parse_timeframe(tf)
     since_ms = to_ms(since)
@@ -223,10 +233,12 @@ def download(
     if until_ms is not None:
         end_ms = min(end_ms, until_ms)
     jobs = []
+    ns = namespace(source.id, price)
     for inst in instruments:
         listed = source.listed_ms(inst)
         lo = max(since_ms, listed // tf_ms * tf_ms) if listed else since_ms
-        ranges = missing_ranges(store, source.id, inst, tf, lo, end_ms)
-        jobs.append(Job(inst, tf, ranges, split_pages(ranges, tf_ms, source.caps.page_limit)))
-    return run_jobs(source, store, jobs, now_ms, workers, chunk_bars, progress)
+        ranges = missing_ranges(store, ns, inst, tf, lo, end_ms)
+        jobs.append(Job(inst, tf, ranges, split_pages(ranges, tf_ms, source.page_limit(price)), price))
+    return run_jobs(source, store, jobs, now_ms, workers, chunk_bars, progress,
+                    desc="mark prices" if price == "mark" else "download")
 

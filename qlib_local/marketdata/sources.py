@@ -2,8 +2,9 @@
 
 A :class:`Source` is one configured ccxt client plus the facts paging needs: the
 per-request bar cap, which endpoint reaches how far back, where the raw rows carry quote
-volume and a "closed" flag. Venues not listed in ``VENUES`` get conservative defaults
-and work through ccxt's unified ``fetch_ohlcv``.
+volume and a "closed" flag, and the same for mark-price candles and funding-rate history.
+Venues not listed in ``VENUES`` get conservative defaults and work through ccxt's unified
+``fetch_ohlcv``, ``fetch_mark_ohlcv`` and ``fetch_funding_rate_history``.
 """
 
 from __future__ import annotations
@@ -37,10 +38,16 @@ class VenueCaps:
     raw_confirm_index: int | None = None  # position of the closed flag ("1") in a raw row
     ccxt_options: dict[str, Any] = field(default_factory=dict)
     max_workers: int = 4  # concurrent requests; ccxt's rate limiter paces them
+    mark_page_limit: int = 500  # mark-price candles per request
+    raw_mark_confirm_index: int | None = None  # closed flag in a raw mark row (OKX: [ts,o,h,l,c,confirm])
+    funding_limit: int = 100  # settlements per funding-rate-history request
+    funding_end: tuple[str, int] = ("until", -1)  # ccxt param bounding a page's end, and its offset from
+    #                                               the exclusive end (ccxt's "until" is inclusive)
+    funding_history_days: int | None = None  # how far back the venue keeps funding history (None: all)
 
 
 VENUES: dict[str, VenueCaps] = {
-    "okx": VenueCaps(
+    "okx": VenueCaps(  # market/(history-)candles 300; (history-)mark-price-candles 100; funding-rate-history 100
         page_limit=300,
         recent_bars=1440,
         recent_params={"type": "Candles"},
@@ -48,8 +55,16 @@ VENUES: dict[str, VenueCaps] = {
         raw_quote_volume_index=7,
         raw_confirm_index=8,
         ccxt_options={"fetchMarkets": {"types": ["swap"]}},
+        mark_page_limit=100,
+        raw_mark_confirm_index=5,
+        funding_limit=100,
+        funding_end=("after", 0),  # public/funding-rate-history: after = settlements strictly before
+        funding_history_days=92,  # OKX keeps about three months of funding history
     ),
-    "binanceusdm": VenueCaps(page_limit=1500, raw_quote_volume_index=7),
+    # fapi/v1/klines and markPriceKlines: ccxt caps a request at 1,000 (Binance documents 1,500);
+    # fapi/v1/fundingRate: 1,000 a request, ascending from startTime, endTime inclusive
+    "binanceusdm": VenueCaps(page_limit=1000, raw_quote_volume_index=7, mark_page_limit=1000, funding_limit=1000),
+    "binancecoinm": VenueCaps(page_limit=1000, mark_page_limit=1000, funding_limit=1000),  # dapi/v1/...
 }
 DEFAULT_CAPS = VenueCaps()
 _HOST_RE = re.compile(r"^[a-z]+://[^/]+")
@@ -82,16 +97,21 @@ def _serialize_throttle(ex: ccxt.Exchange) -> None:
 
 
 def _keep_raw_columns(ex: ccxt.Exchange, caps: VenueCaps) -> None:
-    """Append quote volume and the closed flag of raw list rows to ccxt's parsed candles."""
+    """Append quote volume and the closed flag of raw list rows to ccxt's parsed candles
+    (a mark row, one confirm flag after the prices, has its flag elsewhere)."""
     extra = [caps.raw_quote_volume_index, caps.raw_confirm_index]
-    if all(i is None for i in extra):
+    mark = caps.raw_mark_confirm_index
+    if all(i is None for i in extra) and mark is None:
         return
     original = ex.parse_ohlcv
 
     def parse_ohlcv(ohlcv: Any, market: Any = None) -> list:
         row = list(original(ohlcv, market))
         if isinstance(ohlcv, list):
-            row += [ohlcv[i] if i is not None and i < len(ohlcv) else None for i in extra]
+            if mark is not None and len(ohlcv) == mark + 1:
+                row += [None, ohlcv[mark]]
+            else:
+                row += [ohlcv[i] if i is not None and i < len(ohlcv) else None for i in extra]
         return row
 
     ex.parse_ohlcv = parse_ohlcv
@@ -155,6 +175,11 @@ class Source:
             raise DataError(f"unknown instrument {inst_id!r} on {self.id}{hint}")
         return found[0]["symbol"]
 
+    def market(self, inst_id: str) -> dict:
+        """ccxt's market of the exchange's own id."""
+        self.symbol(inst_id)
+        return self.ex.markets_by_id[inst_id][0]
+
     def instruments(self) -> list[str]:
         """The exchange's own ids of every active linear swap it lists."""
         self.load_markets()
@@ -187,6 +212,7 @@ class Source:
                 return float(p) if self.ex.precisionMode == ccxt.TICK_SIZE else 10.0 ** -float(p)
 
             lot = step(prec.get("amount")) or 1.0
+            inverse = bool(m.get("inverse"))
             out[inst] = InstrumentSpec(
                 inst_id=inst,
                 ct_val=float(m.get("contractSize") or 1.0),
@@ -194,9 +220,10 @@ class Source:
                 min_sz=float((lim.get("amount") or {}).get("min") or lot),
                 tick_sz=step(prec.get("price")) or 0.0001,
                 max_lever=float((lim.get("leverage") or {}).get("max") or 50.0),
-                ct_val_ccy=str(m.get("base") or ""),
+                ct_val_ccy=str((m.get("quote") if inverse else m.get("base")) or ""),
                 settle_ccy=str(m.get("settle") or "USDT"),
                 list_time_ms=int(m.get("created") or 0),
+                ct_type="inverse" if inverse else "linear",
             )
         return out
 
@@ -213,24 +240,65 @@ class Source:
             return int(self._call(self.ex.fetch_time, "server time"))
         return int(self.ex.milliseconds())
 
-    def fetch_page(self, inst_id: str, timeframe: str, since_ms: int, end_ms: int, now_ms: int) -> pd.DataFrame:
-        """Closed bars opening in ``[since_ms, end_ms)``, at most one request's worth.
+    def page_limit(self, price: str | None = None) -> int:
+        """Candles per request: last-price candles, or mark-price ones (``price="mark"``)."""
+        return self.caps.mark_page_limit if price == "mark" else self.caps.page_limit
+
+    def fetch_page(self, inst_id: str, timeframe: str, since_ms: int, end_ms: int, now_ms: int,
+                   price: str | None = None) -> pd.DataFrame:
+        """Closed bars opening in ``[since_ms, end_ms)``, at most one request's worth;
+        ``price="mark"``: mark-price candles (ccxt ``fetch_mark_ohlcv``, volume 0).
 
         A bar is kept only if it ended by the exchange's ``now_ms`` and, where the venue
         flags it, is confirmed closed: the forming bar never reaches the store.
         """
         tf_ms = parse_timeframe(timeframe)
-        limit = max(1, min(self.caps.page_limit, -(-(end_ms - since_ms) // tf_ms)))
+        limit = max(1, min(self.page_limit(price), -(-(end_ms - since_ms) // tf_ms)))
         params: dict[str, Any] = {}
         if self.caps.recent_bars:
             recent = since_ms >= now_ms - (self.caps.recent_bars - 1) * tf_ms
             params = dict(self.caps.recent_params if recent else self.caps.history_params)
         symbol = self.symbol(inst_id)
+        fetch = self.ex.fetch_mark_ohlcv if price == "mark" else self.ex.fetch_ohlcv
+        what = "mark-price candles" if price == "mark" else "bars"
         rows = self._call(
-            lambda: self.ex.fetch_ohlcv(symbol, ccxt_timeframe(timeframe), since_ms, limit, params),
-            f"{inst_id} {timeframe} bars from {pd.Timestamp(since_ms, unit='ms', tz='UTC')}",
+            lambda: fetch(symbol, ccxt_timeframe(timeframe), since_ms, limit, params),
+            f"{inst_id} {timeframe} {what} from {pd.Timestamp(since_ms, unit='ms', tz='UTC')}",
         )
-        return rows_to_frame(rows, tf_ms, since_ms, end_ms, now_ms, self.caps.raw_confirm_index is not None)
+        confirm = (self.caps.raw_mark_confirm_index if price == "mark" else self.caps.raw_confirm_index) is not None
+        frame = rows_to_frame(rows, tf_ms, since_ms, end_ms, now_ms, confirm)
+        if price == "mark":
+            frame["volume"], frame["quote_volume"] = 0.0, np.nan  # a mark price trades nothing
+        return frame
+
+    def fetch_funding_page(self, inst_id: str, lo_ms: int, hi_ms: int, now_ms: int) -> tuple[pd.Series, bool]:
+        """Settlements with funding time in ``[lo_ms, hi_ms)`` and at or before ``now_ms``, one
+        request (ccxt ``fetch_funding_rate_history``); and whether the page came back full
+        (the window may hold more than the venue returned)."""
+        name, shift = self.caps.funding_end
+        limit = self.caps.funding_limit
+        symbol = self.symbol(inst_id)
+        rows = self._call(
+            lambda: self.ex.fetch_funding_rate_history(symbol, lo_ms, limit, {name: hi_ms + shift}),
+            f"{inst_id} funding rates from {pd.Timestamp(lo_ms, unit='ms', tz='UTC')}",
+        )
+        return funding_rows(rows, lo_ms, hi_ms, now_ms), len(rows) >= limit
+
+
+def funding_rows(rows: list[dict], lo_ms: int, hi_ms: int, now_ms: int) -> pd.Series:
+    """ccxt funding-rate-history entries -> rates by settlement time (to the minute: venues
+    stamp settlements a few ms late), only settled ones inside the window."""
+    from qlib_local.store.funding_file import snap_funding_times
+
+    ts = np.fromiter((int(r.get("timestamp") or -1) for r in rows), np.int64, len(rows))
+    rate = np.fromiter((_float(r.get("fundingRate")) for r in rows), np.float64, len(rows))
+    keep = (ts >= lo_ms) & (ts < hi_ms) & (ts <= now_ms) & ~np.isnan(rate)
+    ts, rate = snap_funding_times(ts[keep]), rate[keep]
+    order = np.argsort(ts, kind="stable")
+    ts, rate = ts[order], rate[order]
+    last = np.r_[ts[1:] != ts[:-1], True] if len(ts) else np.zeros(0, bool)  # one per time, the last answered
+    idx = pd.DatetimeIndex(ts[last].astype("datetime64[ms]"), name="ts").tz_localize("UTC")
+    return pd.Series(rate[last], index=idx, name="rate")
 
 
 def rows_to_frame(

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from qlib_local.errors import QlibError
-from qlib_local.marketdata.download import CHUNK_BARS, Job, SeriesResult, run_jobs, split_pages
+from qlib_local.marketdata.download import CHUNK_BARS, Job, SeriesResult, namespace, run_jobs, split_pages
 from qlib_local.marketdata.needs import kept_timeframe
 from qlib_local.marketdata.sources import Source
 from qlib_local.specs import load_specs, save_specs
@@ -49,8 +49,10 @@ def sync(
     chunk_bars: int = CHUNK_BARS,
     progress: bool = False,
     now_ms: int | None = None,
+    price: str | None = None,
 ) -> list[SeriesResult]:
     """Append every newly closed bar of each (instrument, timeframe); set markers.
+    ``price="mark"``: the same for the instruments' mark-price candles (``<exchange>@mark``).
 
     Each (instrument, timeframe) goes to the series the store keeps for it
     (:func:`kept_timeframe`: a finer stored series is extended, no coarser one is started).
@@ -59,14 +61,15 @@ def sync(
     series' result.
     """
     now_ms = source.server_time_ms() if now_ms is None else now_ms
+    ns = namespace(source.id, price)
     jobs: list[Job] = []
     failed: list[SeriesResult] = []
     for inst, timeframe in series:
         try:
-            tf = source.check_timeframe(kept_timeframe(store, source.id, inst, source.check_timeframe(timeframe)))
+            tf = source.check_timeframe(kept_timeframe(store, ns, inst, source.check_timeframe(timeframe)))
             tf_ms = parse_timeframe(tf)
             end = now_ms // tf_ms * tf_ms
-            last = store.last_bar_time(source.id, inst, tf)
+            last = store.last_bar_time(ns, inst, tf)
             if last is not None:
                 lo = to_ms(last) + tf_ms
             else:
@@ -78,7 +81,7 @@ def sync(
             failed.append(SeriesResult(inst, timeframe, error=str(e)))
             continue
         ranges = [(lo, end)] if lo < end else []
-        jobs.append(Job(inst, tf, ranges, split_pages(ranges, tf_ms, source.caps.page_limit)))
+        jobs.append(Job(inst, tf, ranges, split_pages(ranges, tf_ms, source.page_limit(price)), price))
     known = load_specs(store.root, source.id)
     new = [j.instrument for j in jobs if j.instrument not in known]
     if new:
@@ -86,7 +89,7 @@ def sync(
     results = run_jobs(source, store, jobs, now_ms, workers, chunk_bars, progress, desc="update")
     for r in results:
         try:
-            r.complete_up_to = advance_marker(store, source.id, r.instrument, r.timeframe, now_ms)
+            r.complete_up_to = advance_marker(store, ns, r.instrument, r.timeframe, now_ms)
         except QlibError as e:
             r.error = r.error or str(e)
     for r in failed:

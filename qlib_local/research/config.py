@@ -4,7 +4,8 @@ Every check that can fail runs before any data is computed: unknown strategy or
 factor names, numbers that are not finite or out of range (``RANGES``), integers written
 as fractions, booleans written as anything but true/false, positions summing over 1,
 leverage above the instruments' maximum, offsets that do not fit the rule, ``max_cap_num``
-other than ``hold_period``, and instruments missing from the store.
+other than ``hold_period``, instruments missing from the store, and instruments settling in
+more than one currency (one account settles in one currency).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ EVENT_FIELDS = COMMON | {
     "universe", "hold_period", "max_cap_num", "symbol_num_limit", "factors", "cross_sect_factor",
     "rank_factor", "ascending", "side", "blacklist",
 }
-TOP_FIELDS = {"strategies", "blacklist", "fees", "initial_equity", "exchange", "plugins"}
+TOP_FIELDS = {"strategies", "blacklist", "fees", "initial_equity", "exchange", "plugins", "funding", "margin",
+              "mark_prices"}
+FUNDING_MODES = ("auto", "on", "off")  # stored funding: where present (warn) | required | ignored
 
 
 # The allowed range of every numeric field (docs/research.md lists them).
@@ -107,6 +110,9 @@ class ResearchConfig:
     plugins: Path | None = None
     path: Path | None = None
     factors: FactorRegistry | None = field(default=None, compare=False, repr=False)
+    funding: str = "auto"  # auto | on | off (see FUNDING_MODES)
+    margin: bool = True  # maintenance margin and liquidation in the backtest
+    mark_prices: bool = False  # the collectors keep mark-price candles of the instruments too
 
     @property
     def instruments(self) -> list[str]:
@@ -164,6 +170,11 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
         raise ConfigError(f"fees: expected a mapping of taker, maker, slippage, got {fees_raw!r}")
     fees = Fees(**{k: number(f"fees.{k}", v, RANGES["fees"], ConfigError) for k, v in fees_raw.items()})
     equity = _num("", "initial_equity", raw.get("initial_equity", 10_000.0))
+    funding = raw.get("funding", "auto")
+    if funding not in FUNDING_MODES:
+        raise ConfigError(f"funding: must be one of {', '.join(FUNDING_MODES)}, got {funding!r}")
+    margin = boolean("margin", raw.get("margin", True), ConfigError)
+    mark_prices = boolean("mark_prices", raw.get("mark_prices", False), ConfigError)
     blacklist = _names("blacklist", raw.get("blacklist"))
     try:
         factor_reg = FactorRegistry.load(plugins)
@@ -183,10 +194,25 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
     total = sum(s.position for s in strategies)
     if total > 1 + 1e-9:
         raise ConfigError(f"position: the strategies' positions sum to {total:g}, more than 1")
+    if specs:
+        one_settlement_currency(strategies, specs)
     return ResearchConfig(
         tuple(strategies), exchange, equity, fees, blacklist,
-        Path(plugins) if plugins else None, path, factor_reg,
+        Path(plugins) if plugins else None, path, factor_reg, funding, margin, mark_prices,
     )
+
+
+def one_settlement_currency(strategies: list[StrategyConfig], specs: dict) -> None:
+    """One account settles in one currency: refuse linear with inverse, or inverse of different coins."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for inst in sorted({i for s in strategies for i in s.instruments}):
+        spec = spec_for(specs, inst)
+        groups.setdefault((spec.settle_ccy, spec.ct_type), []).append(inst)
+    if len(groups) > 1:
+        parts = [f"{ccy} ({kind}: {', '.join(insts[:3])}{', ...' if len(insts) > 3 else ''})"
+                 for (ccy, kind), insts in sorted(groups.items())]
+        raise ConfigError(f"instruments: one account settles in one currency, but these settle in "
+                          f"{' and '.join(parts)}; put them in separate configs")
 
 
 def _strategy(
@@ -259,10 +285,10 @@ def _strategy(
         _resolve(factor_reg, f"{where}.rank_factor", rank, ("rank", "timeseries", "cross_section"))
         universe = e.get("universe", "all")
         black = set(global_black) | set(_names(f"{where}.blacklist", e.get("blacklist")))
-        if universe == "all":
+        if universe == "all":  # every stored linear swap (as the collectors list them); inverse ones by name
             if stored is None:
                 raise ConfigError(f"{where}.universe: 'all' needs a store to list instruments")
-            insts = tuple(i for i in stored if i not in black)
+            insts = tuple(i for i in stored if i not in black and not spec_for(specs, i).inverse)
         else:
             insts = tuple(i for i in _names(f"{where}.universe", universe) if i not in black)
         if not insts:

@@ -7,7 +7,8 @@ strategy steps at its own closes on it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from functools import reduce
 from math import gcd
 
@@ -18,9 +19,12 @@ from qlib_local.errors import DataError
 from qlib_local.research.config import ResearchConfig
 from qlib_local.research.factors import FIELDS, Bars
 from qlib_local.specs import InstrumentSpec, load_specs, spec_for
-from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, offset_name, timeframe_name, to_ms
+from qlib_local.store.funding import mark_exchange
+from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, offset_name, parse_timeframe, timeframe_name, to_ms
 
 MAX_FUNDING_RATE = 0.1  # per settlement; venues cap far below (OKX/Binance: a few percent at most)
+NAMES_SHOWN = 5  # instruments named in a funding warning; the rest are counted
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,6 +45,7 @@ class MarketData:
     low: pd.DataFrame | None = None
     mark: pd.DataFrame | None = None
     funding: pd.DataFrame | None = None
+    funding_notes: list[str] = field(default_factory=list)  # instruments without (full) funding history
 
     @property
     def index(self) -> pd.DatetimeIndex:
@@ -89,14 +94,80 @@ def load_strategy_bars(cfg: ResearchConfig, store, history_start=None, end=None,
             for s in cfg.strategies}
 
 
+def stored_funding(cfg: ResearchConfig, store, end=None) -> dict[str, pd.Series]:
+    """The config's instruments' settled rates from the store, as its ``funding`` mode says:
+    ``off`` none; ``auto`` what is stored; ``on`` refuses an instrument without any."""
+    if cfg.funding == "off":
+        return {}
+    rates = {i: store.read_funding(cfg.exchange, i, None, end) for i in cfg.instruments}
+    missing = [i for i, r in rates.items() if r.empty]
+    if missing and cfg.funding == "on":
+        raise DataError(f"funding: on, but no funding history is stored for {_names(missing)} "
+                        f"(qlib-local data download --funding, or data import --funding)")
+    return {i: r for i, r in rates.items() if not r.empty}
+
+
+def stored_mark(cfg: ResearchConfig, store, base: str, end=None) -> pd.DataFrame | None:
+    """Mark closes by bar CLOSE time of the instruments with stored mark candles: on ``base``
+    bars where the finest stored mark series divides it, else on that series' own bars (an 8H
+    mark series still marks every 8-hourly settlement)."""
+    ns = mark_exchange(cfg.exchange)
+    base_ms = EXCHANGE_TIMEFRAMES[base]
+    closes = {}
+    for inst in cfg.instruments:
+        tfs = store.timeframes(ns, inst)
+        if not tfs:
+            continue
+        tf = base if base_ms % parse_timeframe(tfs[0]) == 0 else tfs[0]
+        bars = store.read(ns, inst, tf, None, end, columns=("close",))
+        closes[inst] = pd.Series(bars["close"].to_numpy(np.float64),
+                                 index=bars.index + pd.Timedelta(milliseconds=parse_timeframe(tf)))
+    return pd.DataFrame(closes) if closes else None
+
+
+def _names(insts: list[str]) -> str:
+    more = f" and {len(insts) - NAMES_SHOWN} more" if len(insts) > NAMES_SHOWN else ""
+    return ", ".join(insts[:NAMES_SHOWN]) + more
+
+
+def funding_gaps(cfg: ResearchConfig, rates: dict[str, pd.Series], specs: dict, first: pd.Timestamp,
+                 last: pd.Timestamp) -> list[str]:
+    """Why some settlements of the trading window [first, last] will not be charged, one note per kind."""
+    insts = list(cfg.instruments)
+    notes = []
+    without = [i for i in insts if i not in rates]
+    if without:
+        notes.append(f"no funding history stored for {_names(without)}: their positions pay and receive no funding")
+    late = [i for i, r in rates.items()
+            if r.index[0] > first + pd.Timedelta(milliseconds=spec_for(specs, i).funding_interval_ms)]
+    if late:
+        notes.append(f"funding history of {_names(late)} starts after {first}: earlier settlements are not charged")
+    early = [i for i, r in rates.items()
+             if r.index[-1] < last - pd.Timedelta(milliseconds=spec_for(specs, i).funding_interval_ms)]
+    if early:
+        notes.append(f"funding history of {_names(early)} ends before {last}: later settlements are not charged")
+    return notes
+
+
+def settlement_grid_ms(rates: dict[str, pd.Series], specs: dict) -> int:
+    """The finest grid every stored settlement and every funding interval lies on (ms), so the
+    base timeline puts each settlement on a close (an interval shortened in volatile times too)."""
+    g = 0
+    for inst, r in rates.items():
+        g = gcd(g, spec_for(specs, inst).funding_interval_ms, int(np.gcd.reduce(r.index.as_unit("ms").asi8)))
+    return g
+
+
 def load_market_data(cfg: ResearchConfig, store, start=None, end=None,
                      funding: dict[str, pd.Series] | None = None, mark: pd.DataFrame | None = None) -> MarketData:
     """Read every panel once. Factors see all stored history before ``start`` (warm-up); trading
     runs on base bars opening in [start, end).
 
-    ``funding`` maps instruments to their settled rates (indexed by funding time); when
-    any is given the base timeline also divides the funding interval. ``mark`` holds
-    mark closes by bar close time (absent: funding is valued at the close).
+    ``funding`` maps instruments to their settled rates (indexed by funding time); by default
+    they come from the store as the config's ``funding`` mode says (:func:`stored_funding`).
+    When any is given the base timeline also divides the funding interval. ``mark`` holds
+    mark closes by bar close time; by default the store's mark candles, where stored (absent:
+    funding is valued at the close).
     """
     cache: dict[tuple, Bars] = {}
     bars = load_strategy_bars(cfg, store, None, end, cache)
@@ -106,9 +177,11 @@ def load_market_data(cfg: ResearchConfig, store, start=None, end=None,
 
     specs = load_specs(store.root, cfg.exchange)
     insts = tuple(cfg.instruments)
+    from_store = funding is None
+    if from_store:
+        funding = stored_funding(cfg, store, end)
     rates = {i: r for i, r in (funding or {}).items() if i in insts and len(r)}
-    funding_ms = min((spec_for(specs, i).funding_interval_ms for i in rates), default=0)
-    base = common_base(cfg, funding_ms)
+    base = common_base(cfg, settlement_grid_ms(rates, specs))
     base_bars = panel(insts, base, offset_name(0))
     base_close = base_bars.close.reindex(columns=list(insts))
     if base_close.dropna(how="all").empty:
@@ -130,10 +203,17 @@ def load_market_data(cfg: ResearchConfig, store, start=None, end=None,
 
     full = on_closes(base_close, True)
     funding_frame = funding_matrix(full.index, rates, list(insts)) if rates else None
+    notes = []
+    if from_store and cfg.funding != "off":
+        notes = funding_gaps(cfg, rates, specs, lo, full.index[-1])
+        for note in notes:
+            log.warning("funding: %s", note)
+    if mark is None and rates:
+        mark = stored_mark(cfg, store, base, end)
     mark_frame = mark.reindex(index=full.index, columns=list(insts)) if mark is not None else None
     return MarketData(timeframe_name(EXCHANGE_TIMEFRAMES[base]), full, bars, specs,
                       high=on_closes(base_bars.high, False), low=on_closes(base_bars.low, False),
-                      mark=mark_frame, funding=funding_frame)
+                      mark=mark_frame, funding=funding_frame, funding_notes=notes)
 
 
 def funding_matrix(closes: pd.DatetimeIndex, rates: dict[str, pd.Series], instruments: list[str]) -> pd.DataFrame:

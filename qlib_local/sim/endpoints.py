@@ -14,7 +14,7 @@ from qlib_local.sim import views
 from qlib_local.sim.accounts import Account
 from qlib_local.sim.clock import SimClock
 from qlib_local.sim.faults import Faults
-from qlib_local.sim.market import DEFAULT_LIMIT, MAX_LIMIT, MarketData
+from qlib_local.sim.market import DEFAULT_LIMIT, FUNDING_LIMIT, MARK_LIMIT, MAX_LIMIT, MarketData
 from qlib_local.sim.matching import Engine
 from qlib_local.sim.params import integer, positive, text
 from qlib_local.sim.protocol import OkxError, ParamError, num, tick_decimals
@@ -135,8 +135,11 @@ def ep_tickers(ctx: Ctx) -> Result:
     return [ctx.market.ticker(i, ctx.now) for i in ctx.market.inst_ids if ctx.market.listed(i, ctx.now)]
 
 
+# ------------------------------------------------------------------ public: funding and mark prices
 def ep_mark_price(ctx: Ctx) -> Result:
-    """Mark price = last price here (no index, no funding basis); instId narrows to one swap."""
+    """Mark price = the engine's mark (what the accounts' positions are valued at); instId narrows
+    to one swap. The store's mark candles are served by the mark-price-candles endpoints and
+    :meth:`MarketData.mark_price`."""
     if ctx.required("instType") != "SWAP":
         return []
     inst_id = ctx.q("instId")
@@ -144,6 +147,47 @@ def ep_mark_price(ctx: Ctx) -> Result:
     return [{"instType": "SWAP", "instId": i, "ts": str(ctx.now),
              "markPx": num(ctx.engine.mark(i, ctx.now), tick_decimals(ctx.market.check(i, ctx.now).tick_sz))}
             for i in insts]
+
+
+def _mark_candles(ctx: Ctx, recent_only: bool) -> Result:
+    return ctx.market.mark_candles(
+        ctx.required("instId"), ctx.q("bar", "1m"), ctx.now, after=_int_param(ctx, "after"),
+        before=_int_param(ctx, "before"), limit=_limit(ctx, MARK_LIMIT), recent_only=recent_only,
+        late_ms=ctx.state.faults.late_bar_ms,
+    )
+
+
+def ep_mark_price_candles(ctx: Ctx) -> Result:
+    return _mark_candles(ctx, recent_only=True)
+
+
+def ep_history_mark_price_candles(ctx: Ctx) -> Result:
+    return _mark_candles(ctx, recent_only=False)
+
+
+def ep_funding_rate(ctx: Ctx) -> Result:
+    """The coming settlement (``fundingTime``) and the one after. Its rate is not known before
+    it settles, so the local exchange quotes the last settled rate as the estimate (no look-ahead)."""
+    inst_id = ctx.required("instId")
+    ctx.market.check(inst_id, ctx.now)
+    nxt = ctx.market.next_funding_time(inst_id, ctx.now)
+    last = ctx.market.last_funding(inst_id, ctx.now)
+    rate = num(last[1]) if last else "0"
+    interval = ctx.market.spec(inst_id).funding_interval_ms
+    return [{"instType": "SWAP", "instId": inst_id, "method": "current_period", "formulaType": "withRate",
+             "fundingRate": rate, "nextFundingRate": "", "fundingTime": str(nxt),
+             "nextFundingTime": str(nxt + interval), "minFundingRate": "-0.0075", "maxFundingRate": "0.0075",
+             "settState": "settled", "settFundingRate": rate, "premium": "", "interestRate": "0.0001",
+             "impactValue": "", "ts": str(ctx.now)}]
+
+
+def ep_funding_rate_history(ctx: Ctx) -> Result:
+    """Settled rates, newest first; ``after``/``before`` page by funding time, ``limit`` <= 100."""
+    inst_id = ctx.required("instId")
+    rows = ctx.market.funding_history(inst_id, ctx.now, after=_int_param(ctx, "after"),
+                                      before=_int_param(ctx, "before"), limit=_limit(ctx, FUNDING_LIMIT, FUNDING_LIMIT))
+    return [{"instType": "SWAP", "instId": inst_id, "formulaType": "withRate", "method": "current_period",
+             "fundingRate": num(r), "realizedRate": num(r), "fundingTime": str(t)} for t, r in rows]
 
 
 # ------------------------------------------------------------------ account
@@ -301,7 +345,12 @@ ENDPOINTS: list[tuple[str, str, Callable[[Ctx], Result], bool, bool]] = [
     ("GET", "/api/v5/market/history-candles", ep_history_candles, False, False),
     ("GET", "/api/v5/market/tickers", ep_tickers, False, False),
     ("GET", "/api/v5/market/ticker", ep_ticker, False, False),
+    # public funding and mark prices (served from the store's @funding and @mark namespaces)
     ("GET", "/api/v5/public/mark-price", ep_mark_price, False, False),
+    ("GET", "/api/v5/public/funding-rate", ep_funding_rate, False, False),
+    ("GET", "/api/v5/public/funding-rate-history", ep_funding_rate_history, False, False),
+    ("GET", "/api/v5/market/mark-price-candles", ep_mark_price_candles, False, False),
+    ("GET", "/api/v5/market/history-mark-price-candles", ep_history_mark_price_candles, False, False),
     ("GET", "/api/v5/asset/currencies", ep_currencies, True, False),
     ("GET", "/api/v5/account/balance", ep_balance, True, False),
     ("GET", "/api/v5/account/positions", ep_positions, True, False),

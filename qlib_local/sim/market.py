@@ -4,6 +4,10 @@ No look-ahead: a base bar is visible only once it has closed; the bar containing
 "forming" (confirm "0") and aggregates the base bars that closed before now, or, when none
 has, shows only the open of the current base bar (an open is known at open time). The last
 price is the open of the base bar containing now.
+
+Funding and mark prices come from the store's ``<exchange>@funding`` and ``<exchange>@mark``
+namespaces: a settlement is visible from its funding time on, a mark candle once closed; the
+mark price is the last closed mark candle's close (the last price where none is stored).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 from qlib_local.sim.protocol import OkxError, num, tick_decimals
 from qlib_local.specs import InstrumentSpec, load_specs, spec_for
 from qlib_local.store import KlineStore
+from qlib_local.store.funding import mark_exchange
 from qlib_local.store.resample import resample_arrays
 from qlib_local.timeframes import DAY_MS, HOUR_MS, MINUTE_MS, bar_open_ms, parse_timeframe
 
@@ -25,6 +30,8 @@ RECENT_BARS = 1440  # market/candles reaches only this many newest bars
 MAX_LIMIT = 300
 DEFAULT_LIMIT = 100
 MAX_LMT_SZ = MAX_MKT_SZ = 100_000_000  # contracts per order, as every instrument publishes
+FUNDING_HISTORY_MS = 92 * DAY_MS  # public/funding-rate-history reaches about three months back
+FUNDING_LIMIT = MARK_LIMIT = 100  # funding-rate-history and (history-)mark-price-candles per request
 
 _INTRADAY = {"1m": MINUTE_MS, "3m": 3 * MINUTE_MS, "5m": 5 * MINUTE_MS, "15m": 15 * MINUTE_MS,
              "30m": 30 * MINUTE_MS, "1H": HOUR_MS, "2H": 2 * HOUR_MS, "4H": 4 * HOUR_MS}
@@ -71,6 +78,8 @@ class MarketData:
         self.inst_ids = [i for i in store.instruments(exchange) if store.timeframes(exchange, i)]
         self._series: dict[str, Series] = {}
         self._lock = threading.Lock()
+        self._marks: dict[str, Series | None] = {}
+        self._rates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # ------------------------------------------------------------ loading
     def spec(self, inst_id: str) -> InstrumentSpec:
@@ -140,11 +149,13 @@ class MarketData:
         limit: int = DEFAULT_LIMIT,
         recent_only: bool = True,
         late_ms: int = 0,
+        series: Series | None = None,
     ) -> list[list[str]]:
-        """OKX candle rows, newest first: ts < after, ts > before, at most ``limit``."""
+        """OKX candle rows, newest first: ts < after, ts > before, at most ``limit``
+        (of ``series``, e.g. mark prices; default the instrument's last-price bars)."""
         rule, off = parse_bar(bar)
         spec = self.check(inst_id, now)
-        s = self.series(inst_id)
+        s = self.series(inst_id) if series is None else series
         if rule % s.base_ms or off % s.base_ms:
             return []  # finer than (or misaligned with) what the store holds
         cur_open = bar_open_ms(now, rule, off)
@@ -217,7 +228,7 @@ class MarketData:
         return {
             "instType": "SWAP", "instId": inst_id, "uly": uly, "instFamily": uly,
             "baseCcy": "", "quoteCcy": "", "settleCcy": spec.settle_ccy, "ctVal": num(spec.ct_val),
-            "ctMult": "1", "ctValCcy": spec.base_ccy, "ctType": "linear", "optType": "",
+            "ctMult": "1", "ctValCcy": spec.ct_val_ccy or spec.base_ccy, "ctType": spec.ct_type, "optType": "",
             "stk": "", "listTime": str(self.list_time(inst_id)), "expTime": "",
             "lever": num(spec.max_lever), "tickSz": num(spec.tick_sz), "lotSz": num(spec.lot_sz),
             "minSz": num(spec.min_sz), "alias": "", "state": "live", "category": "1",
@@ -226,3 +237,82 @@ class MarketData:
             "maxStopSz": "", "ruleType": "normal", "auctionEndTime": "", "openType": "",
             "tradeQuoteCcyList": [],
         }
+
+    # ------------------------------------------------------------ funding and mark prices
+    def mark_series(self, inst_id: str) -> Series | None:
+        """The instrument's stored mark candles (finest stored timeframe), or None."""
+        if inst_id not in self._marks:
+            ns = mark_exchange(self.exchange)
+            tfs = self.store.timeframes(ns, inst_id) if inst_id in self.inst_ids else []
+            s = None
+            if tfs:
+                df = self.store.read(ns, inst_id, tfs[0])
+                zero = np.zeros(len(df))
+                s = Series(parse_timeframe(tfs[0]), df.index.as_unit("ms").asi8.copy(),
+                           *(df[c].to_numpy(np.float64) for c in ("open", "high", "low", "close")), zero, zero)
+            with self._lock:
+                self._marks.setdefault(inst_id, s)
+        return self._marks[inst_id]
+
+    def mark_price(self, inst_id: str, now_ms: int) -> float:
+        """The mark price at ``now_ms``: the close of the mark candle that closed last by then
+        (if it closed within one candle of now), else the last price. OKX's 51001 for an
+        instrument not trading yet."""
+        s = self.mark_series(inst_id)
+        if s is not None and len(s.ts):
+            i = int(np.searchsorted(s.ts, now_ms - s.base_ms, "right")) - 1
+            if i >= 0 and s.ts[i] + 2 * s.base_ms > now_ms:
+                return self.spec(inst_id).round_price(float(s.close[i]))
+        p = self.price(inst_id, now_ms)
+        if p is None:
+            raise OkxError("51001")
+        return p
+
+    def mark_candles(self, inst_id: str, bar: str, now: int, after: int | None = None, before: int | None = None,
+                     limit: int = DEFAULT_LIMIT, recent_only: bool = True, late_ms: int = 0) -> list[list[str]]:
+        """OKX mark-price candle rows ``[ts, o, h, l, c, confirm]``, newest first; the last-price
+        candles stand in where no mark candles are stored."""
+        self.check(inst_id, now)
+        rows = self.candles(inst_id, bar, now, after, before, limit, recent_only, late_ms,
+                            series=self.mark_series(inst_id))
+        return [r[:5] + [r[8]] for r in rows]
+
+    def _funding(self, inst_id: str) -> tuple[np.ndarray, np.ndarray]:
+        if inst_id not in self._rates:
+            r = self.store.read_funding(self.exchange, inst_id) if inst_id in self.inst_ids else None
+            arrays = ((r.index.as_unit("ms").asi8.copy(), r.to_numpy(np.float64)) if r is not None and len(r)
+                      else (np.empty(0, np.int64), np.empty(0)))
+            with self._lock:
+                self._rates.setdefault(inst_id, arrays)
+        return self._rates[inst_id]
+
+    def funding_rate(self, inst_id: str, funding_time_ms: int) -> float | None:
+        """The rate settled at ``funding_time_ms`` (a funding time of the instrument), or None
+        when the store holds no settlement then. Call it at or after that time only."""
+        ts, rate = self._funding(inst_id)
+        i = int(np.searchsorted(ts, funding_time_ms, "left"))
+        return float(rate[i]) if i < len(ts) and ts[i] == funding_time_ms else None
+
+    def funding_history(self, inst_id: str, now_ms: int, after: int | None = None, before: int | None = None,
+                        limit: int = FUNDING_LIMIT) -> list[tuple[int, float]]:
+        """Settled (funding time <= now) ``(time, rate)``, newest first, as OKX pages them:
+        ``after`` older than, ``before`` newer than, at most ``limit``, at most
+        ``FUNDING_HISTORY_MS`` back."""
+        self.check(inst_id, now_ms)
+        ts, rate = self._funding(inst_id)
+        lo = max(now_ms - FUNDING_HISTORY_MS, (before + 1) if before is not None else -(2**62))
+        hi = min(now_ms + 1, after if after is not None else 2**62)
+        i0, i1 = int(np.searchsorted(ts, lo, "left")), int(np.searchsorted(ts, hi, "left"))
+        i0 = max(i0, i1 - limit)
+        return [(int(ts[i]), float(rate[i])) for i in range(i1 - 1, i0 - 1, -1)]
+
+    def next_funding_time(self, inst_id: str, now_ms: int) -> int:
+        """The instrument's next settlement strictly after ``now_ms``."""
+        interval = self.spec(inst_id).funding_interval_ms
+        return (now_ms // interval + 1) * interval
+
+    def last_funding(self, inst_id: str, now_ms: int) -> tuple[int, float] | None:
+        """The latest settlement at or before ``now_ms``."""
+        ts, rate = self._funding(inst_id)
+        i = int(np.searchsorted(ts, now_ms, "right")) - 1
+        return (int(ts[i]), float(rate[i])) if i >= 0 else None

@@ -30,6 +30,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v5/public/instruments"): Rule(20, 2, "ip_insttype"),
     ("GET", "/api/v5/public/time"): Rule(10, 2, "ip"),
     ("GET", "/api/v5/public/mark-price"): Rule(10, 2, "ip"),
+    # OKX counts these per IP and instrument; one window per IP is stricter and ccxt's pacing stays below it
+    ("GET", "/api/v5/public/funding-rate"): Rule(10, 2, "ip"),
+    ("GET", "/api/v5/public/funding-rate-history"): Rule(10, 2, "ip"),
+    ("GET", "/api/v5/market/mark-price-candles"): Rule(20, 2, "ip"),
+    ("GET", "/api/v5/market/history-mark-price-candles"): Rule(20, 2, "ip"),
     ("POST", "/api/v5/trade/order"): Rule(60, 2, "user_inst"),
     ("GET", "/api/v5/trade/order"): Rule(60, 2, "user_inst"),
     ("POST", "/api/v5/trade/cancel-order"): Rule(60, 2, "user_inst"),

@@ -39,8 +39,12 @@ class BarFile:
     dropped_lines: list[str] = field(default_factory=list)  # "row N (time): reason", the first few
 
 
-def read_bar_file(path: str | Path, sort_dedupe: bool = False, drop_bad_rows: bool = False) -> BarFile:
-    """Bars of a csv/feather/parquet file on a UTC DatetimeIndex; rows are numbered from 1."""
+def read_bar_file(path: str | Path, sort_dedupe: bool = False, drop_bad_rows: bool = False,
+                  no_volume: bool = False) -> BarFile:
+    """Bars of a csv/feather/parquet file on a UTC DatetimeIndex; rows are numbered from 1.
+
+    ``no_volume``: candles that trade nothing (mark prices): the volume column may be absent
+    or empty, and is stored as 0."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -56,6 +60,8 @@ def read_bar_file(path: str | Path, sort_dedupe: bool = False, drop_bad_rows: bo
     if time_col is None and isinstance(raw.index, pd.DatetimeIndex):
         raw = raw.reset_index(names="date")
         time_col = "date"
+    if no_volume:
+        raw = raw.assign(volume=0.0).drop(columns=["quote_volume"], errors="ignore")
     missing = ([] if time_col else ["date or timestamp"]) + [c for c in PRICE_COLUMNS if c not in raw.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}")

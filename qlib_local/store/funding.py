@@ -66,10 +66,14 @@ def validated_funding(rates: pd.Series | pd.DataFrame, label: str) -> pa.Table:
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise DataError(f"{label}: {int(bad.sum())} funding rate(s) not finite or beyond ±{MAX_FUNDING_RATE:g}, "
-                        f"first at {pd.Timestamp(ts[first], unit='ms', tz='UTC')}: {series.iloc[first]!r}; "
+                        f"first at {pd.Timestamp(ts[first], unit='ms', tz='UTC')}: {_shown(series.iloc[first])}; "
                         "nothing written")
     return pa.Table.from_arrays([pa.array(ts, pa.int64()).cast(pa.timestamp("ms", tz="UTC")), pa.array(values)],
                                 schema=FUNDING_SCHEMA)
+
+
+def _shown(v) -> str:
+    return repr(v) if isinstance(v, str) else str(v)
 
 
 def upsert_funding(store, exchange: str, instrument: str, rates: pd.Series | pd.DataFrame) -> int:

@@ -190,7 +190,10 @@ def test_synth_is_deterministic_and_check_reports_gaps(tmp_path: Path, capsys) -
     assert code == 1  # gaps are problems
     assert "okx/BTC-USDT-SWAP/1m: PROBLEMS" in out and "gap 2025-01-01" in out
     code, out, _ = run(["data", "list", "--root", str(roots[0])], capsys)
-    assert code == 0 and out.count("-USDT-SWAP") == 3
+    lines = out.splitlines()[1:]
+    assert code == 0 and out.count("-USDT-SWAP") == 9  # bars, mark-price candles and funding of each
+    for ns in ("okx ", "okx@mark ", "okx@funding "):
+        assert sum(line.startswith(ns) and "-USDT-SWAP" in line for line in lines) == 3
 
 
 def test_check_passes_on_clean_data(tmp_path: Path, capsys) -> None:
