@@ -56,7 +56,7 @@ class ByHand:
     def market(self, inst: str, side: str, sz: float, cl_ord_id: str | None = None, reduce_only: bool = False) -> None:
         raise NotImplementedError
 
-    def limit(self, inst: str, side: str, sz: float, px: float) -> None:
+    def limit(self, inst: str, side: str, sz: float, px: float, cl_ord_id: str | None = None) -> None:
         raise NotImplementedError
 
 
@@ -73,8 +73,9 @@ class OkxByHand(ByHand):
         r = self.t.place_order(inst, "cross", side, "market", f"{sz:g}", **kw)
         assert r["code"] == "0", r
 
-    def limit(self, inst: str, side: str, sz: float, px: float) -> None:
-        r = self.t.place_order(inst, "cross", side, "limit", f"{sz:g}", px=f"{px:g}")
+    def limit(self, inst: str, side: str, sz: float, px: float, cl_ord_id: str | None = None) -> None:
+        kw = {"clOrdId": cl_ord_id} if cl_ord_id else {}
+        r = self.t.place_order(inst, "cross", side, "limit", f"{sz:g}", px=f"{px:g}", **kw)
         assert r["code"] == "0", r
 
 
@@ -117,10 +118,10 @@ class BinanceByHand(ByHand):
             params["reduceOnly"] = "true"
         assert "orderId" in self.ex.fapiPrivatePostOrder(params)
 
-    def limit(self, inst: str, side: str, sz: float, px: float) -> None:
-        r = self.ex.fapiPrivatePostOrder({"symbol": inst, "side": side.upper(), "type": "LIMIT", "quantity": f"{sz:g}",
-                                          "price": f"{px:g}", "timeInForce": "GTC"})
-        assert "orderId" in r
+    def limit(self, inst: str, side: str, sz: float, px: float, cl_ord_id: str | None = None) -> None:
+        params = {"symbol": inst, "side": side.upper(), "type": "LIMIT", "quantity": f"{sz:g}", "price": f"{px:g}",
+                  "timeInForce": "GTC", **({"newClientOrderId": cl_ord_id} if cl_ord_id else {})}
+        assert "orderId" in self.ex.fapiPrivatePostOrder(params)
 
 
 BINANCE_USDM = VenueKit(
