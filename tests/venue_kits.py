@@ -129,7 +129,7 @@ BINANCE_USDM = VenueKit(
     inst=lambda coin: f"{coin}USDT",
     paths={"place": "/fapi/v1/batchOrders", "lookup": "/fapi/v1/order"},
     codes={Kind.INSUFFICIENT_MARGIN.value: "-2019", Kind.DUPLICATE_CLIENT_ID.value: "-4116",
-           Kind.RETRY_LATER.value: "-1003", "unavailable": "503"},
+           Kind.RETRY_LATER.value: "-1003", "unavailable": "-1001"},  # a 5xx carries -1001 in its body
     local_exchange=None,  # the local Binance exchange is being built; then: its constructor and a storm
     storm=lambda exchange, on: _not_yet("a rate-limit storm"),
     by_hand=BinanceByHand,

@@ -117,8 +117,11 @@ def test_resting_orders_are_listed_and_canceled_by_client_id(kit, exchange):
     btc = kit.inst("BTC")
     cl = cl_ord_id("c", to_ms(START), btc, "net", "open", 1, v.caps.id_rule)
     by_hand = kit.by_hand(exchange, exchange.accounts["c"])
-    by_hand.limit(btc, "buy", 1, px=1, cl_ord_id=cl)
-    by_hand.limit(btc, "buy", 1, px=2)  # a manual order without our id
+    spec, last = v.instruments()[btc], v.last_prices()[btc]
+    sz = max(spec.min_sz, spec.lot_sz)
+    below = [round(last * f / spec.tick_sz) * spec.tick_sz for f in (0.5, 0.6)]  # resting, over minimum notionals
+    by_hand.limit(btc, "buy", sz, px=below[0], cl_ord_id=cl)
+    by_hand.limit(btc, "buy", sz, px=below[1])  # a manual order without our id
     pending = v.pending_orders()
     assert len(pending) == 2 and {o.state for o in pending} == {"live"} and cl in {o.cl_ord_id for o in pending}
     assert v.cancel(btc, cl) is True and v.order(btc, cl).state == "canceled"
