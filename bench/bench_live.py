@@ -144,7 +144,7 @@ def main() -> None:
         pre = s.timings.get("connect", 0) + s.timings.get("reconcile", 0)
         print(
             f"\nrun {status}; {n_orders} orders acknowledged; {ex.accounts['bench'].fills.__len__()} fills; "
-            f"requests {s.venue.http.requests if s.venue else 0}"
+            f"requests {s.venue.requests if s.venue else 0}"
         )
         print(f"before the close: connect (specs, leverage x{N_INST}) + reconcile took {pre:.2f}s")
         print(

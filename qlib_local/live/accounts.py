@@ -27,15 +27,18 @@ from qlib_local.config_values import MAX_LEVERAGE, Bounds, boolean, identifier, 
 from qlib_local.live import redact
 from qlib_local.live.errors import ConfigError, SecretError
 from qlib_local.live.guards import GuardSettings
+from qlib_local.live.venue import VenueCaps
+from qlib_local.venues.registry import REGISTRY, caps_of
 from qlib_local.yamlfile import read_yaml
 
-EXCHANGES = {"okx"}
-MODES = {"paper", "demo", "live"}
-POS_MODES = {"net_mode", "long_short_mode"}
-MARGIN_MODES = {"cross", "isolated"}
-OKX_URL = "https://www.okx.com"
+EXCHANGES = set(REGISTRY)  # the registry's names: qlib_local.venues.registry
+MODES = {"paper", "demo", "live"}  # demo: the venue's own test environment
 SECRET_NAMES = ("API_KEY", "SECRET_KEY", "PASSPHRASE", "DINGTALK_TOKEN", "DINGTALK_SECRET", "TELEGRAM_TOKEN")
-REQUIRED = ("API_KEY", "SECRET_KEY", "PASSPHRASE")
+
+
+def required_secrets(caps: VenueCaps) -> tuple[str, ...]:
+    """The keys a venue needs: API key and secret, and a passphrase where the venue has one."""
+    return ("API_KEY", "SECRET_KEY", "PASSPHRASE") if caps.needs_passphrase else ("API_KEY", "SECRET_KEY")
 # The allowed range of every numeric field (docs/live.md lists them).
 RANGES: dict[str, Bounds] = {
     "leverage": Bounds(1, MAX_LEVERAGE),
@@ -96,7 +99,7 @@ class AccountConfig:
     strategies: Path
     pos_mode: str = "net_mode"
     margin_mode: str = "cross"
-    url: str = ""  # REST base: the local exchange in paper mode
+    url: str = ""  # REST base: the local exchange in paper mode; elsewhere only where the venue takes one
     leverage: float = 5.0
     store: Path | None = None
     ledger: Path | None = None
@@ -120,18 +123,14 @@ class AccountConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def domain(self) -> str:
-        return self.url if self.mode == "paper" else (self.url or OKX_URL)
+    def caps(self) -> VenueCaps:
+        """What the account's venue can do (plain data; no client is built)."""
+        return caps_of(self.exchange)
 
     @property
     def guards(self) -> GuardSettings:
         return GuardSettings(self.price_band_ranges, self.price_band_min, self.price_band_max, self.price_band_bars,
                              self.size_tolerance)
-
-    @property
-    def flag(self) -> str:
-        """python-okx's ``flag``: "1" sends x-simulated-trading (OKX demo); live sends "0"."""
-        return "0" if self.mode == "live" else "1"
 
     def with_mode(self, mode: str | None) -> AccountConfig:
         if mode is None or mode == self.mode:
@@ -151,7 +150,7 @@ class AccountConfig:
 class AccountSecrets:
     api_key: Secret
     secret_key: Secret
-    passphrase: Secret
+    passphrase: Secret | None  # only where the venue has one (VenueCaps.needs_passphrase)
     dingtalk_token: Secret | None = None
     dingtalk_secret: Secret | None = None
     telegram_token: Secret | None = None
@@ -211,6 +210,8 @@ def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> 
     if unknown:
         raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown field; known: {', '.join(sorted(KNOWN))}")
     mode = _choice(f"{where}.mode", raw.get("mode", "paper"), MODES)
+    exchange = _choice(f"{where}.exchange", raw.get("exchange", "okx"), EXCHANGES)
+    caps = caps_of(exchange)
     url = raw.get("url") or ""
     if not isinstance(url, str):
         raise ConfigError(f"{where}.url: expected a URL, got {url!r}")
@@ -218,8 +219,11 @@ def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> 
         raise ConfigError(f"{where}.url: paper mode trades on the local exchange; give its URL")
     if mode == "paper":
         loopback_url(f"{where}.url", url, ConfigError)  # paper keys go nowhere else
+    if mode != "paper" and url and mode not in caps.url_modes:
+        raise ConfigError(f"{where}.url: {caps.name} takes a url in {' and '.join(sorted(caps.url_modes))} mode only "
+                          f"({mode} uses its own endpoints); remove it")
     if mode != "paper" and url and not url.startswith("https://"):
-        raise ConfigError(f"{where}.url: {mode} mode needs an https:// OKX domain, got {url!r}")
+        raise ConfigError(f"{where}.url: {mode} mode needs an https:// {caps.name} domain, got {url!r}")
     if not raw.get("strategies"):
         raise ConfigError(f"{where}.strategies: missing (the strategies config this account trades)")
     notify = raw.get("notify") or {}
@@ -240,10 +244,10 @@ def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> 
     hist = raw.get("history_bars")
     num = functools.partial(_number, where)
     return AccountConfig(
-        name=name, exchange=_choice(f"{where}.exchange", raw.get("exchange", "okx"), EXCHANGES), mode=mode,
+        name=name, exchange=exchange, mode=mode,
         strategies=_path(base, raw["strategies"]) or Path(), url=url,
-        pos_mode=_choice(f"{where}.pos_mode", raw.get("pos_mode", "net_mode"), POS_MODES),
-        margin_mode=_choice(f"{where}.margin_mode", raw.get("margin_mode", "cross"), MARGIN_MODES),
+        pos_mode=_choice(f"{where}.pos_mode", raw.get("pos_mode", "net_mode"), set(caps.position_modes)),
+        margin_mode=_choice(f"{where}.margin_mode", raw.get("margin_mode", "cross"), set(caps.margin_modes)),
         leverage=num("leverage", raw.get("leverage", 5)),
         store=_path(base, raw.get("store")), ledger=_path(base, raw.get("ledger")),
         runs_dir=_path(base, raw.get("runs_dir")), secrets_file=_path(base, raw.get("secrets_file")),
@@ -347,15 +351,16 @@ def load_secrets(acct: AccountConfig, env: dict[str, str] | None = None, repo: P
     """Secrets of ``acct``: the environment first, then its secrets file (checked before reading)."""
     env = dict(os.environ if env is None else env)
     prefix = env_prefix(acct.name)
+    required = required_secrets(acct.caps)
     found = {n: env[prefix + n] for n in SECRET_NAMES if env.get(prefix + n)}
-    if acct.secrets_file is not None and any(n not in found for n in REQUIRED):
+    if acct.secrets_file is not None and any(n not in found for n in required):
         check_secrets_file(acct.secrets_file, [repo] if repo else [])
         filed = parse_secrets_file(acct.secrets_file)
         for n in SECRET_NAMES:
             v = filed.get(prefix + n) or filed.get(n)
             if v and n not in found:
                 found[n] = v
-    missing = [prefix + n for n in REQUIRED if n not in found]
+    missing = [prefix + n for n in required if n not in found]
     if missing:
         where = f" or in {acct.secrets_file}" if acct.secrets_file else ""
         raise SecretError(f"account {acct.name}: missing {', '.join(missing)} (set them in the environment{where})")
@@ -368,5 +373,5 @@ def load_secrets(acct: AccountConfig, env: dict[str, str] | None = None, repo: P
     def s(n: str) -> Secret | None:
         return Secret(found[n]) if found.get(n) else None
 
-    return AccountSecrets(Secret(found["API_KEY"]), Secret(found["SECRET_KEY"]), Secret(found["PASSPHRASE"]),
+    return AccountSecrets(Secret(found["API_KEY"]), Secret(found["SECRET_KEY"]), s("PASSPHRASE"),
                           s("DINGTALK_TOKEN"), s("DINGTALK_SECRET"), s("TELEGRAM_TOKEN"))

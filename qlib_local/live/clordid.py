@@ -1,18 +1,26 @@
 """Deterministic client order ids: the same (account, bar, instrument, leg, attempt) always
 gives the same id, so re-running a bar can never place a second order for it.
 
-Layout (21 alphanumerics, OKX allows 32): ``q`` + account code (6) + bar close in minutes,
-base 36 (6) + instrument code (6) + leg (1) + attempt (1).
+Layout (21 lower-case letters and digits): ``q`` + account code (6) + bar close in minutes,
+base 36 (6) + instrument code (6) + leg (1) + attempt (1). One derivation for every venue:
+each states its rule as data (:class:`qlib_local.live.venue.IdRule`; OKX 1-32 letters and
+digits, Binance up to 36 of ``[.A-Z:/a-z0-9_-]``) and an id is checked against it, so a
+venue whose rule could not hold these ids is refused instead of sent a mangled id.
 """
 
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qlib_local.live.venue import IdRule
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 LEGS = {("net", "close"): "c", ("net", "open"): "o", ("long", "close"): "x", ("short", "close"): "y",
         ("long", "open"): "u", ("short", "open"): "v"}
 MAX_ATTEMPTS = len(ALPHABET) - 1
+LENGTH = 21
 
 
 def b36(n: int, width: int) -> str:
@@ -36,15 +44,20 @@ def prefix(account: str) -> str:
     return "q" + code(account)
 
 
-def cl_ord_id(account: str, bar_ts_ms: int, inst_id: str, pos_side: str, leg: str, attempt: int = 1) -> str:
+def cl_ord_id(account: str, bar_ts_ms: int, inst_id: str, pos_side: str, leg: str, attempt: int = 1,
+              rule: IdRule | None = None) -> str:
+    """Our id for this order, checked against the venue's ``rule`` when one is given."""
     if not 1 <= attempt <= MAX_ATTEMPTS:
         raise ValueError(f"attempt must be 1..{MAX_ATTEMPTS}")
-    return prefix(account) + b36(bar_ts_ms // 60_000, 6) + code(inst_id) + LEGS[(pos_side, leg)] + ALPHABET[attempt]
+    cl = prefix(account) + b36(bar_ts_ms // 60_000, 6) + code(inst_id) + LEGS[(pos_side, leg)] + ALPHABET[attempt]
+    if rule is not None and not rule.allows(cl):
+        raise ValueError(f"client order id {cl} breaks the venue's rule ({rule.max_len} of [{rule.chars}])")
+    return cl
 
 
 def bar_of(cl: str) -> int | None:
     """The bar close (ms) encoded in one of our ids, else None."""
-    if len(cl) != 21 or not cl.startswith("q"):
+    if len(cl) != LENGTH or not cl.startswith("q"):
         return None
     try:
         return int(cl[7:13], 36) * 60_000

@@ -66,8 +66,9 @@ def wait_for_data(store: KlineStore, exchange: str, bases: dict[str, str], close
     return st
 
 
-def fetcher(exchange: str, domain: str, store: KlineStore) -> Callable[[list[str], str], None]:
-    """Fetch missing closed bars through the market-data layer (ccxt against ``domain``)."""
+def fetcher(exchange: str, domain: str | None, store: KlineStore) -> Callable[[list[str], str], None]:
+    """Fetch missing closed bars through the market-data layer (ccxt against ``domain``: the local
+    exchange in paper mode; None: the venue's own market data)."""
 
     def fetch(instruments: list[str], timeframe: str) -> None:
         from qlib_local.marketdata import catch_up

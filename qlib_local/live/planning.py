@@ -6,11 +6,16 @@ that a margin rejection of the opening leg still lets the close go through.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from qlib_local.live.clordid import cl_ord_id
 from qlib_local.live.types import LONG, NET, SHORT, OrderRequest, PositionInfo
 from qlib_local.specs import InstrumentSpec, lot_count, lots_to_contracts
+
+if TYPE_CHECKING:
+    from qlib_local.live.venue import IdRule
 
 EPS = 1e-9
 
@@ -78,11 +83,12 @@ def legs_long_short(long_now: float, short_now: float, target: float) -> list[tu
 def plan_orders(account: str, bar_ts: int, targets: dict[str, float], positions: list[PositionInfo],
                 specs: dict[str, InstrumentSpec], pos_mode: str = "net_mode", td_mode: str = "cross",
                 skip: dict[str, str] | None = None, attempts: dict[tuple[str, str, str], int] | None = None,
-                ord_type: str = "market") -> Plan:
+                ord_type: str = "market", id_rule: IdRule | None = None) -> Plan:
     """Orders moving ``positions`` to ``targets`` (instruments absent from ``targets`` are left alone).
 
     ``skip`` maps instruments not to trade to the reason (stale data, ...); ``attempts``
-    gives the attempt number per (instrument, pos_side, leg) when earlier ones ended.
+    gives the attempt number per (instrument, pos_side, leg) when earlier ones ended;
+    ``id_rule`` is the venue's client-id rule every id is checked against.
     """
     skip = skip or {}
     attempts = attempts or {}
@@ -114,12 +120,15 @@ def plan_orders(account: str, bar_ts: int, targets: dict[str, float], positions:
                 continue
             n = attempts.get((inst, pos_side, leg), 1)
             orders.append(OrderRequest(
-                cl_ord_id=cl_ord_id(account, bar_ts, inst, pos_side, leg, n), inst_id=inst, side=side, sz=sz,
+                cl_ord_id=cl_ord_id(account, bar_ts, inst, pos_side, leg, n, id_rule), inst_id=inst, side=side, sz=sz,
                 pos_side=pos_side, reduce_only=(leg == "close" and pos_side == NET), ord_type=ord_type,
                 td_mode=td_mode, leg=leg, attempt=n))
     return Plan(orders, skipped)
 
 
-def leverage_wanted(instruments: list[str], specs: dict[str, InstrumentSpec], lever: float) -> dict[str, float]:
-    """The leverage to set per instrument: the configured one capped by the instrument's maximum."""
-    return {i: float(min(lever, specs[i].max_lever)) for i in instruments if i in specs}
+def leverage_wanted(instruments: list[str], specs: dict[str, InstrumentSpec], lever: float,
+                    whole: bool = False) -> dict[str, float]:
+    """The leverage to set per instrument: the configured one capped by the instrument's maximum,
+    rounded down to a whole number where the venue takes only those (never above what is asked)."""
+    out = {i: float(min(lever, specs[i].max_lever)) for i in instruments if i in specs}
+    return {i: float(max(math.floor(v), 1)) for i, v in out.items()} if whole else out

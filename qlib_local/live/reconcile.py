@@ -19,6 +19,7 @@ from qlib_local.ledger import Ledger, OrderRow
 from qlib_local.live.clordid import bar_of, prefix
 from qlib_local.live.execution import Executor, status_to_changes
 from qlib_local.live.types import OrderStatus, PositionInfo
+from qlib_local.live.venue import Venue
 
 
 @dataclass
@@ -62,7 +63,7 @@ def position_diffs(ledger_pos: pd.DataFrame, exchange: list[PositionInfo]) -> pd
     return pd.DataFrame(rows, columns=["inst_id", "pos_side", "ledger", "exchange"])
 
 
-def reconcile(venue, ledger: Ledger, executor: Executor, account: str, run_id: str, bar_ts: int,
+def reconcile(venue: Venue, ledger: Ledger, executor: Executor, account: str, run_id: str, bar_ts: int,
               since_ms: int) -> ReconcileReport:
     rep = ReconcileReport()
     open_rows = ledger.open_orders(account)
@@ -83,8 +84,10 @@ def reconcile(venue, ledger: Ledger, executor: Executor, account: str, run_id: s
     if rep.canceled:
         rows = [r for r in (ledger.order(cl) for cl in rep.canceled) if r is not None]
         rep.resolved.update(executor.resolve(rows))
-    ours = {o.cl_ord_id for o in ledger.orders(account)}
-    fills = [f.as_row() for f in venue.fills(since_ms) if f.cl_ord_id in ours]
+    rows = ledger.orders(account)
+    ours = {o.cl_ord_id for o in rows}
+    insts = {o.inst_id for o in rows if o.bar_ts >= since_ms - 86_400_000}  # a fill is never long after its bar
+    fills = [f.as_row() for f in venue.fills(since_ms, insts) if f.cl_ord_id in ours]
     rep.new_fills = ledger.add_fills(account, fills)
     rep.positions = venue.positions()
     _, led_pos = ledger.last_positions(account)

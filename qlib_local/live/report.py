@@ -103,7 +103,7 @@ def summary_text(s: LiveSession) -> str:
             tag = ", placed before this run" if cl in earlier else ""
             lines.append(f"- {st.inst_id} {st.side} {st.acc_fill_sz:g}/{st.sz:g} @ {st.avg_px or 0:g} ({st.state}{tag})")
         for cl, a in rep.rejected.items():
-            lines.append(f"- REJECTED {cl}: {a.code} {a.msg}")
+            lines.append(f"- REJECTED {cl}: {a.text}")
     if s.untraded:
         lines.append("not traded: " + "; ".join(f"{i} ({why})" for i, why in sorted(s.untraded.items())))
     pos = s.net_positions(after=True)

@@ -163,16 +163,16 @@ def _target(acct: AccountConfig, secrets: AccountSecrets, config: ResearchConfig
             at: str | None) -> Target | None:
     """The bar to trade by the exchange's clock; None if that clock cannot be read now (the run then
     starts at once and reports the failure through its ledger and notifications, as any run does)."""
-    from qlib_local.venues.okx import OkxHttp, OkxVenue, RetryPolicy  # the clients, once the checks passed
+    from qlib_local.live.retry import RetryPolicy
+    from qlib_local.venues.registry import open_venue  # the clients, once the checks passed
 
-    s = secrets
-    http = OkxHttp(s.api_key.reveal(), s.secret_key.reveal(), s.passphrase.reveal(), acct.domain, acct.flag,
-                   timeout_s=5.0, retry=RetryPolicy(attempts=3, base_s=0.2, cap_s=1.0, budget_s=5.0))
-    clock = exchange_clock(OkxVenue(http).server_time_ms)
+    venue = open_venue(acct, secrets, timeout_s=5.0, retry=RetryPolicy(attempts=3, base_s=0.2, cap_s=1.0, budget_s=5.0))
+    clock = exchange_clock(venue.server_time_ms)
     try:
         now = clock()
     except LiveError as e:
         log.warning("cannot read the exchange's clock (%s); the run starts now", redact.clean(e))
+        venue.close()
         return None
     if at:
         return Target(to_ms(at), "--at", now, clock)

@@ -32,13 +32,15 @@ from qlib_local.live.execution import ExecPolicy, ExecReport
 from qlib_local.live.lock import AccountLock
 from qlib_local.live.planning import Plan, leverage_wanted
 from qlib_local.live.reconcile import ReconcileReport, reconcile
+from qlib_local.live.retry import RetryPolicy
 from qlib_local.live.trading import TradingSteps, step
 from qlib_local.live.types import Balance, PositionInfo, net_exposure
+from qlib_local.live.venue import Venue
 from qlib_local.marketdata.needs import base_by_instrument
 from qlib_local.notify import DingTalk, Notifier, Telegram
 from qlib_local.store import KlineStore
 from qlib_local.timeframes import from_ms, to_ms
-from qlib_local.venues.okx import OkxHttp, OkxVenue, RetryPolicy
+from qlib_local.venues.registry import open_venue
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ class LiveSession(TradingSteps):
         self.marks: dict[str, float] = {}
         self.lock: AccountLock | None = None
         self.ledger: Ledger | None = None
-        self.venue: OkxVenue | None = None
+        self.venue: Venue | None = None
         self.notifier = Notifier([])
         self.bar_ms: int | None = None
         self.specs: dict = {}
@@ -134,7 +136,7 @@ class LiveSession(TradingSteps):
     def release(self) -> None:
         """Close connections and the ledger, drop the lock (idempotent; the session's data stays readable)."""
         if self.venue is not None:
-            self.venue.http.close()
+            self.venue.close()
         if self.lock is not None:
             self.lock.release()
             self.lock = None
@@ -161,11 +163,9 @@ class LiveSession(TradingSteps):
 
     @step
     def connect(self) -> None:
-        """python-okx clients, position mode, instrument specs, the strategies, leverage."""
-        s = self.secrets
-        http = OkxHttp(s.api_key.reveal(), s.secret_key.reveal(), s.passphrase.reveal(), self.acct.domain,
-                       self.acct.flag, timeout_s=self.timeout_s, pace=self.pace)
-        self.venue = OkxVenue(http)
+        """The account's venue (the registry's adapter for its exchange), position mode, instrument
+        specs, the strategies, leverage."""
+        self.venue = open_venue(self.acct, self.secrets, timeout_s=self.timeout_s, pace=self.pace)
         t0 = time.time() * 1000
         server = self.venue.server_time_ms()
         self.exchange_offset_ms = server - (t0 + time.time() * 1000) / 2
@@ -182,9 +182,11 @@ class LiveSession(TradingSteps):
 
     def _set_leverage(self) -> None:
         assert self.venue is not None and self.ledger is not None and self.book is not None
-        want = leverage_wanted(self.book.instruments, self.specs, self.acct.leverage)
+        caps = self.venue.caps
+        want = leverage_wanted(self.book.instruments, self.specs, self.acct.leverage, whole=caps.integer_leverage)
         known = self.ledger.leverage(self.acct.name)
-        sides = ["long", "short"] if (self.acct.margin_mode == "isolated" and self.acct.pos_mode == "long_short_mode") else [""]
+        per_side = caps.leverage_per_side and self.acct.margin_mode == "isolated" and self.acct.pos_mode == "long_short_mode"
+        sides = ["long", "short"] if per_side else [""]
         todo = [(i, lev, side) for i, lev in want.items() for side in sides
                 if known.get((i, self.acct.margin_mode, side or "net")) != lev]
 
@@ -259,7 +261,7 @@ class LiveSession(TradingSteps):
     def wait_data(self) -> DataStatus:
         """Complete-up-to markers with a deadline, then fetch, then skip what is still stale."""
         assert self.book is not None and self.bar_ms is not None
-        fetch = fetcher(self.acct.exchange, self.acct.domain, self.store) if self.acct.fetch_missing else None
+        fetch = fetcher(self.acct.exchange, self.acct.url or None, self.store) if self.acct.fetch_missing else None
         bases = base_by_instrument(self.book.cfg)
         self.data = wait_for_data(self.store, self.book.cfg.exchange, {i: bases[i] for i in self.book.instruments},
                                   self.bar_ms, self.acct.wait_data_s, fetch)

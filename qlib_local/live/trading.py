@@ -33,11 +33,11 @@ from qlib_local.live.errors import LiveError
 from qlib_local.live.execution import ExecPolicy, ExecReport, Executor
 from qlib_local.live.planning import Plan, Skip, plan_orders
 from qlib_local.live.types import Balance, PositionInfo
+from qlib_local.live.venue import Venue
 from qlib_local.research import ModelState
 from qlib_local.specs import InstrumentSpec
 from qlib_local.store import KlineStore
 from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, from_ms
-from qlib_local.venues.okx import OkxVenue
 
 MAX_ROUNDS = 3  # execute: the plan, then at most two more for what the exchange still does not hold
 
@@ -70,7 +70,7 @@ class TradingSteps:
     status: str
     store: KlineStore
     ledger: Ledger | None
-    venue: OkxVenue | None
+    venue: Venue | None
     policy: ExecPolicy
     specs: dict[str, InstrumentSpec]
     book: Book | None
@@ -92,6 +92,18 @@ class TradingSteps:
     untraded: dict[str, str]
     event: Callable[[str, str, str], None]
     alert: Callable[[str, str], None]
+
+    def settle_ccy(self) -> str:
+        """The currency the account's equity is read in: the venue's (USDT-margined), else the one
+        every traded instrument settles in (coin-margined: one coin per account)."""
+        assert self.venue is not None and self.book is not None
+        if self.venue.caps.settle_ccy:
+            return self.venue.caps.settle_ccy
+        coins = sorted({self.specs[i].settle_ccy for i in self.book.instruments if i in self.specs})
+        if len(coins) != 1:
+            raise LiveError(f"{self.venue.caps.name} settles each instrument in its own coin; an account's strategies "
+                            f"must trade instruments of one coin, these settle in {', '.join(coins) or 'nothing listed'}")
+        return coins[0]
 
     def previous_state(self) -> tuple[ModelState, dict | None]:
         assert self.ledger is not None and self.book is not None and self.bar_ms is not None
@@ -118,7 +130,7 @@ class TradingSteps:
         committed = self.ledger.bar_state(name, bar)
         checked = [] if committed else [i for i in book.instruments if i in self.specs and i not in stale]
         with ThreadPoolExecutor(6) as pool:  # the exchange's answers and the store's reads, side by side
-            fb, fp = pool.submit(venue.balance), pool.submit(venue.positions)
+            fb, fp = pool.submit(venue.balance, self.settle_ccy()), pool.submit(venue.positions)
             fl, fm = pool.submit(venue.last_prices), pool.submit(venue.mark_prices)
             fr = pool.submit(self._typical_ranges, bar, checked)
             fx = pool.submit(book.prices, bar, set(stale)) if checked else None
@@ -192,8 +204,9 @@ class TradingSteps:
                 skip[o.inst_id] = f"order {o.cl_ord_id} of this bar is still {o.state}"
             attempts[key] = max(attempts.get(key, 1), o.attempt + 1)
         targets = {i: float(v) for i, v in self.result.net.items()}
+        assert self.venue is not None
         plan = plan_orders(self.acct.name, self.bar_ms, targets, positions, self.specs, self.acct.pos_mode,
-                           self.acct.margin_mode, skip, attempts, self.acct.order_type)
+                           self.acct.margin_mode, skip, attempts, self.acct.order_type, self.venue.caps.id_rule)
         cap = guards.exposure_cap(self.balance_before.total_eq, guards.allowed_leverage(self.book.cfg.strategies),
                                   self.acct.guards.size_tolerance)
         orders, refused = guards.cap_orders(plan.orders, positions, self.last_px,
@@ -267,7 +280,7 @@ class TradingSteps:
         for cl, a in (self.report.rejected.items() if self.report else []):
             row = self.ledger.order(cl)
             if row is not None:
-                self.untraded.setdefault(row.inst_id, f"order {cl} rejected: {a.code} {a.msg}")
+                self.untraded.setdefault(row.inst_id, f"order {cl} rejected: {a.text}")
 
     @step
     def record(self) -> None:
@@ -276,7 +289,7 @@ class TradingSteps:
         assert self.venue is not None and self.ledger is not None and self.result is not None and self.bar_ms is not None
         name, bar = self.acct.name, self.bar_ms
         with ThreadPoolExecutor(2) as pool:
-            fb, fp = pool.submit(self.venue.balance), pool.submit(self.venue.positions)
+            fb, fp = pool.submit(self.venue.balance, self.settle_ccy()), pool.submit(self.venue.positions)
             self.balance_after, self.positions_after = fb.result(), fp.result()
         self.ledger.record_positions(name, bar, [(p.inst_id, p.pos_side, p.contracts, p.avg_px)
                                                  for p in self.positions_after], "after")

@@ -3,8 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 NET, LONG, SHORT = "net", "long", "short"
+
+
+class Kind(StrEnum):
+    """What an exchange's answer means to the live path, whatever the venue's own code.
+
+    Adapters map their venue's codes onto these (capability data, not branches); the core
+    decides on the kind only and keeps the venue's code and message for the logs.
+    """
+
+    ACCEPTED = "accepted"
+    DUPLICATE_CLIENT_ID = "duplicate_client_id"  # an order under this client id exists: look it up
+    RETRY_LATER = "retry_later"  # rate limit, busy, down: refused before processing, resend as is
+    CLOCK_SKEW = "clock_skew"  # the request's timestamp was outside the venue's window: refused, resend
+    UNKNOWN_OUTCOME = "unknown_outcome"  # may have been processed: look up before resending
+    INSUFFICIENT_MARGIN = "insufficient_margin"
+    BELOW_MIN_SIZE = "below_min_size"  # under the minimum size or notional
+    BAD_PRECISION = "bad_precision"  # size or price off the lot/tick grid or over the precision
+    REDUCE_ONLY_REJECTED = "reduce_only_rejected"  # nothing to reduce in that direction
+    UNKNOWN_ORDER = "unknown_order"  # no such order (lookup, cancel of a final or unknown order)
+    NO_CHANGE = "no_change"  # a setting already had that value (position mode, margin type)
+    AUTH = "auth"  # key, signature, passphrase or permissions
+    REJECTED_OTHER = "rejected_other"
+
+
+RETRY_KINDS = frozenset({Kind.RETRY_LATER, Kind.CLOCK_SKEW})  # per-order refusals worth resending as they are
 
 
 @dataclass(frozen=True)
@@ -29,16 +55,24 @@ class OrderRequest:
 
 @dataclass(frozen=True)
 class Ack:
-    """The exchange's answer to one placement: ``code`` "0" means accepted."""
+    """The exchange's answer to one placement: its domain ``kind``, and the venue's own ``code``
+    and ``msg`` for the logs (the core never decides on those)."""
 
     cl_ord_id: str
     ord_id: str
-    code: str
-    msg: str
+    kind: Kind
+    code: str = ""
+    msg: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.code == "0"
+        return self.kind == Kind.ACCEPTED
+
+    @property
+    def text(self) -> str:
+        """``kind (venue code: message)`` for ledger rows, events and alerts."""
+        raw = " ".join(x for x in (self.code, self.msg) if x)
+        return f"{self.kind}" + (f" ({raw})" if raw else "")
 
 
 @dataclass(frozen=True)
@@ -93,6 +127,17 @@ class PositionInfo:
     @property
     def signed(self) -> float:
         return -abs(self.contracts) if self.pos_side == SHORT else self.contracts
+
+
+@dataclass(frozen=True)
+class FundingInfo:
+    """One funding payment of a position (negative: paid), in ``ccy``."""
+
+    bill_id: str
+    inst_id: str
+    amount: float
+    ccy: str
+    ts: int
 
 
 @dataclass(frozen=True)

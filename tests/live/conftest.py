@@ -1,4 +1,9 @@
-"""Live-path fixtures: an hourly synthetic store, the local exchange, an accounts file, fake secrets."""
+"""Live-path fixtures: an hourly synthetic store, the local exchange, an accounts file, fake secrets.
+
+Every fixture here is parametrized by ``kit``, one per venue with a local exchange
+(``tests/venue_kits.py``): the tests use the venue port, the account config and ``insts``,
+never a venue's name, so they run unchanged on each.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +11,53 @@ import secrets as _secrets
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import yaml
+from tests_support import GUARD_S
+from venue_kits import LOCAL_KITS, VenueKit
 
-from qlib_local.sim import LocalExchange
+from qlib_local.live.accounts import AccountSecrets, Secret, load_account
+from qlib_local.live.retry import RetryPolicy
+from qlib_local.live.venue import Venue
 from qlib_local.specs import save_specs
 from qlib_local.store import KlineStore
 from qlib_local.synth import SynthConfig, generate
 from qlib_local.timeframes import HOUR_MS, to_ms
+from qlib_local.venues.registry import open_venue
 
-BTC, ETH, SOL, XRP = "BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP", "XRP-USDT-SWAP"
+COINS = ("BTC", "ETH", "SOL", "XRP")  # the synthetic store's four swaps
 START = "2025-01-10T00:00:00Z"  # nine days of hourly history behind, sixteen ahead
 ACCOUNT = "alice"
 DATA = SynthConfig(instruments=4, timeframe="1H", days=25, seed=11)
 
 
-def strategies_config() -> dict:
+@pytest.fixture(scope="session", params=LOCAL_KITS, ids=str)
+def kit(request: pytest.FixtureRequest) -> VenueKit:
+    """The venue under test (one run of every live test per venue with a local exchange)."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def insts(kit: VenueKit) -> SimpleNamespace:
+    """The venue's ids of the store's swaps: ``insts.BTC``, ``insts.ETH``, ..."""
+    return SimpleNamespace(**{c: kit.inst(c) for c in COINS})
+
+
+def strategies_config(kit: VenueKit) -> dict:
     """Two strategies, both hourly: a timing one on BTC/ETH, an event one rolling 2 tranches."""
+    btc, eth, sol, xrp = (kit.inst(c) for c in COINS)
     return {
-        "exchange": "okx", "initial_equity": 10_000, "fees": {"taker": 0.0005, "maker": 0.0002, "slippage": 0.0},
+        "exchange": kit.exchange, "initial_equity": 10_000,
+        "fees": {"taker": 0.0005, "maker": 0.0002, "slippage": 0.0},
         "strategies": [
-            {"strategy_name": "SmaCross_5_10", "kind": "timing", "instruments": [BTC, ETH], "rule_type": "1H",
+            {"strategy_name": "SmaCross_5_10", "kind": "timing", "instruments": [btc, eth], "rule_type": "1H",
              "offset": "0h", "position": 0.5, "leverage": 2, "volatility_ratio": 1.0},
-            {"strategy_name": "RankOnly", "kind": "event", "universe": [BTC, ETH, SOL, XRP], "rule_type": "1H",
+            {"strategy_name": "RankOnly", "kind": "event", "universe": [btc, eth, sol, xrp], "rule_type": "1H",
              "position": 0.4, "leverage": 1, "hold_period": 2, "max_cap_num": 2, "symbol_num_limit": 2,
              "rank_factor": "QuoteVolumeMean_3", "side": "long"},
         ],
@@ -39,24 +65,25 @@ def strategies_config() -> dict:
 
 
 @pytest.fixture(scope="session")
-def live_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Four OKX swaps, 25 days of 1H bars from 2025-01-01, every series marked complete."""
+def live_root(tmp_path_factory: pytest.TempPathFactory, kit: VenueKit) -> Path:
+    """Four swaps, 25 days of 1H bars from 2025-01-01, every series marked complete."""
     root = tmp_path_factory.mktemp("livedata")
-    write_tick_data(KlineStore(root, create=True, durable=False), DATA)
+    write_tick_data(KlineStore(root, create=True, durable=False), DATA, kit)
     return root
 
 
-def write_tick_data(store: KlineStore, cfg: SynthConfig, cut: dict[str, int] | None = None) -> list[str]:
-    """Synthetic bars (on each instrument's tick grid, as the generator makes them), every series
-    marked complete; ``cut`` stores a series only up to (excluding) an open time."""
+def write_tick_data(store: KlineStore, cfg: SynthConfig, kit: VenueKit, cut: dict[str, int] | None = None) -> list[str]:
+    """Synthetic bars (on each instrument's tick grid, as the generator makes them) under the venue's
+    ids, every series marked complete; ``cut`` stores a series only up to (excluding) an open time."""
     bars, specs = generate(cfg)
-    for inst, df in bars.items():
+    for synthetic, df in bars.items():
+        inst = kit.rename(synthetic)
         if cut and inst in cut:
             df = df[df.index < pd.Timestamp(cut[inst], unit="ms", tz="UTC")]
-        store.upsert("okx", inst, cfg.timeframe, df)
-        store.set_complete_up_to("okx", inst, cfg.timeframe, df.index[-1] + pd.Timedelta(cfg.timeframe.lower()))
-    save_specs(store.root, "okx", specs)
-    return list(bars)
+        store.upsert(kit.exchange, inst, cfg.timeframe, df)
+        store.set_complete_up_to(kit.exchange, inst, cfg.timeframe, df.index[-1] + pd.Timedelta(cfg.timeframe.lower()))
+    save_specs(store.root, kit.exchange, {kit.rename(i): replace(sp, inst_id=kit.rename(i)) for i, sp in specs.items()})
+    return [kit.rename(i) for i in bars]
 
 
 @pytest.fixture
@@ -66,23 +93,27 @@ def fake_secrets() -> dict[str, str]:
             "PASSPHRASE": "Fp-" + _secrets.token_hex(6)}
 
 
+def open_exchange(kit: VenueKit, root: Path, secrets: dict[str, str]):
+    """The venue's local exchange on ``root`` with the test account (10,000 USDT), not yet started."""
+    ex = kit.open(root, START)
+    ex.add_account(ACCOUNT, secrets["API_KEY"], secrets["SECRET_KEY"], secrets["PASSPHRASE"], usdt=10_000)
+    return ex
+
+
 @pytest.fixture
-def exchange(live_root: Path, fake_secrets: dict[str, str]) -> Iterator[LocalExchange]:
-    ex = LocalExchange(live_root, start=START)
-    ex.add_account(ACCOUNT, fake_secrets["API_KEY"], fake_secrets["SECRET_KEY"], fake_secrets["PASSPHRASE"],
-                   usdt=10_000)
-    with ex:
+def exchange(kit: VenueKit, live_root: Path, fake_secrets: dict[str, str]) -> Iterator:
+    with open_exchange(kit, live_root, fake_secrets) as ex:
         yield ex
 
 
 @pytest.fixture
-def accounts_file(tmp_path: Path, live_root: Path, exchange: LocalExchange, fake_secrets: dict[str, str],
+def accounts_file(tmp_path: Path, live_root: Path, kit: VenueKit, exchange, fake_secrets: dict[str, str],
                   monkeypatch: pytest.MonkeyPatch):
     """Write accounts.yaml + strategies.yaml under tmp_path and export the secrets; returns a writer for overrides."""
 
     def write(**overrides) -> Path:
-        (tmp_path / "strategies.yaml").write_text(yaml.safe_dump(strategies_config()))
-        acct = {"exchange": "okx", "mode": "paper", "url": exchange.url, "strategies": "strategies.yaml",
+        (tmp_path / "strategies.yaml").write_text(yaml.safe_dump(strategies_config(kit)))
+        acct = {"exchange": kit.exchange, "mode": "paper", "url": exchange.url, "strategies": "strategies.yaml",
                 "store": str(live_root), "ledger": "ledger/alice.sqlite", "runs_dir": "runs/live",
                 "wait_data_s": 0.5, "fetch_missing": False, "leverage": 5, **overrides}
         path = tmp_path / "accounts.yaml"
@@ -92,6 +123,18 @@ def accounts_file(tmp_path: Path, live_root: Path, exchange: LocalExchange, fake
     for k, v in fake_secrets.items():
         monkeypatch.setenv(f"QLIB_LOCAL_ALICE_{k}", v)
     return write
+
+
+@pytest.fixture
+def venue(accounts_file, fake_secrets: dict[str, str]) -> Iterator[Venue]:
+    """The test account's venue port, opened through the registry from its accounts file (own clients,
+    quick retries: the tests count and fault its requests)."""
+    acct = load_account(accounts_file(), ACCOUNT)
+    s = AccountSecrets(*(Secret(fake_secrets[k]) for k in ("API_KEY", "SECRET_KEY", "PASSPHRASE")))
+    v = open_venue(acct, s, timeout_s=GUARD_S, retry=RetryPolicy(attempts=3, base_s=0.02, budget_s=GUARD_S),
+                   reuse=False)
+    yield v
+    v.close()
 
 
 def ledger_runs(tmp_path: Path) -> list[tuple[str, int, str]]:

@@ -5,22 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from venue_kits import VenueKit
+
 from qlib_local.store import KlineStore
 from qlib_local.timeframes import HOUR_MS, from_ms
 
-from .conftest import BTC, DATA, write_tick_data
+from .conftest import DATA, write_tick_data
 
 
-def live_copy(root: Path, close_ms: int, bad: Callable[[float], float] | None = None) -> KlineStore:
+def live_copy(root: Path, kit: VenueKit, close_ms: int, bad: Callable[[float], float] | None = None) -> KlineStore:
     """A store the run reads: the synthetic data, BTC's bar closing at ``close_ms`` with its close
     rewritten by ``bad`` (the low follows a lower close, so the bar still passes the store's bar
     rule: a wrong price that looks like a sane bar, which only the guard can catch)."""
     store = KlineStore(root, create=True, durable=False)
-    write_tick_data(store, DATA)
+    write_tick_data(store, DATA, kit)
     if bad is not None:
-        row = store.read("okx", BTC, "1H", from_ms(close_ms - HOUR_MS), from_ms(close_ms))
+        btc = kit.inst("BTC")
+        row = store.read(kit.exchange, btc, "1H", from_ms(close_ms - HOUR_MS), from_ms(close_ms))
         row["close"] = row["close"].map(bad)
         row["low"] = row[["low", "close"]].min(axis=1)
         row["high"] = row[["high", "close"]].max(axis=1)
-        store.upsert("okx", BTC, "1H", row)
+        store.upsert(kit.exchange, btc, "1H", row)
     return store

@@ -12,6 +12,7 @@ import yaml
 from qlib_local.live import redact
 from qlib_local.live.accounts import Secret, load_account, load_accounts, load_secrets
 from qlib_local.live.errors import ConfigError, SecretError
+from qlib_local.venues.okx.adapter import endpoint
 
 
 def write(tmp_path, accounts: dict, defaults: dict | None = None, name: str = "accounts.yaml"):
@@ -25,10 +26,11 @@ def test_config_fields_and_errors(tmp_path):
                          "b": {"mode": "demo", "strategies": "s.yaml", "pos_mode": "long_short_mode"}},
               defaults={"leverage": 3})
     acc = load_accounts(p)
-    assert acc["a"].domain == "http://127.0.0.1:1" and acc["a"].flag == "1" and acc["a"].leverage == 3
-    assert acc["b"].domain == "https://www.okx.com" and acc["b"].pos_mode == "long_short_mode"
-    assert acc["b"].strategies == tmp_path / "s.yaml"
-    assert load_account(p, "a").with_mode("live").flag == "0"
+    assert acc["a"].exchange == "okx" and acc["a"].url == "http://127.0.0.1:1" and acc["a"].leverage == 3
+    # the OKX adapter's endpoint: (REST domain, python-okx flag: "1" sends x-simulated-trading)
+    assert endpoint(acc["a"]) == ("http://127.0.0.1:1", "1") and endpoint(acc["b"]) == ("https://www.okx.com", "1")
+    assert acc["b"].pos_mode == "long_short_mode" and acc["b"].strategies == tmp_path / "s.yaml"
+    assert endpoint(load_account(p, "a").with_mode("live")) == ("https://www.okx.com", "0")
     bad = [({"mode": "real", "strategies": "s"}, "mode"), ({"mode": "paper", "strategies": "s"}, "url"),
            ({"mode": "demo", "strategies": "s", "api_key": "x"}, "secrets never go"),
            ({"mode": "demo"}, "strategies"), ({"mode": "demo", "strategies": "s", "margin_mode": "x"}, "margin_mode"),
@@ -86,9 +88,12 @@ def test_the_example_accounts_file_is_valid():
     from tests_support import REPO
 
     accounts = load_accounts(REPO / "accounts.example.yaml")
-    assert set(accounts) == {"paper", "okx-demo", "okx-main"}
-    assert accounts["okx-main"].flag == "0" and accounts["okx-main"].pos_mode == "long_short_mode"
+    assert set(accounts) == {"paper", "okx-demo", "okx-main", "binance-demo", "coinm-main"}
+    assert endpoint(accounts["okx-main"]) == ("https://www.okx.com", "0")
+    assert accounts["okx-main"].mode == "live" and accounts["okx-main"].pos_mode == "long_short_mode"
     assert accounts["okx-demo"].secrets_file.is_absolute() and accounts["okx-main"].telegram.chat_id
+    assert (accounts["binance-demo"].exchange, accounts["binance-demo"].mode) == ("binanceusdm", "demo")
+    assert (accounts["coinm-main"].exchange, accounts["coinm-main"].mode) == ("binancecoinm", "live")
 
 
 # ---------------------------------------------------------------------- every value checked at load
@@ -164,7 +169,7 @@ def test_plain_names_load(tmp_path):
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "https://127.0.0.1", "http://localhost:9",
                                  "http://LOCALHOST:9/api", "http://[::1]:8080", "http://127.8.9.10:1"])
 def test_paper_urls_on_this_machine_load(tmp_path, url):
-    assert load_accounts(write(tmp_path, {"a": {**PAPER, "url": url}}))["a"].domain == url
+    assert load_accounts(write(tmp_path, {"a": {**PAPER, "url": url}}))["a"].url == url
 
 
 @pytest.mark.parametrize("url", ["http://10.1.2.3:8080", "https://www.okx.com", "http://localhost.evil.com",
@@ -203,3 +208,40 @@ def test_account_paths_settings_else_root_else_repo_defaults(tmp_path, monkeypat
     assert account_paths(accts["set"], tmp_path) == (tmp_path / "st", tmp_path / "l" / "x.sqlite", tmp_path / "r")
     monkeypatch.setenv("QLIB_LOCAL_ROOT", str(tmp_path / "root"))
     assert account_paths(accts["bare"], tmp_path)[0] == tmp_path / "root"
+
+
+# ---------------------------------------------------------------------- venues: data from the registry
+@pytest.mark.parametrize("exchange", ["okx", "binanceusdm", "binancecoinm"])
+def test_every_registered_exchange_loads_in_every_mode(tmp_path, exchange):
+    accts = load_accounts(write(tmp_path, {"p": {**PAPER, "exchange": exchange},
+                                           "d": {"exchange": exchange, "mode": "demo", "strategies": "s"},
+                                           "l": {"exchange": exchange, "mode": "live", "strategies": "s"}}))
+    assert {a.exchange for a in accts.values()} == {exchange}
+    assert [accts[n].mode for n in "pdl"] == ["paper", "demo", "live"]
+
+
+@pytest.mark.parametrize("exchange", ["binance", "OKX", "binanceusdm ", "", 7, None, ["okx"]])
+def test_an_unknown_exchange_is_refused_with_the_known_ones(tmp_path, exchange):
+    with pytest.raises(ConfigError, match=r"accounts\.a\.exchange: must be one of binancecoinm, binanceusdm, okx"):
+        load_accounts(write(tmp_path, {"a": {**PAPER, "exchange": exchange}}))
+
+
+def test_a_url_goes_only_where_the_venue_takes_one(tmp_path):
+    """OKX takes an https domain in demo and live; Binance demo and live use ccxt's own endpoints."""
+    assert load_accounts(write(tmp_path, {"a": {"mode": "live", "strategies": "s", "url": "https://aws.okx.com"}}))
+    for mode in ("demo", "live"):
+        with pytest.raises(ConfigError, match=r"accounts\.a\.url: Binance USDⓈ-M takes a url in paper mode only"):
+            load_accounts(write(tmp_path, {"a": {"exchange": "binanceusdm", "mode": mode, "strategies": "s",
+                                                 "url": "https://fapi.binance.com"}}))
+
+
+def test_the_passphrase_is_required_only_where_the_venue_has_one(tmp_path):
+    env = {"QLIB_LOCAL_A_API_KEY": "envkey-123", "QLIB_LOCAL_A_SECRET_KEY": "envsecret-456"}
+    binance = load_account(write(tmp_path, {"a": {"exchange": "binanceusdm", "mode": "demo", "strategies": "s"}}), "a")
+    s = load_secrets(binance, env=env)
+    assert s.passphrase is None and s.secret_key.reveal() == "envsecret-456"
+    okx = load_account(write(tmp_path, {"a": {"exchange": "okx", "mode": "demo", "strategies": "s"}}), "a")
+    with pytest.raises(SecretError, match="missing QLIB_LOCAL_A_PASSPHRASE"):
+        load_secrets(okx, env=env)
+    with pytest.raises(SecretError, match="missing QLIB_LOCAL_A_SECRET_KEY"):
+        load_secrets(binance, env={"QLIB_LOCAL_A_API_KEY": "envkey-123"})

@@ -1,4 +1,5 @@
-"""The execution engine against the local exchange: idempotency, unknown outcomes, storms, rejections."""
+"""The execution engine through the venue port against the local exchange: idempotency, unknown
+outcomes, storms, rejections (once per venue with a local exchange; no venue name in here)."""
 
 from __future__ import annotations
 
@@ -13,25 +14,15 @@ from tests_support import GUARD_S, Background, until
 from qlib_local.ledger import Ledger
 from qlib_local.live.execution import ExecPolicy, Executor
 from qlib_local.live.planning import plan_orders
-from qlib_local.live.types import PositionInfo
-from qlib_local.sim.ratelimit import Rule
-from qlib_local.venues.okx import OkxHttp, OkxVenue, RetryPolicy
+from qlib_local.live.retry import RetryPolicy
+from qlib_local.live.types import Kind, PositionInfo
 
-from .conftest import ACCOUNT, BTC, ETH, SOL, XRP, bar
+from .conftest import ACCOUNT, bar
 
 # The retry budget is a deadlock guard except where a test is about the budget (ONE_SECOND).
 FAST = ExecPolicy(retry=RetryPolicy(attempts=50, base_s=0.02, cap_s=0.1, budget_s=GUARD_S), poll_timeout_s=0.5,
                   poll_interval_s=0.05)
 ONE_SECOND = replace(FAST, retry=replace(FAST.retry, budget_s=1.0))
-
-
-@pytest.fixture
-def venue(exchange, fake_secrets):
-    s = fake_secrets
-    v = OkxVenue(OkxHttp(s["API_KEY"], s["SECRET_KEY"], s["PASSPHRASE"], exchange.url, "1", timeout_s=GUARD_S,
-                         retry=RetryPolicy(attempts=3, base_s=0.02, budget_s=GUARD_S), reuse=False))
-    yield v
-    v.http.close()
 
 
 @pytest.fixture
@@ -41,108 +32,106 @@ def ledger(tmp_path):
 
 def make_plan(venue, targets, positions=None, account=ACCOUNT, b=0):
     return plan_orders(account, bar(b), targets, venue.positions() if positions is None else positions,
-                       venue.instruments())
+                       venue.instruments(), id_rule=venue.caps.id_rule)
+
+
+def executor(venue, ledger, run_id, policy=FAST, **kw) -> Executor:
+    return Executor(venue, ledger, ACCOUNT, run_id, "net_mode", policy, **kw)
 
 
 def exchange_orders(exchange, account=ACCOUNT):
     return list(exchange.accounts[account].orders.values())
 
 
-def test_same_orders_twice_never_double(exchange, venue, ledger):
+def test_same_orders_twice_never_double(exchange, venue, ledger, insts):
     exchange.clock.set(bar(0))
-    plan = make_plan(venue, {BTC: 2.0, ETH: -3.0})
-    ex = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST)
-    first = ex.execute(bar(0), plan.orders, bar(0) - 60_000)
+    plan = make_plan(venue, {insts.BTC: 2.0, insts.ETH: -3.0})
+    first = executor(venue, ledger, "r1").execute(bar(0), plan.orders, bar(0) - 60_000)
     assert first.ok and len(first.acks) == 2
-    again = Executor(venue, ledger, ACCOUNT, "r2", "net_mode", FAST).execute(bar(0), plan.orders, bar(0) - 60_000)
-    assert again.ok and all(a.msg == "adopted" for a in again.acks.values())  # 51016 -> looked up, not resent
+    again = executor(venue, ledger, "r2").execute(bar(0), plan.orders, bar(0) - 60_000)
+    assert again.ok and all(a.msg == "adopted" for a in again.acks.values())  # looked up, not resent
     cl = Counter(o.cl_ord_id for o in exchange_orders(exchange))
     assert set(cl.values()) == {1} and len(cl) == 2
-    assert {p.inst_id: p.contracts for p in venue.positions()} == {BTC: 2.0, ETH: -3.0}
+    assert {p.inst_id: p.contracts for p in venue.positions()} == {insts.BTC: 2.0, insts.ETH: -3.0}
     assert {o.state for o in ledger.orders(ACCOUNT)} == {"filled"} and len(ledger.fills(ACCOUNT)) == 2
 
 
-def test_dropped_answer_is_looked_up_not_resent(exchange, venue, ledger):
+def test_dropped_answer_is_looked_up_not_resent(exchange, kit, venue, ledger, insts):
     exchange.clock.set(bar(0))
-    exchange.faults.drop_response("/api/v5/trade/batch-orders", times=1)
-    plan = make_plan(venue, {BTC: 1.0, SOL: 5.0})
-    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST).execute(bar(0), plan.orders, bar(0) - 60_000)
+    exchange.faults.drop_response(kit.paths["place"], times=1)
+    plan = make_plan(venue, {insts.BTC: 1.0, insts.SOL: 5.0})
+    rep = executor(venue, ledger, "r1").execute(bar(0), plan.orders, bar(0) - 60_000)
     assert rep.ok and all("found after" in a.msg for a in rep.acks.values())
     assert len(exchange_orders(exchange)) == 2  # the dropped request took effect once, nothing resent
     assert [o.state for o in ledger.orders(ACCOUNT)] == ["filled", "filled"]
 
 
-def test_5xx_storm_retries_then_fails_cleanly(exchange, venue, ledger):
+def test_5xx_storm_retries_then_fails_cleanly(exchange, kit, venue, ledger, insts):
     exchange.clock.set(bar(0))
-    exchange.faults.fail("/api/v5/trade/batch-orders", 503)
-    plan = make_plan(venue, {BTC: 1.0, ETH: 1.0})
+    exchange.faults.fail(kit.paths["place"], 503)
+    plan = make_plan(venue, {insts.BTC: 1.0, insts.ETH: 1.0})
     t0 = time.monotonic()
-    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", ONE_SECOND).execute(bar(0), plan.orders,
-                                                                                  bar(0) - 60_000)
+    rep = executor(venue, ledger, "r1", ONE_SECOND).execute(bar(0), plan.orders, bar(0) - 60_000)
     assert time.monotonic() - t0 > 0.5  # the budget was spent retrying (a lower bound: no slack involved)
     attempts = int(re.search(r"after (\d+) attempt", rep.errors[0]).group(1))
     assert 1 < attempts < ONE_SECOND.retry.attempts  # retried, then stopped by the budget, not the attempt cap
     assert not rep.ok and sorted(rep.not_placed) == sorted(o.cl_ord_id for o in plan.orders)
-    assert "gave up placing 2 order(s)" in rep.errors[0] and "50001" in rep.errors[0]
+    assert "gave up placing 2 order(s)" in rep.errors[0] and kit.code("unavailable") in rep.errors[0]
     assert exchange_orders(exchange) == []
     assert {o.state for o in ledger.orders(ACCOUNT)} == {"not_placed"}  # known absent, nothing half-recorded
     assert (ledger.events(ACCOUNT)["kind"] == "place_failed").sum() == 1
 
 
-def _storm(exchange, on: bool) -> None:
-    limit = 0 if on else 300
-    exchange.limiter.rules[("POST", "/api/v5/trade/batch-orders")] = Rule(limit, 2, "user_inst")
-    exchange.limiter.rules[("POST", "/api/v5/trade/order")] = Rule(0 if on else 60, 2, "user_inst")
-
-
-def test_50011_storm_is_ridden_out_within_the_budget(exchange, venue, ledger):
+def test_rate_limit_storm_is_ridden_out_within_the_budget(exchange, kit, venue, ledger, insts):
     exchange.clock.set(bar(0))
-    _storm(exchange, True)
-    plan = make_plan(venue, {BTC: 1.0, ETH: -1.0, XRP: 10.0})
-    sent = venue.http.requests
+    kit.storm(exchange, True)
+    plan = make_plan(venue, {insts.BTC: 1.0, insts.ETH: -1.0, insts.XRP: 10.0})
+    sent = venue.requests
 
     def calm_after_three_refusals() -> None:
-        until(lambda: venue.http.requests >= sent + 3, "refused three times")
-        _storm(exchange, False)
+        until(lambda: venue.requests >= sent + 3, "refused three times")
+        kit.storm(exchange, False)
 
     calm = Background(calm_after_three_refusals)
-    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST).execute(bar(0), plan.orders, bar(0) - 60_000)
+    rep = executor(venue, ledger, "r1").execute(bar(0), plan.orders, bar(0) - 60_000)
     calm.join()
     assert rep.ok and len(rep.acks) == 3 and len(exchange_orders(exchange)) == 3
 
 
-def test_50011_storm_beyond_the_budget_fails_cleanly(exchange, venue, ledger):
+def test_rate_limit_storm_beyond_the_budget_fails_cleanly(exchange, kit, venue, ledger, insts):
     exchange.clock.set(bar(0))
-    _storm(exchange, True)
-    plan = make_plan(venue, {BTC: 1.0})
-    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", ONE_SECOND).execute(bar(0), plan.orders,
-                                                                                  bar(0) - 60_000)
-    assert rep.not_placed == [plan.orders[0].cl_ord_id] and "50011" in rep.errors[0]
+    kit.storm(exchange, True)
+    plan = make_plan(venue, {insts.BTC: 1.0})
+    rep = executor(venue, ledger, "r1", ONE_SECOND).execute(bar(0), plan.orders, bar(0) - 60_000)
+    assert rep.not_placed == [plan.orders[0].cl_ord_id] and kit.code(Kind.RETRY_LATER) in rep.errors[0]
     assert exchange_orders(exchange) == []
 
 
-def test_insufficient_margin_rejects_one_order_and_the_others_go(exchange, venue, ledger):
+def test_insufficient_margin_rejects_one_order_and_the_others_go(exchange, kit, venue, ledger, insts):
     exchange.clock.set(bar(0))
     alerts = []
     # 10k USDT at 10x: 40 BTC contracts (~24k notional) fit, 400 do not
-    plan = make_plan(venue, {BTC: 400.0, ETH: 5.0, XRP: 10.0})
-    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST,
-                   alert=lambda k, m: alerts.append((k, m))).execute(bar(0), plan.orders, bar(0) - 60_000)
-    assert list(rep.rejected.values())[0].code == "51008"
-    assert {p.inst_id: p.contracts for p in venue.positions()} == {ETH: 5.0, XRP: 10.0}
+    plan = make_plan(venue, {insts.BTC: 400.0, insts.ETH: 5.0, insts.XRP: 10.0})
+    rep = executor(venue, ledger, "r1", alert=lambda k, m: alerts.append((k, m))).execute(
+        bar(0), plan.orders, bar(0) - 60_000)
+    [refused] = rep.rejected.values()
+    assert refused.kind == Kind.INSUFFICIENT_MARGIN and refused.code == kit.code(Kind.INSUFFICIENT_MARGIN)
+    assert {p.inst_id: p.contracts for p in venue.positions()} == {insts.ETH: 5.0, insts.XRP: 10.0}
     states = {o.inst_id: (o.state, o.code) for o in ledger.orders(ACCOUNT)}
-    assert states == {BTC: ("rejected", "51008"), ETH: ("filled", "0"), XRP: ("filled", "0")}
-    assert alerts and alerts[0][0] == "rejected" and "51008" in alerts[0][1]
+    assert states == {insts.BTC: ("rejected", "insufficient_margin"), insts.ETH: ("filled", "accepted"),
+                      insts.XRP: ("filled", "accepted")}
+    assert kit.code(Kind.INSUFFICIENT_MARGIN) in ledger.order(refused.cl_ord_id).msg  # the venue's own code kept
+    assert alerts and alerts[0][0] == "rejected" and "insufficient_margin" in alerts[0][1]
+    assert kit.code(Kind.INSUFFICIENT_MARGIN) in alerts[0][1]
 
 
-def test_partial_fill_is_recorded_and_the_rest_canceled(exchange, venue, ledger):
+def test_partial_fill_is_recorded_and_the_rest_canceled(exchange, venue, ledger, insts):
     exchange.clock.set(bar(0))
-    Executor(venue, ledger, ACCOUNT, "r0", "net_mode", FAST).execute(
-        bar(0), make_plan(venue, {BTC: 4.0}).orders, bar(0) - 60_000)
+    executor(venue, ledger, "r0").execute(bar(0), make_plan(venue, {insts.BTC: 4.0}).orders, bar(0) - 60_000)
     # a stale view (10 held) plans a reduce-only close of 10; the exchange can only close 4
-    plan = make_plan(venue, {BTC: 0.0}, positions=[PositionInfo(BTC, "net", 10.0)], b=1)
+    plan = make_plan(venue, {insts.BTC: 0.0}, positions=[PositionInfo(insts.BTC, "net", 10.0)], b=1)
     exchange.clock.set(bar(1))
-    rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST).execute(bar(1), plan.orders, bar(1) - 60_000)
+    rep = executor(venue, ledger, "r1").execute(bar(1), plan.orders, bar(1) - 60_000)
     st = rep.statuses[plan.orders[0].cl_ord_id]
     assert (st.acc_fill_sz, st.sz, st.state) == (4.0, 10.0, "canceled")
     row = ledger.order(plan.orders[0].cl_ord_id)

@@ -7,7 +7,8 @@ exchange still does not hold, and says ok only when the exchange holds the targe
 
 from __future__ import annotations
 
-import okx.Trade
+import re
+
 import pytest
 
 from qlib_local.ledger import Ledger
@@ -15,41 +16,39 @@ from qlib_local.live import report
 from qlib_local.live.clordid import cl_ord_id
 from qlib_local.live.execution import ExecPolicy, Executor
 from qlib_local.live.planning import plan_orders
+from qlib_local.live.retry import RetryPolicy
 from qlib_local.live.session import LiveSession
-from qlib_local.live.types import NET
-from qlib_local.venues.okx import OkxHttp, OkxVenue, RetryPolicy
+from qlib_local.live.types import NET, Kind
 
-from .conftest import ACCOUNT, BTC, bar
+from .conftest import ACCOUNT, bar
 
 FAST = ExecPolicy(retry=RetryPolicy(attempts=50, base_s=0.02, cap_s=0.1, budget_s=1.0), poll_timeout_s=0.5,
                   poll_interval_s=0.05)
 
 
-def by_hand(exchange) -> okx.Trade.TradeAPI:
-    """python-okx on the account, as a person trading by hand would use it."""
-    a = exchange.accounts[ACCOUNT]
-    return okx.Trade.TradeAPI(a.api_key, a.secret, a.passphrase, flag="1", domain=exchange.url, debug=False)
+def by_hand(kit, exchange):
+    """The venue's own client on the account, as a person trading by hand would use it."""
+    return kit.by_hand(exchange, exchange.accounts[ACCOUNT])
 
 
-def flatten(exchange, positions: dict[str, float]) -> None:
-    t = by_hand(exchange)
+def flatten(kit, exchange, positions: dict[str, float]) -> None:
+    t = by_hand(kit, exchange)
     for inst, v in positions.items():
-        r = t.place_order(inst, "cross", "sell" if v > 0 else "buy", "market", f"{abs(v):g}", reduceOnly="true")
-        assert r["code"] == "0", r
+        t.market(inst, "sell" if v > 0 else "buy", abs(v), reduce_only=True)
 
 
 def fills_on_exchange(exchange) -> int:
     return len(exchange.accounts[ACCOUNT].fills)
 
 
-def rerun_with_a_new_ledger(accounts_file, exchange, undo: float):
+def rerun_with_a_new_ledger(accounts_file, kit, exchange, undo: float):
     """Trade bar 0, undo ``undo`` of every position by hand, run bar 0 again on a new ledger."""
     close = bar(0)
     exchange.clock.set(close + 1_000)
     first = LiveSession.from_config(accounts_file(), ACCOUNT, at=close)
     assert first.run() == "ok", first.error
     placed = {o.cl_ord_id for o in exchange.accounts[ACCOUNT].orders.values()}
-    flatten(exchange, {i: round(v * undo, 1) for i, v in first.net_positions().items()})
+    flatten(kit, exchange, {i: round(v * undo, 1) for i, v in first.net_positions().items()})
     n_fills = fills_on_exchange(exchange)
     s = LiveSession.from_config(accounts_file(ledger="ledger_new/alice.sqlite"), ACCOUNT, at=close)
     assert s.run() == "ok", s.error
@@ -60,10 +59,10 @@ def rerun_with_a_new_ledger(accounts_file, exchange, undo: float):
     return s, placed, new
 
 
-def test_fresh_ledger_after_positions_were_undone_by_hand(accounts_file, exchange, tmp_path):
+def test_fresh_ledger_after_positions_were_undone_by_hand(accounts_file, kit, exchange, tmp_path):
     """The run's orders are the first run's (same ids, same orders): adopted, not counted, then the
     missing positions are traded in a second round under attempt 2."""
-    s, placed, new = rerun_with_a_new_ledger(accounts_file, exchange, undo=1.0)
+    s, placed, new = rerun_with_a_new_ledger(accounts_file, kit, exchange, undo=1.0)
     assert sorted(s.report.earlier) == sorted(placed) and s.report.rounds == 2
     assert len(new) == len(placed) and {o.cl_ord_id[-1] for o in new} == {"2"}
     assert any(a.startswith("adopted_earlier") for a in s.alerts)
@@ -73,58 +72,51 @@ def test_fresh_ledger_after_positions_were_undone_by_hand(accounts_file, exchang
     assert "orders: 3 acknowledged" in report.summary_text(s) and "placed before this run" in report.summary_text(s)
 
 
-def test_fresh_ledger_after_positions_were_halved_by_hand(accounts_file, exchange, tmp_path):
+def test_fresh_ledger_after_positions_were_halved_by_hand(accounts_file, kit, exchange, tmp_path):
     """Now the first run's order under each id is larger than what is missing: not adopted, the id is
     taken, the order goes out as attempt 2 in the first round."""
-    s, placed, new = rerun_with_a_new_ledger(accounts_file, exchange, undo=0.5)
+    s, placed, new = rerun_with_a_new_ledger(accounts_file, kit, exchange, undo=0.5)
     assert s.report.earlier == [] and s.report.rounds == 1 and sorted(s.report.taken) == sorted(placed)
     assert len(new) == len(placed) and {o.cl_ord_id[-1] for o in new} == {"2"}
     rows = Ledger(tmp_path / "ledger_new" / "alice.sqlite").orders(ACCOUNT)
     assert {o.state for o in rows if o.cl_ord_id in placed} == {"rejected"}
 
 
-def test_orders_already_under_every_attempt_fail_the_run_with_the_cause(accounts_file, exchange, tmp_path):
+def test_orders_already_under_every_attempt_fail_the_run_with_the_cause(accounts_file, kit, exchange, insts,
+                                                                       tmp_path):
     """Three earlier BTC orders under attempts 1-3 match the plan but were undone by hand: three rounds adopt
     them and BTC is still flat, so the run fails saying so (instead of reporting ok on a flat account)."""
     close = bar(0)
     exchange.clock.set(close + 1_000)
-    t = by_hand(exchange)
+    t = by_hand(kit, exchange)
     size = 9.7  # what the plan of this bar buys
     for n in (1, 2, 3):
-        cl = cl_ord_id(ACCOUNT, close, BTC, NET, "open", n)
-        assert t.place_order(BTC, "cross", "buy", "market", f"{size:g}", clOrdId=cl)["code"] == "0"
-    flatten(exchange, {BTC: 3 * size})
+        t.market(insts.BTC, "buy", size, cl_ord_id=cl_ord_id(ACCOUNT, close, insts.BTC, NET, "open", n))
+    flatten(kit, exchange, {insts.BTC: 3 * size})
     s = LiveSession.from_config(accounts_file(), ACCOUNT, at=close)
-    with pytest.raises(Exception, match=r"positions miss the targets after 3 round\(s\): BTC-USDT-SWAP holds 0, "
+    with pytest.raises(Exception, match=rf"positions miss the targets after 3 round\(s\): {re.escape(insts.BTC)} holds 0, "
                                         r"target 9\.7"):
         s.run()
-    assert s.status == "failed" and exchange.accounts[ACCOUNT].signed_exposure(BTC) == 0
+    assert s.status == "failed" and exchange.accounts[ACCOUNT].signed_exposure(insts.BTC) == 0
     assert list(Ledger(tmp_path / "ledger" / "alice.sqlite").runs(ACCOUNT)["status"]) == ["failed"]
 
 
-@pytest.fixture
-def venue(exchange, fake_secrets):
-    s = fake_secrets
-    v = OkxVenue(OkxHttp(s["API_KEY"], s["SECRET_KEY"], s["PASSPHRASE"], exchange.url, "1", timeout_s=1.0,
-                         retry=RetryPolicy(attempts=3, base_s=0.02, budget_s=1), reuse=False))
-    yield v
-    v.http.close()
-
-
-def test_an_id_taken_by_a_different_order_is_not_adopted(exchange, venue, tmp_path):
+def test_an_id_taken_by_a_different_order_is_not_adopted(exchange, kit, venue, insts, tmp_path):
     """Our id for 'buy 3 BTC' already names 'buy 1 BTC' on the exchange: the order goes out as attempt 2."""
     exchange.clock.set(bar(0))
-    taken = cl_ord_id(ACCOUNT, bar(0), BTC, NET, "open", 1)
-    assert by_hand(exchange).place_order(BTC, "cross", "buy", "market", "1", clOrdId=taken)["code"] == "0"
-    plan = plan_orders(ACCOUNT, bar(0), {BTC: 3.0}, [], venue.instruments())
+    btc = insts.BTC
+    taken = cl_ord_id(ACCOUNT, bar(0), btc, NET, "open", 1)
+    by_hand(kit, exchange).market(btc, "buy", 1, cl_ord_id=taken)
+    plan = plan_orders(ACCOUNT, bar(0), {btc: 3.0}, [], venue.instruments(), id_rule=venue.caps.id_rule)
     assert plan.orders[0].cl_ord_id == taken
     ledger = Ledger(tmp_path / "ledger.sqlite")
     rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST).execute(bar(0), plan.orders, bar(0) - 60_000)
-    second = cl_ord_id(ACCOUNT, bar(0), BTC, NET, "open", 2)
+    second = cl_ord_id(ACCOUNT, bar(0), btc, NET, "open", 2)
     assert rep.ok and list(rep.acks) == [second] and rep.earlier == [] and not rep.rejected
-    assert exchange.accounts[ACCOUNT].signed_exposure(BTC) == pytest.approx(4.0)  # 1 by hand + the 3 planned
+    assert exchange.accounts[ACCOUNT].signed_exposure(btc) == pytest.approx(4.0)  # 1 by hand + the 3 planned
     rows = {o.cl_ord_id: o for o in ledger.orders(ACCOUNT)}
-    assert rows[taken].state == "rejected" and rows[taken].code == "51016" and "taken" in rows[taken].msg
+    assert rows[taken].state == "rejected" and rows[taken].code == Kind.DUPLICATE_CLIENT_ID
+    assert "taken" in rows[taken].msg
     assert (rows[second].state, rows[second].attempt, rows[second].acc_fill_sz) == ("filled", 2, 3.0)
     assert rep.new_fills == 1 and set(ledger.fills(ACCOUNT)["cl_ord_id"]) == {taken, second}  # 1 of them this run's
     assert "clordid_taken" in set(ledger.events(ACCOUNT)["kind"])

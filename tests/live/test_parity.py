@@ -25,14 +25,14 @@ N_BARS = 200
 PAPERMILL_BARS = {120}
 
 
-def test_live_matches_backtest_over_200_bars(accounts_file, exchange, live_root, tmp_path, capsys):
+def test_live_matches_backtest_over_200_bars(accounts_file, kit, exchange, live_root, tmp_path, capsys):
     path = accounts_file()
     exchange.rate_limit = False  # 200 runs back to back; rate limits have their own tests
     store = KlineStore(live_root)
     cfg = load_config(tmp_path / "strategies.yaml", store)
     bt = run_backtest(cfg, store, start=from_ms(bar(0) - 3_600_000), end=from_ms(bar(N_BARS - 1)))
     assert bt.positions.index[0] == from_ms(bar(0)) and len(bt.positions) >= N_BARS
-    specs = load_specs(live_root, "okx")
+    specs = load_specs(live_root, kit.exchange)
     acct = exchange.accounts[ACCOUNT]
     live_pos, bound = [], []
     rounding = 0.0

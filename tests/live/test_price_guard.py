@@ -14,14 +14,13 @@ import pytest
 from qlib_local.ledger import Ledger
 from qlib_local.live.session import LiveSession
 from qlib_local.research import ModelState
-from qlib_local.sim import LocalExchange
 from qlib_local.timeframes import HOUR_MS, from_ms
 
-from .conftest import ACCOUNT, BTC, ETH, START, bar
+from .conftest import ACCOUNT, bar, open_exchange
 from .stores import live_copy
 
 
-def run(path: Path, exchange: LocalExchange, close: int) -> LiveSession:
+def run(path: Path, exchange, close: int) -> LiveSession:
     exchange.clock.set(close + 1_000)
     s = LiveSession.from_config(path, ACCOUNT, at=close)
     assert s.run() == "ok", s.error
@@ -32,16 +31,17 @@ def price_alerts(s: LiveSession) -> list[str]:
     return [a for a in s.alerts if a.startswith("price_check")]
 
 
-def test_close_divided_by_4_is_not_traded_exactly_as_if_stale(accounts_file, exchange, live_root, fake_secrets,
-                                                               tmp_path):
+def test_close_divided_by_4_is_not_traded_exactly_as_if_stale(accounts_file, kit, exchange, insts, live_root,
+                                                               fake_secrets, tmp_path):
     close = bar(0)
-    bad = live_copy(tmp_path / "bad_store", close, lambda c: c / 4)
+    BTC = insts.BTC
+    bad = live_copy(tmp_path / "bad_store", kit, close, lambda c: c / 4)
     path = accounts_file(store=str(bad.root))
     s0 = run(path, exchange, close)
     acct = exchange.accounts[ACCOUNT]
-    assert {o.inst_id for o in acct.orders.values()} == {ETH, "XRP-USDT-SWAP"}  # BTC not sent, the rest traded
+    assert {o.inst_id for o in acct.orders.values()} == {insts.ETH, insts.XRP}  # BTC not sent, the rest traded
     assert acct.signed_exposure(BTC) == 0
-    model = float(bad.read("okx", BTC, "1H", from_ms(close - HOUR_MS), from_ms(close))["close"].iloc[0])
+    model = float(bad.read(kit.exchange, BTC, "1H", from_ms(close - HOUR_MS), from_ms(close))["close"].iloc[0])
     exchange_px = s0.last_px[BTC]
     assert s0.mark_px[BTC] == exchange_px and abs(model / exchange_px - 0.25) < 0.01
     [alert] = price_alerts(s0)  # one alert naming the instrument, both prices and the band
@@ -59,16 +59,13 @@ def test_close_divided_by_4_is_not_traded_exactly_as_if_stale(accounts_file, exc
 
     # the control: a second exchange and ledger reading the same store, where BTC's bar is merely
     # late (stale) at bar 0 and complete at bar 1 (the bad bar stays in the history both read then)
-    late = live_copy(tmp_path / "stale_store", close, lambda c: c / 4)
-    late.set_complete_up_to("okx", BTC, "1H", from_ms(close - HOUR_MS))
-    ex2 = LocalExchange(live_root, start=START)
-    ex2.add_account(ACCOUNT, fake_secrets["API_KEY"], fake_secrets["SECRET_KEY"], fake_secrets["PASSPHRASE"],
-                    usdt=10_000)
-    with ex2:
+    late = live_copy(tmp_path / "stale_store", kit, close, lambda c: c / 4)
+    late.set_complete_up_to(kit.exchange, BTC, "1H", from_ms(close - HOUR_MS))
+    with open_exchange(kit, live_root, fake_secrets) as ex2:
         path2 = accounts_file(url=ex2.url, store=str(late.root), ledger="ledger2/alice.sqlite")
         c0 = run(path2, ex2, close)
         assert list(c0.data.stale) == [BTC]
-        late.set_complete_up_to("okx", BTC, "1H", from_ms(bar(30)))
+        late.set_complete_up_to(kit.exchange, BTC, "1H", from_ms(bar(30)))
         c1 = run(path2, ex2, bar(1))
     led2 = Ledger(tmp_path / "ledger2" / "alice.sqlite")
     for b in (close, bar(1)):
@@ -77,9 +74,10 @@ def test_close_divided_by_4_is_not_traded_exactly_as_if_stale(accounts_file, exc
     assert s1.net_positions() == c1.net_positions()
 
 
-def test_close_of_half_a_dollar_sends_nothing_for_the_instrument(accounts_file, exchange, tmp_path):
+def test_close_of_half_a_dollar_sends_nothing_for_the_instrument(accounts_file, kit, exchange, insts, tmp_path):
     close = bar(0)
-    path = accounts_file(store=str(live_copy(tmp_path / "bad_store", close, lambda c: 0.5).root))
+    BTC = insts.BTC
+    path = accounts_file(store=str(live_copy(tmp_path / "bad_store", kit, close, lambda c: 0.5).root))
     s = run(path, exchange, close)
     sent = list(exchange.accounts[ACCOUNT].orders.values())
     assert sent and all(o.inst_id != BTC for o in sent) and max(o.sz for o in sent) < 100
@@ -88,4 +86,4 @@ def test_close_of_half_a_dollar_sends_nothing_for_the_instrument(accounts_file, 
     [alert] = price_alerts(s)
     assert BTC in alert and "model price 0.5 " in alert and "100.0% from" in alert
     assert BTC in s.untraded and "price check" in s.untraded[BTC]
-    assert "not traded: BTC-USDT-SWAP" in led.runs(ACCOUNT)["error"].iloc[0]
+    assert f"not traded: {BTC}" in led.runs(ACCOUNT)["error"].iloc[0]

@@ -16,17 +16,17 @@ from qlib_local.live.session import LiveSession
 from qlib_local.store import KlineStore
 from qlib_local.timeframes import HOUR_MS, from_ms
 
-from .conftest import ACCOUNT, BTC, DATA, SOL, bar, ledger_runs, write_tick_data
+from .conftest import ACCOUNT, DATA, bar, ledger_runs, write_tick_data
 
 LOOKUPS = 10_000
 
 
-def test_killed_after_sending_before_recording_then_rerun(accounts_file, exchange, tmp_path):
+def test_killed_after_sending_before_recording_then_rerun(accounts_file, kit, exchange, tmp_path):
     path = accounts_file()
     exchange.clock.set(bar(0) + 1_000)
-    exchange.faults.drop_response("/api/v5/trade/batch-orders", times=None)  # orders take effect, answers are lost
+    exchange.faults.drop_response(kit.paths["place"], times=None)  # orders take effect, answers are lost
     # ... and the lookups that follow never return; each one counts the fault down
-    lookup = exchange.faults.hang("/api/v5/trade/order", 600, times=LOOKUPS)
+    lookup = exchange.faults.hang(kit.paths["lookup"], 600, times=LOOKUPS)
     proc = subprocess.Popen([sys.executable, "-m", "qlib_local", "live", "run", ACCOUNT, "--accounts", str(path),
                              "--at", from_ms(bar(0)).isoformat(), "--in-process"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -50,13 +50,14 @@ def test_killed_after_sending_before_recording_then_rerun(accounts_file, exchang
     assert s.net_positions() == {k: v for k, v in s.result.net.items() if v != 0}
 
 
-def test_late_bar_is_fetched_or_else_skipped(accounts_file, exchange, live_root, tmp_path):
+def test_late_bar_is_fetched_or_else_skipped(accounts_file, kit, exchange, insts, live_root, tmp_path):
     """The store lacks SOL's just-closed bar: first the job fetches it itself; when the exchange
     publishes it late too, the job waits, then trades everything but SOL."""
     store_root = tmp_path / "live_store"
     close = bar(3)
-    write_tick_data(KlineStore(store_root, create=True, durable=False), DATA, cut={SOL: close - HOUR_MS})
-    KlineStore(store_root).set_complete_up_to("okx", SOL, "1H", from_ms(close - HOUR_MS))
+    SOL = insts.SOL
+    write_tick_data(KlineStore(store_root, create=True, durable=False), DATA, kit, cut={SOL: close - HOUR_MS})
+    KlineStore(store_root).set_complete_up_to(kit.exchange, SOL, "1H", from_ms(close - HOUR_MS))
     path = accounts_file(store=str(store_root), wait_data_s=0.3, fetch_missing=True)
     exchange.clock.set(close + 1_000)
     s = LiveSession.from_config(path, ACCOUNT, at=close)
@@ -73,24 +74,23 @@ def test_late_bar_is_fetched_or_else_skipped(accounts_file, exchange, live_root,
     event = s2.result.intents["RankOnly"]
     assert not event[SOL] and event.sum() > 0  # SOL cannot be selected on old data; others can
     assert "stale_data" in set(Ledger(tmp_path / "ledger" / "alice.sqlite").events(ACCOUNT)["kind"])
-    assert any("SOL-USDT-SWAP" in a for a in s2.alerts)
+    assert any(SOL in a for a in s2.alerts)
 
 
 def pd_isnan(v) -> bool:
     return v != v
 
 
-def test_ledger_disagreeing_with_the_exchange_is_reconciled(accounts_file, exchange, tmp_path):
+def test_ledger_disagreeing_with_the_exchange_is_reconciled(accounts_file, kit, exchange, insts, tmp_path):
     path = accounts_file()
     exchange.clock.set(bar(0) + 1_000)
     assert LiveSession.from_config(path, ACCOUNT, at=bar(0)).run() == "ok"
-    import okx.Trade
-
     acct = exchange.accounts[ACCOUNT]
-    t = okx.Trade.TradeAPI(acct.api_key, acct.secret, acct.passphrase, flag="1", domain=exchange.url, debug=False)
+    BTC, SOL = insts.BTC, insts.SOL
+    t = kit.by_hand(exchange, acct)
     before = acct.signed_exposure(BTC)
-    assert t.place_order(BTC, "cross", "buy", "market", "1")["code"] == "0"  # a manual trade
-    assert t.place_order(SOL, "cross", "buy", "limit", "1", px="1")["code"] == "0"  # a manual resting order
+    t.market(BTC, "buy", 1)  # a manual trade
+    t.limit(SOL, "buy", 1, px=1)  # a manual resting order
     exchange.clock.set(bar(1) + 1_000)
     s = LiveSession.from_config(path, ACCOUNT, at=bar(1))
     assert s.run() == "ok", s.error

@@ -63,18 +63,18 @@ def test_papermill_run_audits_notifies_and_leaks_no_secret(accounts_file, exchan
         assert value not in haystack, f"{name} leaked"
 
 
-def test_failed_run_shows_the_error_notifies_and_exits_nonzero(accounts_file, exchange, capture, notify_secrets,
+def test_failed_run_shows_the_error_notifies_and_exits_nonzero(accounts_file, kit, exchange, capture, notify_secrets,
                                                                tmp_path, capsys):
     path = accounts_file(notify=notify_config(capture.url), retry_budget_s=1.0)
     exchange.clock.set(bar(0) + 1_000)
-    exchange.faults.fail("/api/v5/trade/batch-orders", 503)
+    exchange.faults.fail(kit.paths["place"], 503)
     rc = main(["live", "run", ACCOUNT, "--accounts", str(path), "--at", from_ms(bar(0)).isoformat()])
     err = capsys.readouterr().err
     assert rc == 1 and "gave up placing" in err
     nb = next((tmp_path / "runs" / "live" / ACCOUNT).glob("*/*.ipynb")).read_text()
     assert '"output_type": "error"' in nb and "gave up placing" in nb
     failed = [q for q in capture.requests if "FAILED" in json.dumps(q["json"])]
-    assert len(failed) == 2 and "50001" in capture.texts()  # both channels, with the cause
+    assert len(failed) == 2 and kit.code("unavailable") in capture.texts()  # both channels, with the cause
     led = Ledger(tmp_path / "ledger" / "alice.sqlite")
     assert list(led.runs(ACCOUNT)["status"]) == ["failed"]
     assert {o.state for o in led.orders(ACCOUNT)} == {"not_placed"} and exchange.accounts[ACCOUNT].orders == {}

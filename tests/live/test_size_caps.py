@@ -8,14 +8,15 @@ import pytest
 from qlib_local.ledger import Ledger
 from qlib_local.live.session import LiveSession
 
-from .conftest import ACCOUNT, BTC, bar
+from .conftest import ACCOUNT, bar
 from .stores import live_copy
 
 
-def test_order_over_the_account_cap_is_refused_and_the_rest_goes(accounts_file, exchange, tmp_path):
+def test_order_over_the_account_cap_is_refused_and_the_rest_goes(accounts_file, kit, exchange, insts, tmp_path):
     """A BTC close 47% low passes a price band widened to 50%: the model sizes BTC ~1.9x; the cap refuses it."""
     close = bar(3)
-    store = live_copy(tmp_path / "bad_store", close, lambda c: c / 1.9)
+    BTC = insts.BTC
+    store = live_copy(tmp_path / "bad_store", kit, close, lambda c: c / 1.9)
     path = accounts_file(store=str(store.root), price_band_min=0.5, price_band_max=0.5)
     exchange.clock.set(close + 1_000)
     s = LiveSession.from_config(path, ACCOUNT, at=close)

@@ -19,7 +19,7 @@ import yaml
 from qlib_local.live.accounts import env_prefix
 from qlib_local.timeframes import from_ms
 
-from .conftest import ACCOUNT, BTC, ETH, bar, strategies_config
+from .conftest import ACCOUNT, bar, strategies_config
 
 CLI = [sys.executable, "-m", "qlib_local", "live", "run"]
 
@@ -49,8 +49,8 @@ def literal(path: Path, token: str, text: str) -> Path:
     return path
 
 
-def with_strategies(tmp_path: Path, edit: Callable[[dict], None]) -> Path:
-    raw = strategies_config()
+def with_strategies(tmp_path: Path, kit, edit: Callable[[dict], None]) -> Path:
+    raw = strategies_config(kit)
     edit(raw)
     (tmp_path / "bad_strategies.yaml").write_text(yaml.safe_dump(raw))
     return tmp_path / "bad_strategies.yaml"
@@ -79,14 +79,15 @@ def test_bad_account_fields_exit_2_and_write_nothing(accounts_file, tmp_path, ov
     (lambda r: r["strategies"][1].update(position=0.6), None, "positions sum to 1.1, more than 1"),
     (lambda r: r["strategies"][0].update(leverage=-2), None, "leverage: must be > 0, got -2"),
     (lambda r: r["strategies"][0].update(offset="2h"), None, "offset 2h does not fit rule 1H"),
-    (lambda r: r["strategies"][0].update(instruments=[BTC, "ZZZ-USDT-SWAP"]), None, "ZZZ-USDT-SWAP not in the store"),
+    (lambda r: r["strategies"][0].update(instruments=[*r["strategies"][0]["instruments"], "ZZZ-USDT-SWAP"]), None,
+     "ZZZ-USDT-SWAP not in the store"),
     (lambda r: r["strategies"][0].update(position=float("nan")), None, "position: must be a finite number, got nan"),
     (lambda r: r["strategies"][0].update(leverage="TOKEN"), "1e999", "leverage: must be a finite number, got inf"),
     (lambda r: r["strategies"][1].update(hold_period=2.5, max_cap_num=2.5), None,
      "hold_period: expected an integer, got 2.5"),
 ])
-def test_bad_strategies_file_exits_2_and_writes_nothing(accounts_file, tmp_path, edit, text, message):
-    strategies = with_strategies(tmp_path, edit)
+def test_bad_strategies_file_exits_2_and_writes_nothing(accounts_file, kit, tmp_path, edit, text, message):
+    strategies = with_strategies(tmp_path, kit, edit)
     if text is not None:
         literal(strategies, "TOKEN", text)
     run_refused(accounts_file(strategies=strategies.name), ACCOUNT, message=message)
@@ -102,10 +103,10 @@ def test_missing_strategies_file_store_and_bad_at_exit_2(accounts_file, tmp_path
 
 def test_missing_or_unsafe_secrets_exit_2(accounts_file, tmp_path, tmp_path_factory, monkeypatch):
     path = accounts_file()
-    monkeypatch.delenv("QLIB_LOCAL_ALICE_PASSPHRASE")
-    run_refused(path, ACCOUNT, message="missing QLIB_LOCAL_ALICE_PASSPHRASE")
+    monkeypatch.delenv("QLIB_LOCAL_ALICE_SECRET_KEY")  # every venue needs it (a passphrase only some)
+    run_refused(path, ACCOUNT, message="missing QLIB_LOCAL_ALICE_SECRET_KEY")
     sfile = tmp_path_factory.mktemp("home") / "alice.env"
-    sfile.write_text("PASSPHRASE=whatever-1\n")
+    sfile.write_text("SECRET_KEY=whatever-1\n")
     sfile.chmod(0o644)
     run_refused(accounts_file(secrets_file=str(sfile)), ACCOUNT, message="readable by group or others")
 
@@ -124,14 +125,14 @@ def test_an_account_name_that_is_a_path_is_refused(accounts_file, tmp_path, fake
     run_refused(accounts_file(), "../../x", message="'../../x' is not a valid name")  # the argument alone
 
 
-def test_a_valid_account_passes_the_checks_unchanged(accounts_file):
+def test_a_valid_account_passes_the_checks_unchanged(accounts_file, insts):
     """The checks accept what the other live tests run (they would fail otherwise); here, in-process."""
     from qlib_local.live.validate_run import validate_run
 
     checked = validate_run(accounts_file(), ACCOUNT, at=from_ms(bar(0)).isoformat())
     assert checked.acct.name == ACCOUNT and checked.at_ms == bar(0)
     assert [s.id for s in checked.config.strategies] == ["SmaCross_5_10", "RankOnly"]
-    assert set(checked.config.instruments) >= {BTC, ETH} and checked.ledger.name == "alice.sqlite"
+    assert set(checked.config.instruments) >= {insts.BTC, insts.ETH} and checked.ledger.name == "alice.sqlite"
 
 
 def test_history_bars_must_cover_every_warm_up(accounts_file):

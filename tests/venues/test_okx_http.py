@@ -8,11 +8,22 @@ from collections.abc import Iterator
 import pytest
 from tests_support import GUARD_S, HeldTime
 
-from qlib_local.live.errors import Ambiguous, AuthError, RateLimited, RetriesExhausted, Unavailable
+from qlib_local.live.errors import (
+    Ambiguous,
+    ApiError,
+    AuthError,
+    ClockSkew,
+    RateLimited,
+    RetriesExhausted,
+    Unavailable,
+)
+from qlib_local.live.types import Kind
 from qlib_local.sim import LocalExchange
 from qlib_local.store import KlineStore
 from qlib_local.synth import SynthConfig, write_synthetic
 from qlib_local.venues.okx import OkxHttp, OkxVenue, RetryPolicy
+from qlib_local.venues.okx.adapter import ack_from_item, funding_from_row
+from qlib_local.venues.okx.http import map_envelope
 
 KEY, SECRET, PASS = "vk-1", "vs-secret-1", "Vp-1"
 QUICK = RetryPolicy(attempts=4, base_s=0.01, cap_s=0.05, budget_s=GUARD_S)  # attempts end retries, never time
@@ -104,3 +115,38 @@ def test_pacing_counts_a_request_from_its_answer(exchange):
     for _ in range(11):  # balance: 10 per 2 s per user; `once` raises RateLimited on a 50011
         paced.http.once("GET", "/api/v5/account/balance", paced.http.account.get_account_balance, "balance")
     assert paced.http.requests == 11
+
+
+# ---------------------------------------------------------------------- OKX codes as domain kinds
+@pytest.mark.parametrize("code, kind, cls", [
+    ("50011", Kind.RETRY_LATER, RateLimited), ("50001", Kind.RETRY_LATER, Unavailable),
+    ("50013", Kind.RETRY_LATER, Unavailable), ("50004", Kind.UNKNOWN_OUTCOME, Ambiguous),
+    ("50102", Kind.CLOCK_SKEW, ClockSkew), ("50113", Kind.AUTH, AuthError), ("50105", Kind.AUTH, AuthError),
+    ("51603", Kind.UNKNOWN_ORDER, ApiError), ("59000", Kind.REJECTED_OTHER, ApiError),
+    ("51999", Kind.REJECTED_OTHER, ApiError),
+])
+def test_envelope_codes_map_to_domain_kinds(code, kind, cls):
+    with pytest.raises(cls) as e:
+        map_envelope({"code": code, "msg": "m", "data": []}, "x")
+    assert e.value.kind == kind and e.value.code == code and f"OKX {code} m" in str(e.value)
+
+
+@pytest.mark.parametrize("s_code, kind", [("0", Kind.ACCEPTED), ("51016", Kind.DUPLICATE_CLIENT_ID),
+                                          ("51008", Kind.INSUFFICIENT_MARGIN), ("51020", Kind.BELOW_MIN_SIZE),
+                                          ("51121", Kind.BAD_PRECISION), ("51169", Kind.REDUCE_ONLY_REJECTED),
+                                          ("50011", Kind.RETRY_LATER), ("51202", Kind.REJECTED_OTHER)])
+def test_batch_items_map_to_domain_kinds_and_keep_the_code(s_code, kind):
+    env = {"code": "1", "msg": "", "data": []}
+    ack = ack_from_item("q1", {"clOrdId": "q1", "ordId": "9" if s_code == "0" else "", "sCode": s_code,
+                               "sMsg": "text"}, env)
+    assert (ack.kind, ack.code, ack.msg) == (kind, s_code, "text") and ack.ok == (kind == Kind.ACCEPTED)
+    missing = ack_from_item("q2", None, {"code": "50011", "msg": "Too Many Requests"})  # no item: the envelope speaks
+    assert (missing.kind, missing.code) == (Kind.RETRY_LATER, "50011")
+
+
+def test_funding_bill_rows():
+    row = {"billId": "623950854533513219", "instId": "BTC-USDT-SWAP", "balChg": "-0.0375", "ccy": "USDT",
+           "type": "8", "subType": "174", "ts": "1736467200000", "pnl": "-0.0375"}
+    f = funding_from_row(row)
+    assert (f.bill_id, f.inst_id, f.amount, f.ccy, f.ts) == ("623950854533513219", "BTC-USDT-SWAP", -0.0375, "USDT",
+                                                             1736467200000)

@@ -1,25 +1,59 @@
-"""OKX account and order operations in domain terms (OrderRequest in, Ack/OrderStatus/... out).
+"""The venue port on OKX V5 through python-okx (OrderRequest in, Ack/OrderStatus/... out).
 
 Reads are idempotent and retried by :class:`OkxHttp`; placing orders is not retried here:
 the execution engine decides, because a resend is only safe once the exchange has said
-the clOrdId is unknown.
+the clOrdId is unknown. ``open_okx`` is what the registry calls for ``exchange: okx``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qlib_local.live.errors import ApiError
-from qlib_local.live.types import NET, Ack, Balance, FillInfo, OrderRequest, OrderStatus, PositionInfo
+from qlib_local.live.errors import ApiError, ConfigError
+from qlib_local.live.retry import RetryPolicy
+from qlib_local.live.types import (
+    NET,
+    Ack,
+    Balance,
+    FillInfo,
+    FundingInfo,
+    OrderRequest,
+    OrderStatus,
+    PositionInfo,
+)
+from qlib_local.live.venue import order_flags
 from qlib_local.specs import InstrumentSpec
+from qlib_local.venues.okx.caps import CAPS, DEFAULT_URL, kind_of
 from qlib_local.venues.okx.http import OkxHttp
 from qlib_local.venues.okx.specs import live_swaps
 
-MAX_BATCH = 20  # OKX: up to 20 orders per batch-orders request
+if TYPE_CHECKING:
+    from qlib_local.live.accounts import AccountConfig, AccountSecrets
+
+MAX_BATCH = CAPS.max_batch
 ORDER_NOT_FOUND = "51603"
+FUNDING_BILL = "8"  # account/bills type: funding fee
+
+
+def endpoint(acct: AccountConfig) -> tuple[str, str]:
+    """(REST domain, python-okx flag) of an account: the local exchange in paper mode, else the
+    account's url or www.okx.com; flag "1" sends x-simulated-trading (paper and OKX demo)."""
+    domain = acct.url if acct.mode == "paper" else (acct.url or DEFAULT_URL)
+    return domain, "0" if acct.mode == "live" else "1"
+
+
+def open_okx(acct: AccountConfig, secrets: AccountSecrets, *, timeout_s: float = 5.0,
+             retry: RetryPolicy | None = None, pace: bool = True, reuse: bool = True) -> OkxVenue:
+    """The account's OKX venue (python-okx clients are shared per credentials unless ``reuse=False``)."""
+    if secrets.passphrase is None:
+        raise ConfigError(f"account {acct.name}: OKX needs a passphrase")
+    domain, flag = endpoint(acct)
+    return OkxVenue(OkxHttp(secrets.api_key.reveal(), secrets.secret_key.reveal(), secrets.passphrase.reveal(),
+                            domain, flag, timeout_s=timeout_s, retry=retry, pace=pace, reuse=reuse))
 
 
 def fmt(x: float) -> str:
@@ -35,14 +69,30 @@ def _f(v: Any, default: float = 0.0) -> float:
 
 
 def order_body(o: OrderRequest, pos_mode: str) -> dict[str, str]:
-    """The batch-orders item; ``reduceOnly`` exists in net mode only, ``posSide`` in long/short mode."""
+    """The batch-orders item; ``reduceOnly`` and ``posSide`` where the capabilities say they apply."""
     body = {"instId": o.inst_id, "tdMode": o.td_mode, "side": o.side, "ordType": o.ord_type, "sz": fmt(o.sz),
             "clOrdId": o.cl_ord_id}
-    if pos_mode == "long_short_mode":
-        body["posSide"] = o.pos_side
-    elif o.reduce_only:
+    pos_side, reduce_only = order_flags(o, pos_mode, CAPS)
+    if pos_side is not None:
+        body["posSide"] = pos_side
+    if reduce_only:
         body["reduceOnly"] = "true"
     return body
+
+
+def ack_from_item(cl_ord_id: str, item: dict[str, Any] | None, envelope: dict[str, Any]) -> Ack:
+    """One order's answer in a batch-orders envelope (none: the envelope's code speaks for it)."""
+    if item is None:
+        code = str(envelope.get("code"))
+        return Ack(cl_ord_id, "", kind_of(code), code, str(envelope.get("msg") or "no answer for this order"))
+    code = str(item.get("sCode"))
+    return Ack(cl_ord_id, str(item.get("ordId") or ""), kind_of(code), code, str(item.get("sMsg") or ""))
+
+
+def funding_from_row(r: dict[str, Any]) -> FundingInfo:
+    """A funding-fee bill (``account/bills`` type 8): ``balChg`` is what the account received."""
+    return FundingInfo(bill_id=str(r["billId"]), inst_id=str(r.get("instId") or ""), amount=_f(r.get("balChg")),
+                       ccy=str(r.get("ccy") or ""), ts=int(_f(r.get("ts"))))
 
 
 def status_from_row(r: dict[str, Any]) -> OrderStatus:
@@ -65,12 +115,19 @@ def fill_from_row(r: dict[str, Any]) -> FillInfo:
 
 
 class OkxVenue:
-    """One OKX account through python-okx."""
+    """One OKX account through python-okx: the :class:`qlib_local.live.venue.Venue` port."""
 
-    name = "okx"
+    caps = CAPS
 
     def __init__(self, http: OkxHttp):
         self.http = http
+
+    @property
+    def requests(self) -> int:
+        return self.http.requests
+
+    def close(self) -> None:
+        self.http.close()
 
     # ------------------------------------------------------------------ public
     def server_time_ms(self) -> int:
@@ -111,6 +168,7 @@ class OkxVenue:
         _check_code(r, what)
 
     def balance(self, ccy: str = "USDT") -> Balance:
+        """Account equity (``totalEq``, USD) with ``ccy``'s available equity and unrealized PnL."""
         r = self.http.call("GET", "/api/v5/account/balance", self.http.account.get_account_balance, "balance")
         d = r["data"][0]
         detail = next((x for x in d.get("details", []) if x.get("ccy") == ccy), {})
@@ -137,14 +195,7 @@ class OkxVenue:
         r = self.http.once("POST", "/api/v5/trade/batch-orders",
                            lambda: self.http.trade.place_multiple_orders(bodies), what)
         by_cl = {str(a.get("clOrdId") or ""): a for a in r.get("data") or []}
-        acks = []
-        for o in orders:
-            a = by_cl.get(o.cl_ord_id)
-            if a is None:
-                acks.append(Ack(o.cl_ord_id, "", str(r.get("code")), str(r.get("msg") or "no answer for this order")))
-            else:
-                acks.append(Ack(o.cl_ord_id, str(a.get("ordId") or ""), str(a.get("sCode")), str(a.get("sMsg") or "")))
-        return acks
+        return [ack_from_item(o.cl_ord_id, by_cl.get(o.cl_ord_id), r) for o in orders]
 
     def order(self, inst_id: str, cl_ord_id: str) -> OrderStatus | None:
         """The order with this clOrdId, or None when the exchange does not know it (51603)."""
@@ -160,7 +211,7 @@ class OkxVenue:
             code = _first_code(r)
             if code == ORDER_NOT_FOUND:
                 return None
-            raise ApiError(f"{what}: OKX {code} {_first_msg(r)}", code)
+            raise ApiError(f"{what}: OKX {code} {_first_msg(r)}", code, kind=kind_of(code))
         return status_from_row(r["data"][0])
 
     def pending_orders(self) -> list[OrderStatus]:
@@ -176,8 +227,9 @@ class OkxVenue:
                 return out
             after = rows[-1]["ordId"]
 
-    def fills(self, since_ms: int) -> list[FillInfo]:
-        """Fills at or after ``since_ms``, newest first, paging back by bill id."""
+    def fills(self, since_ms: int, inst_ids: Collection[str] = ()) -> list[FillInfo]:
+        """Fills at or after ``since_ms``, newest first, paging back by bill id (every swap: one
+        listing serves all instruments, so ``inst_ids`` needs no request of its own)."""
         out: list[FillInfo] = []
         after = ""
         while True:
@@ -189,6 +241,25 @@ class OkxVenue:
                 if f.ts < since_ms:
                     return out
                 out.append(f)
+            if len(rows) < 100:
+                return out
+            after = rows[-1]["billId"]
+
+    def funding(self, since_ms: int, inst_ids: Collection[str] = ()) -> list[FundingInfo]:
+        """Funding payments at or after ``since_ms`` (``account/bills`` type 8), newest first."""
+        out: list[FundingInfo] = []
+        after = ""
+        while True:
+            r = self.http.call("GET", "/api/v5/account/bills",
+                               lambda a=after: self.http.account.get_account_bills(
+                                   instType="SWAP", type=FUNDING_BILL, after=a, limit="100"), "funding bills")
+            rows = r["data"]
+            for x in rows:
+                f = funding_from_row(x)
+                if f.ts < since_ms:
+                    return out
+                if not inst_ids or f.inst_id in inst_ids:
+                    out.append(f)
             if len(rows) < 100:
                 return out
             after = rows[-1]["billId"]
@@ -226,4 +297,4 @@ def _first_msg(r: dict[str, Any]) -> str:
 def _check_code(r: dict[str, Any], what: str) -> None:
     if str(r["code"]) != "0":
         code = _first_code(r)
-        raise ApiError(f"{what}: OKX {code} {_first_msg(r)}", code)
+        raise ApiError(f"{what}: OKX {code} {_first_msg(r)}", code, kind=kind_of(code))

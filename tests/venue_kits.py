@@ -1,0 +1,138 @@
+"""What a venue-parametrized live test needs from one venue's local exchange, as data and helpers.
+
+The live tests are written against the venue port and the account config only; everything
+venue-specific they touch lives here: the account's ``exchange`` value (also the store's
+folder), instrument ids, the paths the tests put faults and rate limits on, the raw codes
+the local exchange answers with (asserted beside the domain kinds, so a wrong mapping
+fails), and a client a person trading by hand would use (the venue's own library, not our
+adapter). ``LOCAL_KITS`` lists the venues that have a local exchange; adding Binance's,
+once it exists, is one entry here (``BINANCE_USDM`` holds what is already known).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ccxt
+import okx.Trade
+
+from qlib_local.live.types import Kind
+from qlib_local.sim import LocalExchange
+from qlib_local.sim.ratelimit import Rule
+
+
+@dataclass(frozen=True)
+class VenueKit:
+    exchange: str  # the account's `exchange`, the strategies' `exchange`, the store's folder
+    inst: Callable[[str], str]  # coin -> the venue's swap id ("BTC" -> "BTC-USDT-SWAP")
+    paths: Mapping[str, str]  # "place", "lookup" -> the request path faults attach to
+    codes: Mapping[str, str]  # a Kind's value (or "unavailable": a 5xx) -> the raw code the exchange answers
+    local_exchange: Callable[[Path, str], Any] | None  # (store root, start) -> a local exchange, not started
+    storm: Callable[[Any, bool], None]  # refuse every order placement (rate limit), or stop refusing
+    by_hand: Callable[[Any, Any], ByHand]  # (local exchange, its account) -> a manual trader
+
+    def __str__(self) -> str:
+        return self.exchange
+
+    def open(self, root: Path, start: str) -> Any:
+        if self.local_exchange is None:
+            raise NotImplementedError(f"{self.exchange}: no local exchange yet")
+        return self.local_exchange(root, start)
+
+    def code(self, kind: Kind | str) -> str:
+        return self.codes[str(kind)]
+
+    def rename(self, synthetic_id: str) -> str:
+        """The venue's id of one of the generator's swaps (``BTC-USDT-SWAP``)."""
+        return self.inst(synthetic_id.split("-")[0])
+
+
+class ByHand:
+    """Orders a person places by hand with the venue's own client (never through our adapter)."""
+
+    def market(self, inst: str, side: str, sz: float, cl_ord_id: str | None = None, reduce_only: bool = False) -> None:
+        raise NotImplementedError
+
+    def limit(self, inst: str, side: str, sz: float, px: float, cl_ord_id: str | None = None) -> None:
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------------------ OKX
+class OkxByHand(ByHand):
+    def __init__(self, exchange: LocalExchange, account: Any):
+        self.t = okx.Trade.TradeAPI(account.api_key, account.secret, account.passphrase, flag="1",
+                                    domain=exchange.url, debug=False)
+
+    def market(self, inst: str, side: str, sz: float, cl_ord_id: str | None = None, reduce_only: bool = False) -> None:
+        kw = {"clOrdId": cl_ord_id} if cl_ord_id else {}
+        if reduce_only:
+            kw["reduceOnly"] = "true"
+        r = self.t.place_order(inst, "cross", side, "market", f"{sz:g}", **kw)
+        assert r["code"] == "0", r
+
+    def limit(self, inst: str, side: str, sz: float, px: float, cl_ord_id: str | None = None) -> None:
+        kw = {"clOrdId": cl_ord_id} if cl_ord_id else {}
+        r = self.t.place_order(inst, "cross", side, "limit", f"{sz:g}", px=f"{px:g}", **kw)
+        assert r["code"] == "0", r
+
+
+def _okx_storm(exchange: LocalExchange, on: bool) -> None:
+    exchange.limiter.rules[("POST", "/api/v5/trade/batch-orders")] = Rule(0 if on else 300, 2, "user_inst")
+    exchange.limiter.rules[("POST", "/api/v5/trade/order")] = Rule(0 if on else 60, 2, "user_inst")
+
+
+OKX = VenueKit(
+    exchange="okx",
+    inst=lambda coin: f"{coin}-USDT-SWAP",
+    paths={"place": "/api/v5/trade/batch-orders", "lookup": "/api/v5/trade/order"},
+    codes={Kind.INSUFFICIENT_MARGIN.value: "51008", Kind.DUPLICATE_CLIENT_ID.value: "51016",
+           Kind.RETRY_LATER.value: "50011", "unavailable": "50001"},
+    local_exchange=lambda root, start: LocalExchange(root, start=start),
+    storm=_okx_storm,
+    by_hand=OkxByHand,
+)
+
+
+# ------------------------------------------------------------------------------ Binance USDⓈ-M
+def _not_yet(what: str) -> None:
+    raise NotImplementedError(f"{what} on the local Binance exchange: not built yet")
+
+
+class BinanceByHand(ByHand):
+    """ccxt's binanceusdm on the local exchange (every URL on it), as a manual trader would use ccxt."""
+
+    def __init__(self, exchange: Any, account: Any):
+        from qlib_local.venues.binance.adapter import local_urls
+
+        self.ex = ccxt.binanceusdm({"apiKey": account.api_key, "secret": account.secret})
+        self.ex.urls["api"] = local_urls(self.ex.urls["api"], exchange.url)
+
+    def market(self, inst: str, side: str, sz: float, cl_ord_id: str | None = None, reduce_only: bool = False) -> None:
+        params: dict[str, Any] = {"symbol": inst, "side": side.upper(), "type": "MARKET", "quantity": f"{sz:g}"}
+        if cl_ord_id:
+            params["newClientOrderId"] = cl_ord_id
+        if reduce_only:
+            params["reduceOnly"] = "true"
+        assert "orderId" in self.ex.fapiPrivatePostOrder(params)
+
+    def limit(self, inst: str, side: str, sz: float, px: float, cl_ord_id: str | None = None) -> None:
+        params = {"symbol": inst, "side": side.upper(), "type": "LIMIT", "quantity": f"{sz:g}", "price": f"{px:g}",
+                  "timeInForce": "GTC", **({"newClientOrderId": cl_ord_id} if cl_ord_id else {})}
+        assert "orderId" in self.ex.fapiPrivatePostOrder(params)
+
+
+BINANCE_USDM = VenueKit(
+    exchange="binanceusdm",
+    inst=lambda coin: f"{coin}USDT",
+    paths={"place": "/fapi/v1/batchOrders", "lookup": "/fapi/v1/order"},
+    codes={Kind.INSUFFICIENT_MARGIN.value: "-2019", Kind.DUPLICATE_CLIENT_ID.value: "-4116",
+           Kind.RETRY_LATER.value: "-1003", "unavailable": "-1001"},  # a 5xx carries -1001 in its body
+    local_exchange=None,  # the local Binance exchange is being built; then: its constructor and a storm
+    storm=lambda exchange, on: _not_yet("a rate-limit storm"),
+    by_hand=BinanceByHand,
+)
+
+LOCAL_KITS = [kit for kit in (OKX, BINANCE_USDM) if kit.local_exchange is not None]
