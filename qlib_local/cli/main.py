@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {
     "data": "qlib_local.cli.data",
     "sim": "qlib_local.cli.sim",
     "backtest": "qlib_local.cli.backtest",
+    "sweep": "qlib_local.cli.sweep",
+    "walkforward": "qlib_local.cli.walkforward",
     "live": "qlib_local.cli.live",
     "runs": "qlib_local.cli.runs",
     "schedule": "qlib_local.cli.schedule",
