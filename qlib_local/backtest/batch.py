@@ -136,9 +136,9 @@ def run_account(a, market, inst, margin, params, due_u, due_ix, codes_u, code_ix
                 orders += 1
             before = net[t, i]
     stats[a, 8] = orders
-    stats[a, 9] = -flows[0, :, FLOW_FEE].sum()
+    stats[a, 9] = 0.0 - flows[0, :, FLOW_FEE].sum()  # 0.0 - x: no -0.0 in tables
     stats[a, 10] = flows[0, :, FLOW_FUNDING].sum()
-    stats[a, 11] = -flows[0, :, FLOW_LIQUIDATION].sum()
+    stats[a, 11] = 0.0 - flows[0, :, FLOW_LIQUIDATION].sum()
 
 
 @njit(cache=True)

@@ -37,6 +37,7 @@ from qlib_local.research.data import MarketData
 from qlib_local.research.intents import strategy_intent
 from qlib_local.research.model import Model
 from qlib_local.research.plugins import parse_name
+from qlib_local.timeframes import parse_timeframe
 
 DEFAULT_MEMORY_MB = 512  # signal arrays of the chunks in flight plus the factor cache
 FACTOR_SHARE = 0.25  # of the budget, for cached factors
@@ -55,7 +56,7 @@ def metric_column(name: str) -> str:
 
 def ann_factor(base_tf: str) -> float:
     """Bars per year, as vectorbt annualizes (its ``year_freq`` over the bar length)."""
-    bar = pd.Timedelta(base_tf.replace("H", "h").replace("D", "d"))
+    bar = pd.Timedelta(milliseconds=parse_timeframe(base_tf))
     return pd.Timedelta(vbt.settings.returns["year_freq"]) / bar
 
 

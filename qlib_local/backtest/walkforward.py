@@ -33,6 +33,7 @@ from qlib_local.backtest.groups import load_groups
 from qlib_local.backtest.stats import return_stats
 from qlib_local.backtest.sweep import DEFAULT_MEMORY_MB, LocalExecutor, metric_column, sweep_groups
 from qlib_local.perp.contracts import unit_notional, unit_value
+from qlib_local.timeframes import parse_timeframe
 
 REPORTED = ("total_return", "annualized_return", "sharpe_ratio", "max_drawdown", "calmar_ratio")
 _VBT_NAMES = {"total": "total_return", "annualized": "annualized_return"}
@@ -54,7 +55,8 @@ def bars_of(length: int | str | pd.Timedelta, bar: pd.Timedelta, what: str) -> i
         n = int(length)
     else:
         try:
-            span = pd.Timedelta(length)
+            text = str(length).strip()
+            span = pd.Timedelta(text[:-1] + "D" if text.endswith("d") else text)  # pandas 3 spells days D
         except (ValueError, TypeError):
             raise GridError(f"{what}: expected a number of bars or a duration such as 15d, got {length!r}") from None
         if pd.isna(span) or span % bar != pd.Timedelta(0):
@@ -145,7 +147,7 @@ def walk_forward(plan: SweepPlan, store, train, test, step=None, anchored: bool 
         raise GridError("walk-forward needs every combination on one data timeline; the grid changes the account's "
                         "instruments or exchange")
     group = groups[0]
-    bar = pd.Timedelta(group.data.base_tf.replace("H", "h").replace("D", "d"))
+    bar = pd.Timedelta(milliseconds=parse_timeframe(group.data.base_tf))
     n_train, n_test = bars_of(train, bar, "train"), bars_of(test, bar, "test")
     n_step = None if step is None else bars_of(step, bar, "step")
     splits = make_splits(len(group.index), n_train, n_test, n_step, anchored)
