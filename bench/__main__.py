@@ -10,6 +10,7 @@ from bench.common import machine
 MODULES = [
     "bench.bench_store",
     "bench.bench_research",
+    "bench.bench_sweep",
     "bench.bench_sim",
     "bench.bench_marketdata",
     "bench.bench_live",
