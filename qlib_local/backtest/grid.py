@@ -13,10 +13,11 @@ A name's parameters (``strategy_name``, ``rank_factor``, ``cross_sect_factor``) 
 the plugin's signature (``fast`` of ``SmaCross(fast, slow)``, ``n`` of ``QuoteVolumeMean(bars,
 n)``) or by position (``.0``). Each combination is written into a copy of the raw config and
 validated by :func:`qlib_local.research.config.parse_config` (``max_cap_num``, which must equal
-``hold_period``, follows a swept ``hold_period`` unless it is swept itself), so a bad combination (an offset
-that does not fit a rule, leverage above an instrument's maximum) carries its error and is
-reported, never silently dropped. A grid that cannot be read at all fails as one
-:class:`GridError` before any combination is built.
+``hold_period``, follows a swept ``hold_period`` unless it is swept itself). A value invalid in
+every combination holding it (leverage above an instrument's maximum) refuses the grid; a
+combination invalid only jointly (an offset that fits one swept rule but not another) carries
+its error and is reported, never silently dropped. A grid that cannot be read at all fails as
+one :class:`GridError` before any combination is built.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from qlib_local.errors import QlibError
@@ -259,4 +261,23 @@ def plan_sweep(config: str | Path | dict, grid: Any, store: Any = None, plugins:
         except QlibError as e:
             plan.configs.append(None)
             plan.errors[k] = str(e)
+    refuse_bad_values(plan)
     return plan
+
+
+def refuse_bad_values(plan: SweepPlan) -> None:
+    """A value invalid in EVERY combination holding it (leverage above the maximum, a fractional
+    ``hold_period``) is a bad grid, refused up front; combinations invalid only jointly (an offset
+    that fits one swept rule but not another) stay listed with their error."""
+    if not plan.errors:
+        return
+    bad = np.zeros(len(plan), np.bool_)
+    bad[list(plan.errors)] = True
+    position = np.unravel_index(np.arange(len(plan)), [len(a.values) for a in plan.axes])  # grid order
+    for axis, at in zip(plan.axes, position, strict=True):
+        for j, v in enumerate(axis.values):
+            holding = at == j
+            if bad[holding].all():
+                first = int(np.flatnonzero(holding)[0])
+                raise GridError(f"grid {axis.name}: value {v!r} is invalid in every combination; "
+                                f"combination {first}: {plan.errors[first]}")

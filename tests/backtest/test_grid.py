@@ -42,18 +42,30 @@ def test_every_field_of_both_kinds_is_an_axis(hourly_store, example_raw):
     assert cfg.initial_equity == 5000 and cfg.fees.slippage == 0.001 and cfg.fees.taker == 0.0005
 
 
-def test_bad_combinations_are_reported_with_their_reason_not_dropped(hourly_store, example_raw):
+def test_jointly_bad_combinations_are_reported_with_their_reason_not_dropped(hourly_store, example_raw):
     grid = {"strategies[0].rule_type": ["1H", "4H"], "strategies[0].offset": ["0h", "2h"],
-            "strategies[1].leverage": [1, 500], "strategies[1].hold_period": [6, 2.5]}
+            "strategies[1].hold_period": [6, 3]}
     plan = plan_sweep(example_raw, grid, hourly_store)
-    assert len(plan) == 16 and len(plan.configs) == 16
-    valid = [plan.values[k] for k in plan.valid]
-    assert valid == [("1H", "0h", 1, 6), ("4H", "0h", 1, 6), ("4H", "2h", 1, 6)]
-    assert set(plan.errors) == set(range(16)) - set(plan.valid)
-    by_values = {plan.values[k]: msg for k, msg in plan.errors.items()}
-    assert "offset" in by_values[("1H", "2h", 1, 6)] and "does not fit" in by_values[("1H", "2h", 1, 6)]
-    assert "leverage" in by_values[("1H", "0h", 500, 6)]
-    assert "hold_period" in by_values[("1H", "0h", 1, 2.5)] and "integer" in by_values[("1H", "0h", 1, 2.5)]
+    assert len(plan) == 8 and len(plan.configs) == 8
+    assert [plan.values[k] for k in plan.valid] == [("1H", "0h", 6), ("1H", "0h", 3), ("4H", "0h", 6),
+                                                     ("4H", "0h", 3), ("4H", "2h", 6), ("4H", "2h", 3)]
+    assert set(plan.errors) == {2, 3}  # 1H with offset 2h: each value is fine elsewhere
+    assert all("offset" in m and "does not fit" in m for m in plan.errors.values())
+
+
+@pytest.mark.parametrize(("axis", "values", "message"), [
+    ("strategies[1].leverage", [1, 500], "grid strategies[BtcBullAndCoinBull_21_55].leverage: value 500 is invalid "
+                                         "in every combination; combination 2: strategies[1] (BtcBullAndCoinBull_21_55)"
+                                         ".leverage: 500 exceeds the maximum"),
+    ("strategies[1].hold_period", [6, 2.5], "hold_period: value 2.5 is invalid in every combination"),
+    ("strategies[0].rule_type", ["1H", "7X"], "rule_type: value '7X' is invalid in every combination"),
+    ("strategies[0].position", [0.4, float("nan")], "position: value nan is invalid in every combination"),
+    ("fees.taker", [0.001, -1], "fees.taker: value -1 is invalid in every combination"),
+])
+def test_a_value_invalid_everywhere_refuses_the_grid(hourly_store, example_raw, axis, values, message):
+    with pytest.raises(GridError) as err:
+        plan_sweep(example_raw, {axis: values, "strategies[0].offset": ["0h", "1h"]}, hourly_store)
+    assert message in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize(("grid", "message"), [

@@ -45,7 +45,8 @@ def test_sweep_writes_one_row_per_combination_with_errors_listed(hourly_root, tm
 
 @pytest.mark.parametrize(("grid", "extra", "message"), [
     ({"strategies[0].colour": [1]}, [], "error: grid strategies[0].colour: colour is not a field"),
-    ({"strategies[0].leverage": [500]}, [], "error: no valid combination in the grid; combination 0: "),
+    ({"strategies[0].leverage": [2, 500]}, [], "error: grid strategies[SmaCross_20_60].leverage: value 500 is "
+                                                "invalid in every combination; combination 1: strategies[0]"),
     (GRID, ["--memory-mb", "nan"], "error: --memory-mb"),
     (GRID, ["--threads", "0"], "error: --threads"),
     (GRID, ["--metric", "luck"], "error: metric 'luck'"),
