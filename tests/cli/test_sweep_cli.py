@@ -14,7 +14,8 @@ import yaml
 from qlib_local.cli.main import main
 
 CLI = [sys.executable, "-m", "qlib_local"]
-GRID = {"SmaCross_20_60": {"strategy_name": {"fast": [5, 10], "slow": [30, 60]}, "offset": ["0h", "2h"]},
+GRID = {"SmaCross_20_60": {"strategy_name": {"fast": [5, 10], "slow": [30, 60]}, "rule_type": ["1H", "4H"],
+                          "offset": ["0h", "2h"]},
         "BtcBullAndCoinBull_21_55": {"hold_period": [3, 6]}}
 
 
@@ -35,12 +36,13 @@ def test_sweep_writes_one_row_per_combination_with_errors_listed(hourly_root, tm
                  "--start", "2025-01-05", "--out", str(out), "--metric", "calmar", "--top", "3"])
     assert code == 0
     table = pd.read_csv(out / "sweep.csv", index_col="combination")
-    assert len(table) == 16 and list(table.columns[:4]) == ["fast", "slow", "offset", "hold_period"]
+    assert len(table) == 32 and list(table.columns[:5]) == ["fast", "slow", "rule_type", "offset", "hold_period"]
     bad = table[table["error"].notna()]
-    assert len(bad) == 8 and (bad["offset"] == "2h").all() and bad["error"].str.contains("offset").all()
+    assert len(bad) == 8 and (bad["offset"] == "2h").all() and (bad["rule_type"] == "1H").all()
+    assert bad["error"].str.contains("offset").all()
     assert table.loc[table["error"].isna(), "calmar_ratio"].notna().all()
     printed = capsys.readouterr().out
-    assert "16 combinations (8 invalid" in printed and "wrote" in printed
+    assert "32 combinations (8 invalid" in printed and "wrote" in printed
 
 
 @pytest.mark.parametrize(("grid", "extra", "message"), [
@@ -50,7 +52,7 @@ def test_sweep_writes_one_row_per_combination_with_errors_listed(hourly_root, tm
     (GRID, ["--memory-mb", "nan"], "error: --memory-mb"),
     (GRID, ["--threads", "0"], "error: --threads"),
     (GRID, ["--metric", "luck"], "error: metric 'luck'"),
-    (GRID, ["--max-combinations", "10"], "error: grid: 16 combinations, more than the limit 10"),
+    (GRID, ["--max-combinations", "10"], "error: grid: 32 combinations, more than the limit 10"),
 ])
 def test_sweep_refuses_bad_input_in_one_line_before_writing(hourly_root, tmp_path, example_raw, write_cfg, grid_file,
                                                             capsys, grid, extra, message):
