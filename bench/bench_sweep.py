@@ -78,7 +78,7 @@ def _timed(fn, repeat: int = 2):
 
 
 BIG = """
-import json, resource, sys, time, yaml
+import json, resource, sys, time
 from qlib_local.backtest.grid import plan_sweep
 from qlib_local.backtest.sweep import sweep
 from qlib_local.store import KlineStore
@@ -87,12 +87,14 @@ cfg, grid = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 t = time.perf_counter()
 plan = plan_sweep(cfg, grid, store)
 t_plan = time.perf_counter() - t
+rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # imports, data-free plan
 t = time.perf_counter()
 res = sweep(plan, store, parallel=sys.argv[4] == "parallel")
 t_run = time.perf_counter() - t
 assert len(res.table) == 10_000 and res.table["sharpe_ratio"].notna().all()
 print(json.dumps({"plan_s": t_plan, "sweep_s": t_run, "chunks": len(res.chunks),
                   "max_intents": max(c.intents for c in res.chunks),
+                  "rss_before_mb": rss_before,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -134,7 +136,8 @@ def main() -> None:
         for mode in ("serial", "parallel"):
             big = big_sweep(root, insts, mode == "parallel")
             print(f"  10,000 combinations ({mode}): plan {big['plan_s']:.1f}s, sweep {big['sweep_s']:.1f}s, "
-                  f"{big['chunks']} chunk(s) of <= {big['max_intents']} signals, peak RSS {big['peak_rss_mb']:.0f} MB")
+                  f"{big['chunks']} chunk(s) of <= {big['max_intents']} signals, peak RSS {big['peak_rss_mb']:.0f} MB "
+                  f"({big['rss_before_mb']:.0f} MB before the sweep: imports and the plan)")
 
 
 if __name__ == "__main__":

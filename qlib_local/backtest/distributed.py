@@ -26,6 +26,7 @@ from qlib_local.backtest.sweep import DEFAULT_MEMORY_MB, SweepResult, sweep
 from qlib_local.errors import QlibError
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+START_ATTEMPTS = 3
 
 
 def _chunk_task(shared: SharedInputs, chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
@@ -54,15 +55,27 @@ class RayExecutor:
         self.started = False
         if not self.ray.is_initialized():
             if address is None:
-                path = os.pathsep.join(p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p)
-                self.ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                              runtime_env={"env_vars": {"PYTHONPATH": path}})
+                self._start_local(num_cpus)
             else:
                 self.ray.init(address=address, log_to_driver=False)
             self.started = True
         cpus = int(self.ray.cluster_resources().get("CPU", 1))
         self.in_flight = max(1, int(in_flight or cpus))
         self._task = self.ray.remote(num_cpus=1)(_chunk_task)
+
+    def _start_local(self, num_cpus: int | None) -> None:
+        """A local instance; Ray gives its raylet a fixed 30 s to register, which a loaded machine
+        can miss, so startup is tried ``START_ATTEMPTS`` times before giving up in one error."""
+        path = os.pathsep.join(p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self.ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                              runtime_env={"env_vars": {"PYTHONPATH": path}})
+                return
+            except Exception as e:  # Ray raises a bare Exception on a startup timeout
+                self.ray.shutdown()
+                if attempt == START_ATTEMPTS:
+                    raise QlibError(f"a local Ray instance did not start ({START_ATTEMPTS} attempts): {e}") from None
 
     def map(self, shared: SharedInputs, chunks: Iterator[Chunk]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         ref = self.ray.put(shared)  # once per group: every task reads the same object
