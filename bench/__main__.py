@@ -11,6 +11,7 @@ MODULES = [
     "bench.bench_store",
     "bench.bench_research",
     "bench.bench_perp",
+    "bench.bench_sweep",
     "bench.bench_sim",
     "bench.bench_marketdata",
     "bench.bench_live",

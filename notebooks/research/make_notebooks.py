@@ -157,27 +157,93 @@ orders.tail(10)
 ])
 
 write("04_parameter_sweep.ipynb", [
-    md("# Parameter sweep\nEvery combination of a strategy's parameters in one vectorized run, as a heatmap."),
-    params('config = "../../strategies/example.yaml"\nroot = "../../data"\nstrategy = "SmaCross_20_60"\n'
-           'grid = {"fast": [5, 10, 20, 30], "slow": [40, 60, 90]}\nstart = None\nend = None'),
+    md("# Parameter sweep\nAny config fields as axes (strategy parameters, `rule_type`, `leverage`, `hold_period`, "
+       "fees, ...), every combination its own account, one table; equity curves on demand."),
+    params('config = "../../strategies/example.yaml"\nroot = "../../data"\n'
+           'strategies = ["SmaCross_20_60"]  # keep only these strategies of the config (None: all)\n'
+           'grid = {"SmaCross_20_60": {"strategy_name": {"fast": [5, 10, 20, 30], "slow": [40, 60, 90]},\n'
+           '                           "leverage": [1, 2]}}\nmetric = "sharpe"\nstart = None\nend = None'),
     code("""
+import pandas as pd
 import plotly.express as px
-from qlib_local.backtest import grid_names, run_sweep, sweep_table
-from qlib_local.research import load_config, load_market_data, parse_name
+from qlib_local.backtest import plan_sweep, sweep
+from qlib_local.backtest.sweep import metric_column
 from qlib_local.store import KlineStore
 
 store = KlineStore(root)
-cfg = load_config(config, store)
-data = load_market_data(cfg, store, start, end)
-names = grid_names(parse_name(strategy)[0], grid)
-equity = run_sweep(cfg, data, strategy, names)
-table = sweep_table(equity, grid)
-table.sort_values("total_return", ascending=False).head(10)
+plan = plan_sweep(config, grid, store, strategies=strategies)
+res = sweep(plan, store, start, end)
+col = metric_column(metric)
+print(f"{len(plan)} combinations, {len(plan.errors)} invalid, {len(res.chunks)} chunk(s)")
+res.best(metric, 10)
 """),
     code("""
-keys = list(grid)
-heat = table["total_return"].unstack(keys[1])
-px.imshow(heat, text_auto=".1%", aspect="auto", labels={"x": keys[1], "y": keys[0], "color": "return"},
-          title=f"{parse_name(strategy)[0]}: total return by parameters").show()
+res.errors.head(20)  # invalid combinations, each with the reason (empty when all are valid)
+"""),
+    code("""
+x, y = (plan.labels + plan.labels)[:2]
+valid = res.table[res.table["error"].isna()]
+heat = valid.pivot_table(index=x, columns=y, values=col, aggfunc="max") if x != y else valid.groupby(x)[[col]].max()
+px.imshow(heat, text_auto=".2f", aspect="auto", labels={"color": col},
+          title=f"best {col} by {x} and {y} (max over the other axes)").show()
+"""),
+    code("""
+top = res.best(metric, 5).index.tolist()
+curves = res.equity(top)  # re-run on demand: the sweep keeps statistics, not curves
+curves.columns = [", ".join(f"{a}={plan.values[k][i]}" for i, a in enumerate(plan.labels)) for k in top]
+px.line(curves, title=f"equity of the 5 best combinations by {col}").show()
+"""),
+])
+
+write("05_walk_forward.ipynb", [
+    md("# Walk-forward\nOn each train window the grid's best combination (by `metric`) is chosen, then traded on "
+       "the next test window; the test windows stitch into one out-of-sample curve. In-sample and out-of-sample "
+       "statistics side by side, and the parameters chosen per window."),
+    params('config = "../../strategies/example.yaml"\nroot = "../../data"\n'
+           'strategies = ["SmaCross_20_60"]  # keep only these strategies of the config (None: all)\n'
+           'grid = {"SmaCross_20_60": {"strategy_name": {"fast": [5, 10, 20], "slow": [30, 60]}}}\n'
+           'train = "20d"\ntest = "5d"\nstep = None  # None: the test window\nanchored = False\n'
+           'metric = "sharpe"\nstart = None\nend = None\n'
+           'results = None  # a `qlib-local walkforward --out` folder: show it instead of computing'),
+    code("""
+import pandas as pd
+import plotly.graph_objects as go
+from qlib_local.backtest import plan_sweep
+from qlib_local.backtest.walkforward import REPORTED, WalkForward, walk_forward
+from qlib_local.store import KlineStore
+
+if results:
+    wf = WalkForward.read(results)
+else:
+    store = KlineStore(root)
+    plan = plan_sweep(config, grid, store, strategies=strategies)
+    wf = walk_forward(plan, store, train, test, step, anchored, metric, start, end)
+s = wf.summary
+print(f"{s['windows']} windows, {s['train_bars']} train + {s['test_bars']} test {s['base_timeframe']} bars, "
+      f"{'anchored' if s['anchored'] else 'rolling'}, chosen by {s['metric']}")
+wf.windows[["window", "train_start", "train_end", "test_start", "test_end", "combination", *s["axes"]]]
+"""),
+    code("""
+side = pd.DataFrame({"in sample (mean of windows)": s["in_sample_mean"], "out of sample (stitched)": s["out_of_sample"]})
+side.loc["efficiency (OOS / IS annualized return)"] = [None, s["efficiency"]]
+side
+"""),
+    code("""
+per = wf.windows.set_index("window")[[f"{k}_{m}" for m in REPORTED for k in ("is", "oos")]]
+per
+"""),
+    code("""
+fig = go.Figure(go.Scatter(x=wf.equity.index, y=wf.equity, name="out-of-sample equity"))
+for t in wf.windows["test_start"]:
+    fig.add_vline(x=t, line_dash="dot", line_color="gray")
+fig.update_layout(title="Stitched out-of-sample equity (dotted: test window starts)", height=420)
+fig.show()
+"""),
+    code("""
+m = s["metric"] if f"is_{s['metric']}" in wf.windows else "total_return"
+fig = go.Figure([go.Bar(x=wf.windows["window"], y=wf.windows[f"is_{m}"], name="in sample"),
+                 go.Bar(x=wf.windows["window"], y=wf.windows[f"oos_{m}"], name="out of sample")])
+fig.update_layout(barmode="group", title=f"{m} per window: in sample vs out of sample", xaxis_title="window", height=380)
+fig.show()
 """),
 ])

@@ -13,7 +13,9 @@ import importlib
 _EXPORTS = {
     "BacktestResult": "engine", "orders_frame": "engine", "run_backtest": "engine",
     "drawdown": "stats", "orders_portfolio": "stats", "returns": "stats", "summary": "stats",
-    "grid_names": "sweep", "run_sweep": "sweep", "sweep_table": "sweep", "variant": "sweep",
+    "GridError": "grid", "SweepPlan": "grid", "plan_sweep": "grid",
+    "SweepResult": "sweep", "grid_names": "sweep", "run_sweep": "sweep", "sweep": "sweep", "sweep_table": "sweep",
+    "variant": "sweep",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("qlib_local.cli.sim", "local OKX V5 exchange replaying the store"),
     "backtest": ("qlib_local.cli.backtest", "backtest a strategy config over the local store"),
     "check": ("qlib_local.cli.check", "check a strategy config for lookahead and warm-up bias"),
+    "sweep": ("qlib_local.cli.sweep", "run every combination of a parameter grid over any config fields"),
+    "walkforward": ("qlib_local.cli.walkforward", "walk a parameter grid forward: choose in-sample, trade out of sample"),
     "live": ("qlib_local.cli.live", "live trading: run the live notebook for an account"),
     "runs": ("qlib_local.cli.runs", "list live runs and their output notebooks"),
     "schedule": ("qlib_local.cli.schedule",

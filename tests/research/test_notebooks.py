@@ -17,7 +17,11 @@ NOTEBOOKS = REPO / "notebooks" / "research"
 @pytest.mark.parametrize("name, params", [
     ("01_data_explorer", {"timeframe": "4H", "bars": 50}),
     ("02_factor_research", {"factor": "Momentum_6", "horizon": 6, "timeframe": "4H"}),
-    ("04_parameter_sweep", {"config": str(EXAMPLE), "grid": {"fast": [5, 10], "slow": [30, 60]}}),
+    ("04_parameter_sweep", {"config": str(EXAMPLE),
+                            "grid": {"SmaCross_20_60": {"strategy_name": {"fast": [5, 10], "slow": [30, 60]},
+                                                        "leverage": [1, 2]}}}),
+    ("05_walk_forward", {"config": str(EXAMPLE), "train": "10d", "test": "5d",
+                         "grid": {"SmaCross_20_60": {"strategy_name": {"fast": [5, 10], "slow": [30, 60]}}}}),
 ])
 def test_notebook_executes(name, params, hourly_root, tmp_path):
     src = NOTEBOOKS / f"{name}.ipynb"
