@@ -122,6 +122,19 @@ class MarketData:
         raw = float(s.open[i]) if s.ts[i] + s.base_ms > now else float(s.close[i])
         return self.spec(inst_id).round_price(raw)
 
+    # Minimal stand-ins for the account side (funding, marks); the market-data work replaces them.
+    def mark_price(self, inst_id: str, now_ms: int) -> float:
+        """Mark price: the last price here."""
+        p = self.price(inst_id, now_ms)
+        if p is None:
+            raise OkxError("51001")
+        return p
+
+    def funding_rate(self, inst_id: str, funding_time_ms: int) -> float | None:
+        """The store's rate settled at ``funding_time_ms``; None when none is stored."""
+        rates = self.store.read_funding(self.exchange, inst_id, funding_time_ms, funding_time_ms + 1)
+        return float(rates.iloc[0]) if len(rates) else None
+
     def closed_bars(self, inst_id: str, start: int, now: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ts, high, low) of base bars opening at or after ``start`` and closed by ``now``."""
         s = self.series(inst_id)
@@ -217,7 +230,7 @@ class MarketData:
         return {
             "instType": "SWAP", "instId": inst_id, "uly": uly, "instFamily": uly,
             "baseCcy": "", "quoteCcy": "", "settleCcy": spec.settle_ccy, "ctVal": num(spec.ct_val),
-            "ctMult": "1", "ctValCcy": spec.base_ccy, "ctType": "linear", "optType": "",
+            "ctMult": "1", "ctValCcy": "USD" if spec.inverse else spec.base_ccy, "ctType": spec.ct_type, "optType": "",
             "stk": "", "listTime": str(self.list_time(inst_id)), "expTime": "",
             "lever": num(spec.max_lever), "tickSz": num(spec.tick_sz), "lotSz": num(spec.lot_sz),
             "minSz": num(spec.min_sz), "alias": "", "state": "live", "category": "1",
