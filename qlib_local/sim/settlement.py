@@ -116,21 +116,22 @@ def first_breach(q, avg, ct, ct_type, adverse, cash, bounds, rates, cums) -> int
 def _adverse_path(market: MarketData, positions: list[Position], lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
     """Close times of the base bars closing in [lo, hi] (any held instrument) and each position's
     adverse price at each: the low (long) or high (short) of its bar closing then, else its last close."""
-    parts = []
+    window = {}
     for inst in {p.inst_id for p in positions}:
         s = market.series(inst)
-        closes = s.ts + s.base_ms
-        parts.append(closes[np.searchsorted(closes, lo, "left"):np.searchsorted(closes, hi, "right")])
+        i0 = max(int(np.searchsorted(s.ts, lo - s.base_ms, "left")) - 1, 0)  # one bar before: the last close
+        i1 = int(np.searchsorted(s.ts, hi - s.base_ms, "right"))
+        window[inst] = (s, i0, i1, s.ts[i0:i1] + s.base_ms)
+    parts = [closes[closes >= lo] for _, _, _, closes in window.values()]
     times = np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
     adverse = np.empty((len(positions), len(times)))
     for k, p in enumerate(positions):
-        s = market.series(p.inst_id)
-        closes = s.ts + s.base_ms
+        s, i0, i1, closes = window[p.inst_id]
         idx = np.searchsorted(closes, times, "right") - 1
-        safe = np.maximum(idx, 0)
-        exact = (idx >= 0) & (closes[safe] == times)
+        safe = np.maximum(idx, 0) + i0
+        exact = (idx >= 0) & (closes[np.maximum(idx, 0)] == times) if len(closes) else np.zeros(len(times), bool)
         adverse[k] = np.where(exact, (s.low if p.signed > 0 else s.high)[safe], s.close[safe])
-        for j in np.flatnonzero(idx < 0):  # no bar of this instrument has closed yet: its open
+        for j in np.flatnonzero(idx < 0):  # no bar of this instrument has closed by then: its last price
             adverse[k, j] = market.mark_price(p.inst_id, int(times[j]))
     return times, adverse
 
@@ -141,7 +142,10 @@ def find_breach(market: MarketData, acct: Account, ccy: str, after: Key, horizon
     if not positions:
         return None
     t0, phase = after
-    times, adverse = _adverse_path(market, positions, t0 if phase < PHASE_LIQUIDATION else t0 + 1, horizon)
+    lo = t0 if phase < PHASE_LIQUIDATION else t0 + 1
+    if lo > horizon:
+        return None
+    times, adverse = _adverse_path(market, positions, lo, horizon)
     if not len(times):
         return None
     specs = [market.spec(p.inst_id) for p in positions]
