@@ -97,9 +97,24 @@ class PositionInfo:
 
 @dataclass(frozen=True)
 class Balance:
+    """Equity in the account's settlement currency ``ccy`` (the coin for inverse swaps)."""
+
     total_eq: float
     avail_eq: float
     upl: float = 0.0
+    ccy: str = "USDT"
+    eq_usd: float | None = None  # the exchange's USD value of ``total_eq``
+
+
+@dataclass(frozen=True)
+class FundingBill:
+    """One funding settlement of one position (OKX bill type 8), in the settlement currency."""
+
+    bill_id: str
+    inst_id: str
+    ccy: str
+    amount: float  # received (> 0) or paid (< 0)
+    ts: int
 
 
 def net_exposure(positions: list[PositionInfo]) -> dict[str, float]:

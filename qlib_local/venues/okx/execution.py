@@ -13,13 +13,23 @@ from typing import Any
 import numpy as np
 
 from qlib_local.live.errors import ApiError
-from qlib_local.live.types import NET, Ack, Balance, FillInfo, OrderRequest, OrderStatus, PositionInfo
+from qlib_local.live.types import (
+    NET,
+    Ack,
+    Balance,
+    FillInfo,
+    FundingBill,
+    OrderRequest,
+    OrderStatus,
+    PositionInfo,
+)
 from qlib_local.specs import InstrumentSpec
 from qlib_local.venues.okx.http import OkxHttp
 from qlib_local.venues.okx.specs import live_swaps
 
 MAX_BATCH = 20  # OKX: up to 20 orders per batch-orders request
 ORDER_NOT_FOUND = "51603"
+FUNDING_BILL = "8"  # account/bills type of a funding fee
 
 
 def fmt(x: float) -> str:
@@ -111,10 +121,35 @@ class OkxVenue:
         _check_code(r, what)
 
     def balance(self, ccy: str = "USDT") -> Balance:
+        """Equity in ``ccy``, the settlement currency: its own ``eq`` (an inverse account's coin);
+        the USD ``totalEq`` only when the exchange lists no such currency (an unfunded USDT account)."""
         r = self.http.call("GET", "/api/v5/account/balance", self.http.account.get_account_balance, "balance")
         d = r["data"][0]
         detail = next((x for x in d.get("details", []) if x.get("ccy") == ccy), {})
-        return Balance(_f(d.get("totalEq")), _f(detail.get("availEq"), _f(d.get("availEq"))), _f(detail.get("upl")))
+        if ccy == "USDT" and "eq" not in detail:
+            return Balance(_f(d.get("totalEq")), _f(d.get("availEq")), 0.0, ccy, _f(d.get("totalEq")))
+        eq = _f(detail.get("eq"))
+        return Balance(eq, _f(detail.get("availEq"), eq), _f(detail.get("upl")), ccy, _f(detail.get("eqUsd"), math.nan))
+
+    def funding_bills(self, since_ms: int) -> list[FundingBill]:
+        """Funding fees (bills of type 8, last seven days) at or after ``since_ms``, oldest first;
+        paged by billId as OKX pages them (newest first, ``after`` = older than)."""
+        out: list[FundingBill] = []
+        after = ""
+        while True:
+            page = self.http.call("GET", "/api/v5/account/bills", lambda a=after: self.http.account.get_account_bills(
+                instType="SWAP", type=FUNDING_BILL, after=a, limit="100"), "funding bills")["data"]
+            for b in page:
+                ts = int(_f(b.get("ts")))
+                if ts < since_ms:
+                    return out[::-1]
+                amount = _f(b.get("balChg"), math.nan)
+                if not math.isfinite(amount):
+                    raise ApiError(f"funding bill {b.get('billId')}: balChg {b.get('balChg')!r} is not a number")
+                out.append(FundingBill(str(b["billId"]), str(b.get("instId") or ""), str(b.get("ccy") or ""), amount, ts))
+            if len(page) < 100:
+                return out[::-1]
+            after = str(page[-1]["billId"])
 
     def positions(self) -> list[PositionInfo]:
         r = self.http.call("GET", "/api/v5/account/positions",
