@@ -60,6 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--maker-fee", type=float, default=0.0002)
     p.add_argument("--taker-fee", type=float, default=0.0005)
     p.add_argument("--slippage-bps", type=float, default=0.0, help="market-order slippage")
+    p.add_argument("--funding-rate", type=float, default=None,
+                   help="synthetic funding rate settled at every funding time the store has no rate for")
     p.add_argument("--latency", action="append", default=[], metavar="PATH=SECONDS[:TIMES]",
                    help="add latency to an endpoint (fnmatch pattern, e.g. '/api/v5/trade/*')")
     p.add_argument("--fail", action="append", default=[], metavar="PATH=STATUS[:TIMES]",
@@ -103,7 +105,8 @@ def serve(args: argparse.Namespace) -> int:
     try:  # speed, fees and the late bar must be finite: the exchange refuses NaN and inf
         ex = LocalExchange(root, start=start, speed=args.speed, host=args.host, port=args.port,
                            rate_limit=not args.no_rate_limit,
-                           fees=FeeModel(args.maker_fee, args.taker_fee, args.slippage_bps))
+                           fees=FeeModel(args.maker_fee, args.taker_fee, args.slippage_bps),
+                           funding_rate=args.funding_rate)
         ex.faults.late_bar(args.late_bar)
     except ValueError as e:
         raise QlibError(f"bad option: {e}") from None

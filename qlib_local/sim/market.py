@@ -8,6 +8,7 @@ price is the open of the base bar containing now.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ import numpy as np
 from qlib_local.sim.protocol import OkxError, num, tick_decimals
 from qlib_local.specs import InstrumentSpec, load_specs, spec_for
 from qlib_local.store import KlineStore
+from qlib_local.store.funding import MAX_FUNDING_RATE
 from qlib_local.store.resample import resample_arrays
 from qlib_local.timeframes import DAY_MS, HOUR_MS, MINUTE_MS, bar_open_ms, parse_timeframe
 
@@ -64,7 +66,10 @@ class Series:
 class MarketData:
     """Candles, tickers and prices of the store's ``exchange`` instruments, as of a given now."""
 
-    def __init__(self, store: KlineStore, exchange: str = "okx"):
+    def __init__(self, store: KlineStore, exchange: str = "okx", funding_rate: float | None = None):
+        if funding_rate is not None and not (math.isfinite(funding_rate) and abs(funding_rate) <= MAX_FUNDING_RATE):
+            raise ValueError(f"funding rate must be finite and within ±{MAX_FUNDING_RATE:g}, got {funding_rate!r}")
+        self.synthetic_funding = funding_rate
         self.store = store
         self.exchange = exchange
         self.specs = load_specs(store.root, exchange)
@@ -131,9 +136,10 @@ class MarketData:
         return p
 
     def funding_rate(self, inst_id: str, funding_time_ms: int) -> float | None:
-        """The store's rate settled at ``funding_time_ms``; None when none is stored."""
+        """The store's rate settled at ``funding_time_ms``, else the synthetic rate (when one is
+        set), else None: nothing settles."""
         rates = self.store.read_funding(self.exchange, inst_id, funding_time_ms, funding_time_ms + 1)
-        return float(rates.iloc[0]) if len(rates) else None
+        return float(rates.iloc[0]) if len(rates) else self.synthetic_funding
 
     def closed_bars(self, inst_id: str, start: int, now: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ts, high, low) of base bars opening at or after ``start`` and closed by ``now``."""

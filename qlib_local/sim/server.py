@@ -103,9 +103,11 @@ class LocalExchange:
         rate_limit: bool = True,
         fees: FeeModel | None = None,
         exchange: str = "okx",
+        funding_rate: float | None = None,
     ):
+        """``funding_rate``: the synthetic rate settled at every funding time the store has no rate for."""
         store = root if isinstance(root, KlineStore) else KlineStore(root)
-        self.market = MarketData(store, exchange)
+        self.market = MarketData(store, exchange, funding_rate)
         if not self.market.inst_ids:
             raise QlibError(f"no {exchange} instruments in the store at {store.root}")
         self.clock = SimClock(to_ms(start) if start is not None else default_start(self.market), speed)

@@ -173,3 +173,18 @@ def test_the_replay_clock_settles_a_funding_time_once(root):
         assert [b["type"] for b in bills] == ["2", "8", "2"] and bills[1]["ts"] == str(at("08:00"))
         assert float(bills[1]["balChg"]) == pytest.approx(-10 * 0.01 * 52_000 * 0.0001, rel=1e-12)
         assert at("08:00:30") < int(bills[0]["ts"]) < at("16:00")
+
+
+def test_synthetic_rate_where_the_store_has_none(root):
+    """``funding_rate`` settles at every funding time without a stored rate; stored rates win."""
+    with serving(root, at("07:00:30"), funding_rate=0.001) as ex:
+        ex.add_account("syn", KEY, SECRET, PASS, usdt=10_000)
+        c = okx_clients(ex, KEY, SECRET, PASS)
+        ok(c["trade"].place_order(BTC, "cross", "sell", "market", "10"))
+        ex.clock.set(at("00:00", NEXT_DAY))  # stored 08:00 and 16:00 rates, the synthetic one at 00:00
+        bills = funding_bills(c["account"])
+        assert [b["ts"] for b in bills] == [str(at("00:00", NEXT_DAY)), str(at("16:00")), str(at("08:00"))]
+        want = [10 * 0.01 * 50_500 * 0.001, 10 * 0.01 * 51_000 * -0.0003, 10 * 0.01 * 52_000 * 0.0001]
+        assert [float(b["balChg"]) for b in bills] == pytest.approx(want, rel=1e-12)
+    with pytest.raises(ValueError, match="funding rate"):
+        serving(root, at("07:00"), funding_rate=float("inf")).__enter__()
