@@ -16,11 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tests_support import REPO
 
 from qlib_local.backtest.engine import run_backtest
 from qlib_local.ledger import Ledger
 from qlib_local.live.report import summary_text
 from qlib_local.live.session import LiveSession
+from qlib_local.notebook_runner import run_notebook
+from qlib_local.ops import monitor as m
 from qlib_local.research import load_config
 from qlib_local.research.data import load_market_data
 from qlib_local.sim import LocalExchange
@@ -172,3 +175,15 @@ def test_live_matches_backtest_across_funding(inverse, tmp_path, monkeypatch):
     bt_se = bt.equity[sids].reindex(se.index)
     gap = ((se - se.iloc[0]) - (bt_se - bt_se.iloc[0])).abs().max(axis=1).to_numpy()
     assert (gap <= np.array(bound)[:len(gap)]).all(), f"strategy equity gap {gap.max():.3g}"
+
+    # the monitor shows the account in its settlement currency, with the funding per strategy
+    [view] = m.accounts(tmp_path / "accounts.yaml")
+    assert m.settle_ccy(view) == ("BTC" if inverse else "USDT")
+    shown = m.funding(m.open_ledger(view), ACCOUNT)
+    assert shown.to_numpy().sum() == pytest.approx(bt_funding.to_numpy().sum(), rel=1e-6)
+    if inverse:  # the notebook itself, headless, over the BTC account
+        out = tmp_path / "monitor.out.ipynb"
+        run_notebook(REPO / "notebooks" / "monitor.ipynb", out, {"accounts_path": str(tmp_path / "accounts.yaml"),
+                                                                   "bars": 30}, cwd=tmp_path, cell_timeout=120)
+        text = out.read_text()
+        assert "account equity (BTC)" in text and "funding per strategy (BTC, received > 0)" in text
