@@ -5,27 +5,45 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import re
 import signal
 import sys
 from pathlib import Path
 
 from qlib_local.errors import QlibError
 
-ACCOUNT_HELP = "NAME:KEY:SECRET:PASSPHRASE:USDT (repeatable)"
+ACCOUNT_HELP = ("NAME:KEY:SECRET:PASSPHRASE:USDT (repeatable); the last part may list more currencies, "
+                "e.g. 10000,BTC=1.5 or USDT=0,BTC=2 for inverse swaps")
+_CCY = re.compile(r"[A-Z0-9]{2,12}")
 
 
-def parse_account(text: str) -> tuple[str, str, str, str, float]:
-    """``NAME:KEY:SECRET:PASSPHRASE:USDT`` -> its parts, with a precise complaint otherwise."""
+def _amount(text: str, ccy: str, spec: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise QlibError(f"bad --account {spec!r}: {ccy} must be a number, got {text!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise QlibError(f"bad --account {spec!r}: {ccy} must be zero or more")
+    return v
+
+
+def parse_account(text: str) -> tuple[str, str, str, str, dict[str, float]]:
+    """``NAME:KEY:SECRET:PASSPHRASE:CASH`` -> its parts and cash by currency, with a precise complaint
+    otherwise. CASH is a USDT amount, or comma-separated ``CCY=AMOUNT`` items (a bare number is USDT)."""
     parts = text.split(":")
     if len(parts) != 5 or not all(parts[:4]):
         raise QlibError(f"bad --account {text!r}: expected {ACCOUNT_HELP.split(' (')[0]}")
-    try:
-        usdt = float(parts[4])
-    except ValueError:
-        raise QlibError(f"bad --account {text!r}: USDT must be a number, got {parts[4]!r}") from None
-    if not math.isfinite(usdt) or usdt < 0:
-        raise QlibError(f"bad --account {text!r}: USDT must be zero or more")
-    return parts[0], parts[1], parts[2], parts[3], usdt
+    cash: dict[str, float] = {}
+    for item in parts[4].split(","):
+        ccy, sep, value = item.partition("=")
+        if not sep:
+            ccy, value = "USDT", item
+        elif not _CCY.fullmatch(ccy):
+            raise QlibError(f"bad --account {text!r}: {ccy!r} is not a currency code (e.g. BTC)")
+        if ccy in cash:
+            raise QlibError(f"bad --account {text!r}: {ccy} given twice")
+        cash[ccy] = _amount(value, ccy, text)
+    return parts[0], parts[1], parts[2], parts[3], cash
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,6 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--maker-fee", type=float, default=0.0002)
     p.add_argument("--taker-fee", type=float, default=0.0005)
     p.add_argument("--slippage-bps", type=float, default=0.0, help="market-order slippage")
+    p.add_argument("--funding-rate", type=float, default=None,
+                   help="synthetic funding rate settled at every funding time the store has no rate for")
     p.add_argument("--latency", action="append", default=[], metavar="PATH=SECONDS[:TIMES]",
                    help="add latency to an endpoint (fnmatch pattern, e.g. '/api/v5/trade/*')")
     p.add_argument("--fail", action="append", default=[], metavar="PATH=STATUS[:TIMES]",
@@ -85,14 +105,15 @@ def serve(args: argparse.Namespace) -> int:
     try:  # speed, fees and the late bar must be finite: the exchange refuses NaN and inf
         ex = LocalExchange(root, start=start, speed=args.speed, host=args.host, port=args.port,
                            rate_limit=not args.no_rate_limit,
-                           fees=FeeModel(args.maker_fee, args.taker_fee, args.slippage_bps))
+                           fees=FeeModel(args.maker_fee, args.taker_fee, args.slippage_bps),
+                           funding_rate=args.funding_rate)
         ex.faults.late_bar(args.late_bar)
     except ValueError as e:
         raise QlibError(f"bad option: {e}") from None
     ex.market.preload()  # an unreadable store file fails here, as one line, not on a request
-    for name, key, secret, passphrase, usdt in accounts:
+    for name, key, secret, passphrase, cash in accounts:
         try:
-            ex.add_account(name, key, secret, passphrase, usdt)
+            ex.add_account(name, key, secret, passphrase, balances={"USDT": 0.0, **cash})
         except ValueError as e:
             raise QlibError(f"bad --account: {e}") from None
     for kind, pattern, value, times in faults:

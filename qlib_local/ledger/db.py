@@ -289,6 +289,46 @@ class Ledger:
     def equity(self, account: str) -> pd.DataFrame:
         return self.query("SELECT * FROM equity WHERE account=? ORDER BY bar_ts, kind", (account,))
 
+    # ------------------------------------------------------------------ funding
+    def add_funding(self, account: str, bills: list[Any]) -> int:
+        """Funding bills not seen yet (idempotent on the exchange's bill id); returns how many were new."""
+        with self.tx() as c:
+            before = c.total_changes
+            c.executemany("INSERT OR IGNORE INTO funding VALUES (?,?,?,?,?,?,NULL,?)",
+                          [(b.bill_id, account, b.inst_id, b.ccy, b.amount, b.ts, now_ms()) for b in bills])
+            return c.total_changes - before
+
+    def unassigned_funding(self, account: str, until: int) -> pd.DataFrame:
+        """Bills at or before ``until`` not yet attributed to a bar."""
+        return self.query("SELECT bill_id, inst_id, ccy, amount, ts FROM funding WHERE account=? AND bar_ts IS NULL "
+                          "AND ts<=? ORDER BY ts, bill_id", (account, until))
+
+    def assign_funding(self, account: str, bar_ts: int, split: dict[str, dict[str, float]]) -> None:
+        """Attribute bills to ``bar_ts`` and to strategies (``{bill_id: {strategy: amount}}``), all or nothing;
+        a bill already attributed keeps its bar and split."""
+        with self.tx() as c:
+            for bill, parts in split.items():
+                cur = c.execute("UPDATE funding SET bar_ts=? WHERE bill_id=? AND account=? AND bar_ts IS NULL",
+                                (bar_ts, bill, account))
+                if cur.rowcount:
+                    c.executemany("INSERT OR REPLACE INTO funding_split VALUES (?,?,?)",
+                                  [(bill, sid, float(v)) for sid, v in parts.items()])
+
+    def funding(self, account: str, bar_ts: int | None = None) -> pd.DataFrame:
+        """Recorded bills (all, or those attributed to ``bar_ts``), oldest first."""
+        if bar_ts is None:
+            return self.query("SELECT * FROM funding WHERE account=? ORDER BY ts, bill_id", (account,))
+        return self.query("SELECT * FROM funding WHERE account=? AND bar_ts=? ORDER BY ts, bill_id", (account, bar_ts))
+
+    def strategy_funding(self, account: str, bar_ts: int | None = None) -> pd.DataFrame:
+        """Funding per strategy and bar (columns bar_ts, strategy, amount)."""
+        sql = ("SELECT f.bar_ts, s.strategy, SUM(s.amount) AS amount FROM funding f JOIN funding_split s "
+               "ON s.bill_id=f.bill_id WHERE f.account=?")
+        params: tuple = (account,)
+        if bar_ts is not None:
+            sql, params = sql + " AND f.bar_ts=?", (account, bar_ts)
+        return self.query(sql + " GROUP BY f.bar_ts, s.strategy ORDER BY f.bar_ts, s.strategy", params)
+
     # ------------------------------------------------------------------ leverage
     def leverage(self, account: str) -> dict[tuple[str, str, str], float]:
         with self._lock:

@@ -58,6 +58,14 @@ CREATE TABLE IF NOT EXISTS strategy_equity (
     account TEXT NOT NULL, bar_ts INTEGER NOT NULL, strategy TEXT NOT NULL, equity REAL NOT NULL,
     PRIMARY KEY (account, bar_ts, strategy)
 );
+CREATE TABLE IF NOT EXISTS funding (
+    bill_id TEXT PRIMARY KEY, account TEXT NOT NULL, inst_id TEXT NOT NULL, ccy TEXT NOT NULL,
+    amount REAL NOT NULL, ts INTEGER NOT NULL, bar_ts INTEGER, recorded_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS funding_bar ON funding (account, bar_ts);
+CREATE TABLE IF NOT EXISTS funding_split (
+    bill_id TEXT NOT NULL, strategy TEXT NOT NULL, amount REAL NOT NULL, PRIMARY KEY (bill_id, strategy)
+);
 CREATE TABLE IF NOT EXISTS leverage (
     account TEXT NOT NULL, inst_id TEXT NOT NULL, mgn_mode TEXT NOT NULL, pos_side TEXT NOT NULL,
     lever REAL NOT NULL, set_at INTEGER NOT NULL, PRIMARY KEY (account, inst_id, mgn_mode, pos_side)

@@ -104,16 +104,26 @@ class Book:
 
 
 def attribute_equity(prev_equity: dict[str, float], prev_hold: pd.DataFrame, new_hold: pd.DataFrame,
-                     prev_prices: pd.Series, prices: pd.Series, ct_val: pd.Series, fees_paid: pd.Series) -> dict[str, float]:
-    """Per-strategy equity, as the backtest attributes it: each strategy's PnL on its own contracts,
-    and fees per instrument shared in proportion to each strategy's change of position."""
-    move = (prices - prev_prices).fillna(0.0) * ct_val.reindex(prices.index).fillna(0.0)
+                     prev_prices: pd.Series, prices: pd.Series, ct_val: pd.Series, fees_paid: pd.Series,
+                     inverse: pd.Series | None = None, funding: pd.Series | None = None) -> dict[str, float]:
+    """Per-strategy equity, as the backtest attributes it: each strategy's PnL on its own contracts
+    (``q * (v(price) - v(prev))``, ``v`` linear or inverse as :mod:`qlib_local.perp` defines it),
+    fees per instrument shared in proportion to each strategy's change of position, and the
+    funding already attributed to each strategy (settlement currency throughout)."""
+    ct = ct_val.reindex(prices.index).fillna(0.0)
+    inv = (inverse.reindex(prices.index).fillna(False) if inverse is not None
+           else pd.Series(False, index=prices.index)).astype(bool)
+    value = pd.Series(np.where(inv, -ct / prices.where(prices > 0), ct * prices), index=prices.index)
+    prev_value = pd.Series(np.where(inv, -ct / prev_prices.reindex(prices.index).where(lambda p: p > 0),
+                                    ct * prev_prices.reindex(prices.index)), index=prices.index)
+    move = (value - prev_value).fillna(0.0)
     out = {}
     change = (new_hold - prev_hold.reindex_like(new_hold).fillna(0.0)).abs()
     gross = change.sum(axis=0)
     share = change.div(gross.where(gross > 0), axis=1).fillna(0.0)
+    received = funding if funding is not None else pd.Series(dtype=float)
     for sid in new_hold.index:
         pnl = float((prev_hold.loc[sid].reindex(move.index).fillna(0.0) * move).sum()) if sid in prev_hold.index else 0.0
         fee = float((share.loc[sid] * fees_paid.reindex(share.columns).fillna(0.0)).sum())
-        out[sid] = prev_equity.get(sid, 0.0) + pnl - fee
+        out[sid] = prev_equity.get(sid, 0.0) + pnl - fee + float(received.get(sid, 0.0))
     return out

@@ -14,7 +14,7 @@ No I/O here: the session fetches, these functions decide (and are tested on thei
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,7 +111,7 @@ def allowed_leverage(strategies: Iterable) -> float:
 
 
 def exposure_cap(equity: float, leverage: float, tolerance: float) -> float:
-    """The account's notional cap in USDT (zero when equity is not positive)."""
+    """The account's notional cap in its settlement currency (zero when equity is not positive)."""
     return max(float(equity), 0.0) * leverage * (1.0 + tolerance)
 
 
@@ -127,10 +127,12 @@ class Refusal:
 
 
 def cap_orders(orders: list[OrderRequest], positions: list[PositionInfo], prices: Mapping[str, float],
-               ct_val: Mapping[str, float], cap: float) -> tuple[list[OrderRequest], list[Refusal]]:
+               ct_val: Mapping[str, float], cap: float, inverse: Collection[str] = (),
+               ccy: str = "USDT") -> tuple[list[OrderRequest], list[Refusal]]:
     """Orders that fit the cap, and the refused ones with why.
 
-    Notional = contracts x ctVal x the exchange's price. Closing legs always pass and lower
+    Notional = contracts x ctVal x the exchange's price (``inverse`` instruments: contracts x
+    ctVal / price, in the coin they settle in: the cap is in ``ccy``). Closing legs always pass and lower
     the gross first; opening legs are taken smallest first, so when the sum does not fit it
     is the largest (the likeliest wrong) that is refused.
     """
@@ -138,27 +140,31 @@ def cap_orders(orders: list[OrderRequest], positions: list[PositionInfo], prices
         p = prices.get(inst, fallback)
         return p if p is not None and math.isfinite(p) and p > 0 else None
 
+    def unit(inst: str, px: float | None) -> float:
+        if not px:
+            return 0.0
+        return ct_val.get(inst, 0.0) / px if inst in inverse else ct_val.get(inst, 0.0) * px
+
     gross = 0.0
     for p in positions:
-        px = price(p.inst_id, p.avg_px)
-        gross += abs(p.contracts) * ct_val.get(p.inst_id, 0.0) * (px or 0.0)
+        gross += abs(p.contracts) * unit(p.inst_id, price(p.inst_id, p.avg_px))
     refused: list[Refusal] = []
     sized: list[tuple[float, OrderRequest]] = []
     for o in orders:
         px = price(o.inst_id)
         if o.leg == "close":
-            gross = max(gross - o.sz * ct_val.get(o.inst_id, 0.0) * (px or 0.0), 0.0)
+            gross = max(gross - o.sz * unit(o.inst_id, px), 0.0)
         elif px is None or o.inst_id not in ct_val:
             refused.append(Refusal(o, "no exchange price to size it against"))
         else:
-            sized.append((o.sz * ct_val[o.inst_id] * px, o))
+            sized.append((o.sz * unit(o.inst_id, px), o))
     fits: set[str] = set()
     for notional, o in sorted(sized, key=lambda t: (t[0], t[1].inst_id)):
         if notional > cap:
-            refused.append(Refusal(o, f"order notional {notional:,.0f} USDT exceeds the account's cap {cap:,.0f}"))
+            refused.append(Refusal(o, f"order notional {notional:,.6g} {ccy} exceeds the account's cap {cap:,.6g}"))
         elif gross + notional > cap:
-            refused.append(Refusal(o, f"gross exposure would be {gross + notional:,.0f} USDT, over the account's "
-                                      f"cap {cap:,.0f}"))
+            refused.append(Refusal(o, f"gross exposure would be {gross + notional:,.6g} {ccy}, over the account's "
+                                      f"cap {cap:,.6g}"))
         else:
             gross += notional
             fits.add(o.cl_ord_id)

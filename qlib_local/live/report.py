@@ -91,6 +91,29 @@ def strategy_equity_frame(s: LiveSession) -> pd.DataFrame:
     return _by_bar(s.ledger.strategy_equity(s.acct.name), "strategy", "equity")
 
 
+def money(amount: float, ccy: str, usd: float | None = None) -> str:
+    """USDT to the cent; a coin to 8 significant digits with its USD value (the exchange's)."""
+    if ccy == "USDT":
+        return f"{amount:,.2f} USDT"
+    return f"{amount:.8g} {ccy}" + (f" (~{usd:,.2f} USD)" if usd is not None and usd == usd else "")
+
+
+def funding_table(s: LiveSession) -> pd.DataFrame:
+    """Funding bills attributed to this bar (settlement currency; > 0 received), one row each."""
+    if s.ledger is None or s.bar_ms is None:
+        return pd.DataFrame(columns=["bill_id", "inst_id", "ccy", "amount", "time"])
+    df = s.ledger.funding(s.acct.name, s.bar_ms)
+    df["time"] = df["ts"].map(from_ms)
+    return df[["bill_id", "inst_id", "ccy", "amount", "time"]]
+
+
+def strategy_funding_frame(s: LiveSession) -> pd.DataFrame:
+    """Funding per strategy and bar (settlement currency)."""
+    if s.ledger is None:
+        return pd.DataFrame()
+    return _by_bar(s.ledger.strategy_funding(s.acct.name), "strategy", "amount")
+
+
 def summary_text(s: LiveSession) -> str:
     lines = [f"account {s.acct.name} ({s.acct.mode}), bar {from_ms(s.bar_ms or 0):%Y-%m-%d %H:%M} UTC"]
     if s.report is not None:
@@ -109,9 +132,13 @@ def summary_text(s: LiveSession) -> str:
     pos = s.net_positions(after=True)
     lines.append("positions: " + (", ".join(f"{i} {v:g}" for i, v in sorted(pos.items())) or "flat"))
     if s.balance_after is not None:
-        lines.append(f"equity: {s.balance_after.total_eq:,.2f} USDT")
+        lines.append("equity: " + money(s.balance_after.total_eq, s.balance_after.ccy, s.balance_after.eq_usd))
     for sid, v in s.strategy_equity.items():
-        lines.append(f"- {sid}: {v:,.2f}")
+        lines.append(f"- {sid}: {v:,.2f}" if s.settle_ccy == "USDT" else f"- {sid}: {v:.8g} {s.settle_ccy}")
+    fund = funding_table(s)
+    if not fund.empty:
+        lines.append(f"funding this bar: {fund['amount'].sum():+.8g} {s.settle_ccy} ("
+                     + ", ".join(f"{r.inst_id} {r.amount:+.8g}" for r in fund.itertuples()) + ")")
     if s.alerts:
         lines.append("alerts:")
         lines += [f"- {a}" for a in s.alerts]
@@ -126,7 +153,7 @@ def equity_chart(s: LiveSession):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(1, 2, figsize=(11, 3.2))
-    eq.plot(ax=ax[0], title="account equity (USDT)")
+    eq.plot(ax=ax[0], title=f"account equity ({s.settle_ccy})")
     if not se.empty:
         se.plot(ax=ax[1], title="equity per strategy")
     fig.tight_layout()

@@ -93,6 +93,7 @@ class LiveSession(TradingSteps):
         self.price_checks: list[guards.PriceCheck] = []
         self.refusals: list[guards.Refusal] = []
         self.untraded: dict[str, str] = {}  # instruments this run names as not traded, and why
+        self.funding_new = 0  # funding bills this run recorded
 
     # ------------------------------------------------------------------ construction
     @classmethod

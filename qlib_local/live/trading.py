@@ -31,6 +31,7 @@ from qlib_local.live.book import Book, StepResult, attribute_equity
 from qlib_local.live.data import DataStatus
 from qlib_local.live.errors import LiveError
 from qlib_local.live.execution import ExecPolicy, ExecReport, Executor
+from qlib_local.live.funding import FUNDING_LOOKBACK_MS, record_funding
 from qlib_local.live.planning import Plan, Skip, plan_orders
 from qlib_local.live.types import Balance, PositionInfo
 from qlib_local.live.venue import Venue
@@ -90,20 +91,21 @@ class TradingSteps:
     price_checks: list[guards.PriceCheck]
     refusals: list[guards.Refusal]
     untraded: dict[str, str]
+    funding_new: int
     event: Callable[[str, str, str], None]
     alert: Callable[[str, str], None]
 
+    @property
     def settle_ccy(self) -> str:
-        """The currency the account's equity is read in: the venue's (USDT-margined), else the one
-        every traded instrument settles in (coin-margined: one coin per account)."""
-        assert self.venue is not None and self.book is not None
-        if self.venue.caps.settle_ccy:
-            return self.venue.caps.settle_ccy
-        coins = sorted({self.specs[i].settle_ccy for i in self.book.instruments if i in self.specs})
-        if len(coins) != 1:
-            raise LiveError(f"{self.venue.caps.name} settles each instrument in its own coin; an account's strategies "
-                            f"must trade instruments of one coin, these settle in {', '.join(coins) or 'nothing listed'}")
-        return coins[0]
+        """The account's settlement currency: equity, sizing and funding are in it (the coin for
+        inverse swaps). The one every traded instrument settles in (one per account, checked when
+        the config loads and here); the venue's own when no instrument's spec is known yet."""
+        insts = self.book.instruments if self.book is not None else []
+        coins = sorted({self.specs[i].settle_ccy for i in insts if i in self.specs})
+        if len(coins) > 1:
+            raise LiveError(f"an account's strategies must trade instruments of one settlement currency; "
+                            f"these settle in {', '.join(coins)}")
+        return coins[0] if coins else ((self.venue.caps.settle_ccy if self.venue is not None else None) or "USDT")
 
     def previous_state(self) -> tuple[ModelState, dict | None]:
         assert self.ledger is not None and self.book is not None and self.bar_ms is not None
@@ -130,7 +132,7 @@ class TradingSteps:
         committed = self.ledger.bar_state(name, bar)
         checked = [] if committed else [i for i in book.instruments if i in self.specs and i not in stale]
         with ThreadPoolExecutor(6) as pool:  # the exchange's answers and the store's reads, side by side
-            fb, fp = pool.submit(venue.balance, self.settle_ccy()), pool.submit(venue.positions)
+            fb, fp = pool.submit(venue.balance, self.settle_ccy), pool.submit(venue.positions)
             fl, fm = pool.submit(venue.last_prices), pool.submit(venue.mark_prices)
             fr = pool.submit(self._typical_ranges, bar, checked)
             fx = pool.submit(book.prices, bar, set(stale)) if checked else None
@@ -210,7 +212,8 @@ class TradingSteps:
         cap = guards.exposure_cap(self.balance_before.total_eq, guards.allowed_leverage(self.book.cfg.strategies),
                                   self.acct.guards.size_tolerance)
         orders, refused = guards.cap_orders(plan.orders, positions, self.last_px,
-                                            {i: sp.ct_val for i, sp in self.specs.items()}, cap)
+                                            {i: sp.ct_val for i, sp in self.specs.items()}, cap,
+                                            {i for i, sp in self.specs.items() if sp.inverse}, self.settle_ccy)
         for r in refused:
             self.event("error", "refused_order", r.text)
             self.alert("refused_order", r.text)
@@ -289,11 +292,14 @@ class TradingSteps:
         assert self.venue is not None and self.ledger is not None and self.result is not None and self.bar_ms is not None
         name, bar = self.acct.name, self.bar_ms
         with ThreadPoolExecutor(2) as pool:
-            fb, fp = pool.submit(self.venue.balance, self.settle_ccy()), pool.submit(self.venue.positions)
+            fb, fp = pool.submit(self.venue.balance, self.settle_ccy), pool.submit(self.venue.positions)
+            ff = pool.submit(self.venue.funding, bar - FUNDING_LOOKBACK_MS, ())
             self.balance_after, self.positions_after = fb.result(), fp.result()
+            bills = sorted(ff.result(), key=lambda b: (b.ts, b.bill_id))
         self.ledger.record_positions(name, bar, [(p.inst_id, p.pos_side, p.contracts, p.avg_px)
                                                  for p in self.positions_after], "after")
         self.ledger.record_equity(name, bar, "after", self.balance_after.total_eq, self.balance_after.avail_eq)
+        self.funding_new = record_funding(self.ledger, name, bar, bills)
         self.strategy_equity = self._strategy_equity()
         if self.strategy_equity:
             self.ledger.record_strategy_equity(name, bar, self.strategy_equity)
@@ -329,6 +335,10 @@ class TradingSteps:
             "SELECT o.inst_id, SUM(o.fee) AS fee FROM orders o WHERE o.account=? AND o.bar_ts=? GROUP BY o.inst_id",
             (self.acct.name, self.bar_ms))
         paid = pd.Series(dict(zip(fees["inst_id"], -fees["fee"], strict=True)), dtype=float)
+        inverse = pd.Series({i: self.book.specs[i].inverse if i in self.book.specs else False
+                             for i in self.book.instruments})
+        fund = self.ledger.strategy_funding(self.acct.name, self.bar_ms)
+        funding = pd.Series(dict(zip(fund["strategy"], fund["amount"], strict=True)), dtype=float)
         return attribute_equity(prev_equity, prev["targets"], self.result.targets,
                                 pd.Series(prev["prices"], dtype=float).reindex(self.book.instruments),
-                                self.result.prices.reindex(self.book.instruments), ct, paid)
+                                self.result.prices.reindex(self.book.instruments), ct, paid, inverse, funding)

@@ -142,9 +142,13 @@ class FundingInfo:
 
 @dataclass(frozen=True)
 class Balance:
+    """Equity in the account's settlement currency ``ccy`` (the coin for inverse swaps)."""
+
     total_eq: float
     avail_eq: float
     upl: float = 0.0
+    ccy: str = "USDT"
+    eq_usd: float | None = None  # the exchange's USD value of ``total_eq``
 
 
 def net_exposure(positions: list[PositionInfo]) -> dict[str, float]:

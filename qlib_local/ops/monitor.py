@@ -140,6 +140,41 @@ def equity(led: Ledger | None, account: str) -> tuple[pd.DataFrame, pd.DataFrame
     return acc, per
 
 
+def settle_ccy(view: AccountView) -> str:
+    """The account's settlement currency (equity, per-strategy equity and funding are in it):
+    the spec of the first of its strategies' instruments found in the store (USDT when none is)."""
+    import yaml
+
+    from qlib_local.specs import load_specs
+
+    try:
+        cfg = yaml.safe_load(Path(view.strategies).read_text()) or {}
+        specs = load_specs(view.store, view.exchange)
+    except (OSError, yaml.YAMLError, ValueError, QlibError):
+        return "USDT"  # the runs table names an unreadable config; the charts stay readable
+    for st in cfg.get("strategies") or []:
+        for inst in list(st.get("instruments") or []) + list(st.get("universe") or []):
+            if inst in specs:
+                return specs[inst].settle_ccy
+    return "USDT"
+
+
+def funding(led: Ledger | None, account: str) -> pd.DataFrame:
+    """Funding received (+) or paid (-) per strategy by bar close, from the ledger's attributed bills."""
+    if led is None:
+        return pd.DataFrame()
+    try:
+        df = led.strategy_funding(account)
+    except sqlite3.OperationalError:  # a ledger from before funding was recorded
+        return pd.DataFrame()
+    if df.empty:
+        return pd.DataFrame()
+    out = df.pivot_table(index="bar_ts", columns="strategy", values="amount", aggfunc="sum")
+    out.index = _ts(pd.Series(out.index)).rename("bar_close")
+    out.columns.name = None
+    return out
+
+
 def positions(led: Ledger | None, account: str) -> tuple[pd.Timestamp | None, pd.DataFrame]:
     """The newest recorded positions and the close of the bar they belong to.
 

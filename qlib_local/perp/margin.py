@@ -104,7 +104,7 @@ def liquidation_price(q: float, ref_px: float, equity: float, other_mm: float, c
         r, c = rates[k], cums[k]
         if ct_type == INVERSE:
             den = equity + q * ct_val / ref_px - other_mm + c
-            if den <= 0.0:
+            if den == 0.0:  # a short above 1x has a negative one (and a negative numerator)
                 continue
             p = ct_val * (q + aq * r) / den
         else:

@@ -117,8 +117,9 @@ async def _answer(state: State, request: Request, method: str, path: str, fn: Ca
         key, counts = _limit_key(state, request, ctx, method, path)
         if not state.limiter.allow(method, path, key, counts):
             raise OkxError("50011")
-        with state.engine.lock:
-            state.engine.sync(now)
+        with state.engine.lock:  # now is read under the lock: requests act in the clock's order
+            ctx.now = state.clock.now_ms()
+            state.engine.sync(ctx.now)
             result = fn(ctx)
         code, msg, data = result if isinstance(result, tuple) else ("0", "", result)
         return envelope(data, code, msg), 200

@@ -19,8 +19,11 @@ from qlib_local.sim.matching import Engine
 from qlib_local.sim.params import integer, positive, text
 from qlib_local.sim.protocol import OkxError, ParamError, num, tick_decimals
 from qlib_local.sim.ratelimit import RateLimiter
+from qlib_local.timeframes import DAY_MS
 
 MAX_BATCH = 20
+BILLS_WINDOW_MS = 7 * DAY_MS  # account/bills: the last 7 days
+BILLS_ARCHIVE_WINDOW_MS = 92 * DAY_MS  # account/bills-archive: the last 3 months
 
 
 @dataclass
@@ -201,8 +204,14 @@ def ep_currencies(ctx: Ctx) -> Result:
 
 
 def ep_balance(ctx: Ctx) -> Result:
+    """``ccy`` (comma-separated) narrows the details; totals always cover every currency, as OKX's do."""
     acct = _acct(ctx)
-    return [views.balance_view(ctx.engine.balance(acct, ctx.now), acct, ctx.now)]
+    balances = ctx.engine.balances(acct, ctx.now)
+    view = views.balance_view(balances, acct, ctx.now)
+    wanted = set(filter(None, ctx.q("ccy").split(",")))
+    if wanted:
+        view["details"] = [d for d in view["details"] if d["ccy"] in wanted]
+    return [view]
 
 
 def ep_positions(ctx: Ctx) -> Result:
@@ -337,6 +346,42 @@ def ep_fills(ctx: Ctx) -> Result:
     return [views.fill_view(f, ctx.engine) for f in fills[: _limit(ctx, 100, 100)]]
 
 
+def _bills(ctx: Ctx, window_ms: int) -> Result:
+    """Bills newest first, ``window_ms`` back from now (OKX: 7 days, 3 months in the archive)."""
+    acct = _acct(ctx)
+    inst_type, ct_type = ctx.q("instType"), ctx.q("ctType")
+    if (inst_type and inst_type != "SWAP") or (ctx.q("mgnMode") not in ("", "cross")):
+        return []
+    ccy, kind, sub = ctx.q("ccy"), ctx.q("type"), ctx.q("subType")
+    inst_id = ctx.q("instId")
+    after, before = _int_param(ctx, "after"), _int_param(ctx, "before")
+    begin, end = _int_param(ctx, "begin"), _int_param(ctx, "end")
+    limit = _limit(ctx, 100, 100)
+    since = ctx.now - window_ms
+    rows = []
+    for b in reversed(acct.bills):
+        if b.ts < since or (begin is not None and b.ts < begin) or (end is not None and b.ts > end):
+            continue
+        if (ccy and b.ccy != ccy) or (kind and b.type != kind) or (sub and b.sub_type != sub):
+            continue
+        if (inst_id and b.inst_id != inst_id) or (inst_type and not b.inst_id):
+            continue
+        if ct_type and (not b.inst_id or ctx.market.spec(b.inst_id).ct_type != ct_type):
+            continue
+        if (after is not None and int(b.bill_id) >= after) or (before is not None and int(b.bill_id) <= before):
+            continue
+        rows.append(b)
+    return [views.bill_view(b, ctx.market) for b in rows[:limit]]
+
+
+def ep_bills(ctx: Ctx) -> Result:
+    return _bills(ctx, BILLS_WINDOW_MS)
+
+
+def ep_bills_archive(ctx: Ctx) -> Result:
+    return _bills(ctx, BILLS_ARCHIVE_WINDOW_MS)
+
+
 # (method, path, handler, private, is trade endpoint with inTime/outTime)
 ENDPOINTS: list[tuple[str, str, Callable[[Ctx], Result], bool, bool]] = [
     ("GET", "/api/v5/public/time", ep_time, False, False),
@@ -355,6 +400,8 @@ ENDPOINTS: list[tuple[str, str, Callable[[Ctx], Result], bool, bool]] = [
     ("GET", "/api/v5/account/balance", ep_balance, True, False),
     ("GET", "/api/v5/account/positions", ep_positions, True, False),
     ("GET", "/api/v5/account/config", ep_config, True, False),
+    ("GET", "/api/v5/account/bills", ep_bills, True, False),
+    ("GET", "/api/v5/account/bills-archive", ep_bills_archive, True, False),
     ("POST", "/api/v5/account/set-leverage", ep_set_leverage, True, False),
     ("POST", "/api/v5/account/set-position-mode", ep_set_position_mode, True, False),
     ("POST", "/api/v5/trade/order", ep_place_order, True, True),

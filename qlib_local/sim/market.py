@@ -12,6 +12,7 @@ mark price is the last closed mark candle's close (the last price where none is 
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ import numpy as np
 from qlib_local.sim.protocol import OkxError, num, tick_decimals
 from qlib_local.specs import InstrumentSpec, load_specs, spec_for
 from qlib_local.store import KlineStore
-from qlib_local.store.funding import mark_exchange
+from qlib_local.store.funding import MAX_FUNDING_RATE, mark_exchange
 from qlib_local.store.resample import resample_arrays
 from qlib_local.timeframes import DAY_MS, HOUR_MS, MINUTE_MS, bar_open_ms, parse_timeframe
 
@@ -71,7 +72,10 @@ class Series:
 class MarketData:
     """Candles, tickers and prices of the store's ``exchange`` instruments, as of a given now."""
 
-    def __init__(self, store: KlineStore, exchange: str = "okx"):
+    def __init__(self, store: KlineStore, exchange: str = "okx", funding_rate: float | None = None):
+        if funding_rate is not None and not (math.isfinite(funding_rate) and abs(funding_rate) <= MAX_FUNDING_RATE):
+            raise ValueError(f"funding rate must be finite and within ±{MAX_FUNDING_RATE:g}, got {funding_rate!r}")
+        self.synthetic_funding = funding_rate
         self.store = store
         self.exchange = exchange
         self.specs = load_specs(store.root, exchange)
@@ -228,7 +232,7 @@ class MarketData:
         return {
             "instType": "SWAP", "instId": inst_id, "uly": uly, "instFamily": uly,
             "baseCcy": "", "quoteCcy": "", "settleCcy": spec.settle_ccy, "ctVal": num(spec.ct_val),
-            "ctMult": "1", "ctValCcy": spec.ct_val_ccy or spec.base_ccy, "ctType": spec.ct_type, "optType": "",
+            "ctMult": "1", "ctValCcy": spec.ct_val_ccy or ("USD" if spec.inverse else spec.base_ccy), "ctType": spec.ct_type, "optType": "",
             "stk": "", "listTime": str(self.list_time(inst_id)), "expTime": "",
             "lever": num(spec.max_lever), "tickSz": num(spec.tick_sz), "lotSz": num(spec.lot_sz),
             "minSz": num(spec.min_sz), "alias": "", "state": "live", "category": "1",
@@ -287,11 +291,12 @@ class MarketData:
         return self._rates[inst_id]
 
     def funding_rate(self, inst_id: str, funding_time_ms: int) -> float | None:
-        """The rate settled at ``funding_time_ms`` (a funding time of the instrument), or None
-        when the store holds no settlement then. Call it at or after that time only."""
+        """The rate settled at ``funding_time_ms`` (a funding time of the instrument): the store's,
+        else the synthetic rate (when one is set), else None: nothing settles. Call it at or
+        after that time only."""
         ts, rate = self._funding(inst_id)
         i = int(np.searchsorted(ts, funding_time_ms, "left"))
-        return float(rate[i]) if i < len(ts) and ts[i] == funding_time_ms else None
+        return float(rate[i]) if i < len(ts) and ts[i] == funding_time_ms else self.synthetic_funding
 
     def funding_history(self, inst_id: str, now_ms: int, after: int | None = None, before: int | None = None,
                         limit: int = FUNDING_LIMIT) -> list[tuple[int, float]]:

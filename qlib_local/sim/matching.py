@@ -15,7 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from qlib_local.perp import pnl, unit_notional
+from qlib_local.sim import settlement
 from qlib_local.sim.accounts import (
+    BILL_TRADE,
     LONG,
     LONG_SHORT_MODE,
     NET,
@@ -25,14 +28,22 @@ from qlib_local.sim.accounts import (
     Fill,
     Order,
     Position,
-    notional,
-    upl,
+    trade_sub_type,
+)
+from qlib_local.sim.margin import (
+    CcyBalance,
+    average_entry,
+    ccy_balance,
+    currencies,
+    order_margin,
+    priced_ccys,
 )
 from qlib_local.sim.market import MAX_LMT_SZ, MAX_MKT_SZ, MarketData
 from qlib_local.sim.params import OrderRequest, order_request
 from qlib_local.sim.protocol import OkxError, ParamError, is_multiple, num
+from qlib_local.sim.settlement import PHASE_FILL, PHASE_FUNDING, PHASE_LIQUIDATION, PHASE_OPEN, Key
 
-__all__ = ["Balance", "Engine", "FeeModel", "ParamError"]
+__all__ = ["CcyBalance", "Engine", "FeeModel", "ParamError"]
 IMMEDIATE = {"fok", "ioc", "optimal_limit_ioc"}
 
 
@@ -49,25 +60,20 @@ class FeeModel:
                 raise ValueError(f"{name} must be a finite fee rate in [0, 1) (slippage in [0, 10000) bps), got {v}")
 
 
-@dataclass
-class Balance:
-    cash: float
-    upl: float
-    eq: float
-    imr: float
-    frozen: float
-    avail: float
-
-
 class Engine:
-    """All accounts and their orders; every public method is atomic under one lock."""
+    """All accounts and their orders; every public method is atomic under one lock.
 
-    def __init__(self, market: MarketData, fees: FeeModel | None = None):
+    ``start`` is the simulated time the exchange opens at: funding and liquidation are
+    judged from there on (a first ``sync`` sets it when not given).
+    """
+
+    def __init__(self, market: MarketData, fees: FeeModel | None = None, start: int | None = None):
         self.market = market
         self.fees = fees or FeeModel()
         self.lock = threading.RLock()
         self.accounts: dict[str, Account] = {}  # by API key
         self._ids = itertools.count(1)
+        self.cursor: Key | None = None if start is None else (start, PHASE_OPEN)  # events done up to here
 
     def _next_id(self) -> str:
         return str(600_000_000_000_000_000 + next(self._ids))
@@ -79,6 +85,14 @@ class Engine:
                 raise ValueError(f"API key {account.api_key!r} is already in use")
             if any(a.name == account.name for a in self.accounts.values()):
                 raise ValueError(f"account {account.name!r} already exists")
+            known = priced_ccys(self.market)
+            for ccy, amount in account.balances.items():
+                if ccy not in known:
+                    raise ValueError(f"no instrument settles in {ccy!r} (known: {', '.join(sorted(known))})")
+                if isinstance(amount, bool) or not isinstance(amount, int | float) or not (
+                        math.isfinite(amount) and amount >= 0):
+                    raise ValueError(f"{ccy} balance must be a finite number >= 0, got {amount!r}")
+                account.balances[ccy] = float(amount)
             account.uid = account.uid or str(700_000_000_000_000 + len(self.accounts) + 1)
             self.accounts[account.api_key] = account
             return account
@@ -90,22 +104,26 @@ class Engine:
         raise KeyError(name)
 
     def mark(self, inst_id: str, now: int) -> float:
+        """Mark price: what positions are valued and margined at."""
+        if self.market.price(inst_id, now) is None:
+            raise OkxError("51001")
+        return self.market.mark_price(inst_id, now)
+
+    def last(self, inst_id: str, now: int) -> float:
+        """Last traded price: what orders fill at."""
         p = self.market.price(inst_id, now)
         if p is None:
             raise OkxError("51001")
         return p
 
-    def balance(self, acct: Account, now: int) -> Balance:
+    def balance(self, acct: Account, ccy: str, now: int) -> CcyBalance:
         with self.lock:
-            u = imr = 0.0
-            for p in acct.open_positions():
-                spec = self.market.spec(p.inst_id)
-                m = self.mark(p.inst_id, now)
-                u += upl(p, m, spec.ct_val)
-                imr += notional(p, m, spec.ct_val) / acct.lever(p.inst_id)
-            eq = acct.cash + u
-            frozen = acct.frozen()
-            return Balance(acct.cash, u, eq, imr, frozen, max(0.0, eq - imr - frozen))
+            return ccy_balance(self.market, acct, ccy, now)
+
+    def balances(self, acct: Account, now: int) -> list[CcyBalance]:
+        """Every currency the account holds or trades, USDT first."""
+        with self.lock:
+            return [ccy_balance(self.market, acct, c, now) for c in currencies(self.market, acct)]
 
     def set_leverage(self, acct: Account, inst_id: str, lever: float, now: int) -> None:
         with self.lock:
@@ -150,17 +168,18 @@ class Engine:
             closing = self._closable(acct, o.inst_id, side, o.pos_side, o.reduce_only)
             if (o.reduce_only or closing is not None) and not closing:
                 raise OkxError("51169")
-            last = self.mark(o.inst_id, now)
+            last = self.last(o.inst_id, now)
             est_px = px if px is not None else last
             opening = self._opening_qty(acct, o.inst_id, side, o.pos_side, sz, o.reduce_only)
             lever = acct.lever(o.inst_id)
-            need = opening * spec.ct_val * est_px / lever + sz * spec.ct_val * est_px * self.fees.taker
-            if not need <= self.balance(acct, now).avail + 1e-9:  # also refuses a NaN need
+            margin, fee = order_margin(self.market, o.inst_id, opening, sz, est_px, lever, self.fees.taker)
+            if not margin + fee <= self.balance(acct, spec.settle_ccy, now).avail + 1e-9:  # also refuses a NaN need
                 raise OkxError("51008")
             order = Order(
                 ord_id=self._next_id(), cl_ord_id=o.cl_ord_id, tag=o.tag, inst_id=o.inst_id, side=side,
                 pos_side=o.pos_side, ord_type=o.ord_type, td_mode=o.td_mode, sz=sz, px=px,
                 reduce_only=o.reduce_only, lever=lever, c_time=now, u_time=now, checked_to=now,
+                ccy=spec.settle_ccy,
             )
             acct.orders[order.ord_id] = order
             if o.cl_ord_id:
@@ -175,7 +194,7 @@ class Engine:
             elif o.ord_type in IMMEDIATE:
                 order.state = "canceled"
             else:
-                order.frozen = opening * spec.ct_val * px / lever
+                order.frozen = order_margin(self.market, o.inst_id, opening, sz, px, lever, 0.0)[0]
             return order
 
     def _closable(self, acct: Account, inst_id: str, side: str, pos_side: str, reduce_only: bool) -> float | None:
@@ -214,53 +233,58 @@ class Engine:
             order.state, order.u_time, order.frozen = "canceled", ts, 0.0
             return
         rate = self.fees.maker if exec_type == "M" else self.fees.taker
-        fee = qty * spec.ct_val * px * rate
-        pnl = self._apply_position(acct, order, qty, px, ts, spec.ct_val)
-        acct.cash += pnl - fee
-        acct.u_time = ts
+        fee = qty * unit_notional(px, spec.ct_val, spec.ct_type_code) * rate
+        p, realized = self._apply_position(acct, order, qty, px, ts)
+        p.fee -= fee
         order.avg_px = (order.avg_px * order.acc_fill_sz + px * qty) / (order.acc_fill_sz + qty)
         order.acc_fill_sz += qty
         order.fill_px, order.fill_sz, order.fill_time = px, qty, ts
         order.fee -= fee
-        order.pnl += pnl
+        order.pnl += realized
         order.state = "filled" if order.acc_fill_sz >= order.sz - 1e-12 else "partially_filled"
         order.u_time, order.frozen = ts, 0.0
-        trade_id = self._next_id()
+        trade_id, bill_id = self._next_id(), self._next_id()
+        sub = trade_sub_type(order.side, order.pos_side)
+        acct.book(bill_id, ts, spec.settle_ccy, BILL_TRADE, sub, realized - fee, inst_id=order.inst_id, pnl=realized,
+                  fee=-fee, sz=qty, px=px, ord_id=order.ord_id, cl_ord_id=order.cl_ord_id, trade_id=trade_id,
+                  exec_type=exec_type, tag=order.tag)
         acct.fills.append(Fill(
-            trade_id=trade_id, bill_id=self._next_id(), ord_id=order.ord_id, cl_ord_id=order.cl_ord_id,
+            trade_id=trade_id, bill_id=bill_id, ord_id=order.ord_id, cl_ord_id=order.cl_ord_id,
             tag=order.tag, inst_id=order.inst_id, side=order.side, pos_side=order.pos_side,
-            fill_px=px, fill_sz=qty, fee=-fee, pnl=pnl, exec_type=exec_type, ts=ts,
+            fill_px=px, fill_sz=qty, fee=-fee, pnl=realized, exec_type=exec_type, ts=ts, sub_type=sub,
+            ccy=spec.settle_ccy,
         ))
 
-    def _apply_position(self, acct: Account, order: Order, qty: float, px: float, ts: int, ct_val: float) -> float:
-        """Update the position; returns realized PnL (average-cost accounting)."""
+    def _apply_position(self, acct: Account, order: Order, qty: float, px: float, ts: int) -> tuple[Position, float]:
+        """Update the position; returns it and the realized PnL (average-cost accounting)."""
+        spec = self.market.spec(order.inst_id)
         key = (order.inst_id, order.pos_side)
         p = acct.positions.get(key)
         if p is None:
-            p = acct.positions[key] = Position(order.inst_id, order.pos_side, c_time=ts, pos_id=self._next_id())
+            p = acct.positions[key] = Position(order.inst_id, order.pos_side, pos_id=self._next_id())
         if p.pos == 0:
-            p.c_time = ts
+            p.reopen(ts)
         if order.pos_side == NET:
             signed, q = p.pos, (qty if order.side == "buy" else -qty)
         else:
             opening = (order.pos_side == LONG) == (order.side == "buy")
             signed, q = p.pos, (qty if opening else -qty)
-        pnl = 0.0
+        realized = 0.0
         direction = -1.0 if order.pos_side == SHORT else 1.0
         if signed == 0 or (signed > 0) == (q > 0):
-            p.avg_px = (p.avg_px * abs(signed) + px * abs(q)) / (abs(signed) + abs(q))
+            p.avg_px = average_entry(p.avg_px, abs(signed), px, abs(q), spec.ct_val, spec.ct_type_code)
             p.pos = signed + q
         else:
-            closed = min(abs(q), abs(signed))
-            pnl = (px - p.avg_px) * closed * ct_val * (1.0 if signed > 0 else -1.0) * direction
+            closed = min(abs(q), abs(signed)) * (1.0 if signed > 0 else -1.0) * direction
+            realized = pnl(closed, p.avg_px, px, spec.ct_val, spec.ct_type_code)
             p.pos = signed + q
             if abs(p.pos) < 1e-12:
                 p.pos = 0.0
             elif (p.pos > 0) != (signed > 0):
                 p.avg_px = px  # flipped through zero: the rest opens at this price
-        p.realized_pnl += pnl
+        p.realized_pnl += realized
         p.u_time = ts
-        return pnl
+        return p, realized
 
     def cancel(self, acct: Account, inst_id: str, ord_id: str, cl_ord_id: str, now: int) -> Order:
         with self.lock:
@@ -290,34 +314,72 @@ class Engine:
 
     # ------------------------------------------------------------ time
     def sync(self, now: int) -> None:
-        """Fill resting limit orders whose price later bars (up to ``now``) reached."""
+        """Bring every account to ``now``: resting limit fills, liquidations and funding
+        settlements that the clock passed, one event at a time in time order."""
         with self.lock:
+            if self.cursor is None:
+                self.cursor = (now, PHASE_OPEN)
+            while (event := self._next_event(now)) is not None:
+                key, apply = event
+                self.cursor = max(self.cursor, key)
+                apply()
+            self.cursor = max(self.cursor, (now, PHASE_OPEN))
             for acct in self.accounts.values():
                 for order in acct.pending():
-                    if order.px is not None and order.checked_to < now:
-                        self._match_resting(acct, order, now)
+                    if order.px is not None:
+                        ts, _, _ = self.market.closed_bars(order.inst_id, order.checked_to, now)
+                        if len(ts):
+                            order.checked_to = int(ts[-1]) + self.market.series(order.inst_id).base_ms
 
-    def _match_resting(self, acct: Account, order: Order, now: int) -> None:
+    def _next_event(self, now: int) -> tuple[Key, Callable[[], None]] | None:
+        """The earliest pending event up to ``now`` and how to apply it."""
+        assert self.cursor is not None
+        best: tuple[Key, Callable[[], None]] | None = None
+        for acct in self.accounts.values():
+            for order in acct.pending():
+                if order.px is not None and order.checked_to <= now:
+                    hit = self._resting_hit(order, now)
+                    if hit is not None and (best is None or hit[0] < best[0]):
+                        key, fill_ts = hit
+                        best = key, (lambda a=acct, o=order, t=fill_ts: self._fill(a, o, o.sz - o.acc_fill_sz,
+                                                                                    float(o.px), "M", t))
+        funding = settlement.next_funding(self.market, self.accounts.values(), self.cursor, now)
+        if funding is not None and (best is None or (funding, PHASE_FUNDING) < best[0]):
+            best = (funding, PHASE_FUNDING), (lambda t=funding: settlement.settle_funding(
+                self.market, self.accounts.values(), t, self._next_id))
+        horizon = now if best is None else min(now, best[0][0])
+        for acct in self.accounts.values():
+            for ccy in {self.market.spec(p.inst_id).settle_ccy for p in acct.open_positions()}:
+                b = settlement.find_breach(self.market, acct, ccy, self.cursor, horizon)
+                if b is not None and (best is None or (b.ts, PHASE_LIQUIDATION) < best[0]):
+                    horizon = b.ts
+                    best = (b.ts, PHASE_LIQUIDATION), (lambda br=b: settlement.liquidate(self.market, br,
+                                                                                          self._next_id))
+        return best
+
+    def _resting_hit(self, order: Order, now: int) -> tuple[Key, int] | None:
+        """When a resting limit order fills, if by ``now``: (event key, fill time).
+
+        A base bar whose range reaches the price fills it at the bar's close (stamped with the
+        bar's open, as before); the forming bar's open fills it at that open."""
         px = order.px
         assert px is not None
-        ts, hi, lo = self.market.closed_bars(order.inst_id, order.checked_to, now)
-        hit = (lo <= px) if order.side == "buy" else (hi >= px)
-        idx = hit.nonzero()[0]
-        if len(idx):
-            self._fill(acct, order, order.sz - order.acc_fill_sz, px, "M", int(ts[idx[0]]))
-            return
         s = self.market.series(order.inst_id)
+        ts, hi, lo = self.market.closed_bars(order.inst_id, order.checked_to, now)
+        idx = ((lo <= px) if order.side == "buy" else (hi >= px)).nonzero()[0]
+        if len(idx):
+            t = int(ts[idx[0]])
+            return (t + s.base_ms, PHASE_FILL), t
         checked = int(ts[-1]) + s.base_ms if len(ts) else order.checked_to
         last = self.market.price(order.inst_id, now)
         j = int(s.ts.searchsorted(now, "right")) - 1
         if j >= 0 and s.ts[j] >= checked and last is not None and (
             (order.side == "buy" and last <= px) or (order.side == "sell" and last >= px)
         ):
-            self._fill(acct, order, order.sz - order.acc_fill_sz, px, "M", int(s.ts[j]))
-            return
-        order.checked_to = checked
+            return (int(s.ts[j]), PHASE_OPEN), int(s.ts[j])
+        return None
 
 
 def on_clock(engine: Engine) -> Callable[[int], None]:
-    """A clock listener that matches resting orders whenever tests move the clock."""
+    """A clock listener that settles and matches whenever tests move the clock."""
     return engine.sync

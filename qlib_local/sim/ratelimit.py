@@ -44,6 +44,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v5/account/balance"): Rule(10, 2, "user"),
     ("GET", "/api/v5/account/positions"): Rule(10, 2, "user"),
     ("GET", "/api/v5/account/config"): Rule(5, 2, "user"),
+    ("GET", "/api/v5/account/bills"): Rule(5, 1, "user"),
+    ("GET", "/api/v5/account/bills-archive"): Rule(5, 2, "user"),
     ("POST", "/api/v5/account/set-leverage"): Rule(20, 2, "user"),
     ("POST", "/api/v5/account/set-position-mode"): Rule(5, 2, "user"),
     ("GET", "/api/v5/asset/currencies"): Rule(6, 1, "user"),

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import math
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from qlib_local.errors import QlibError
-from qlib_local.sim.accounts import Account
+from qlib_local.sim.accounts import USDT, Account
 from qlib_local.sim.app import ResponseDropped, State, build_app
 from qlib_local.sim.clock import SimClock
 from qlib_local.sim.faults import Faults
@@ -104,13 +103,15 @@ class LocalExchange:
         rate_limit: bool = True,
         fees: FeeModel | None = None,
         exchange: str = "okx",
+        funding_rate: float | None = None,
     ):
+        """``funding_rate``: the synthetic rate settled at every funding time the store has no rate for."""
         store = root if isinstance(root, KlineStore) else KlineStore(root)
-        self.market = MarketData(store, exchange)
+        self.market = MarketData(store, exchange, funding_rate)
         if not self.market.inst_ids:
             raise QlibError(f"no {exchange} instruments in the store at {store.root}")
         self.clock = SimClock(to_ms(start) if start is not None else default_start(self.market), speed)
-        self.engine = Engine(self.market, fees)
+        self.engine = Engine(self.market, fees, start=self.clock.now_ms())
         self.faults = Faults()
         self.limiter = RateLimiter(rate_limit)
         self.clock.subscribe(self.engine.sync)
@@ -121,12 +122,19 @@ class LocalExchange:
         self.app = build_app(State(self.market, self.engine, self.clock, self.faults, self.limiter))
 
     # ------------------------------------------------------------ accounts
-    def add_account(self, name: str, api_key: str, secret: str, passphrase: str, usdt: float = 10_000.0,
-                    simulated: bool | None = None) -> Account:
-        """A trading account with its own key and USDT; ``simulated`` pins x-simulated-trading."""
-        if not (math.isfinite(usdt) and usdt >= 0):
-            raise ValueError(f"USDT must be a finite number >= 0, got {usdt}")
-        return self.engine.add_account(Account(name, api_key, secret, passphrase, float(usdt), simulated))
+    def add_account(self, name: str, api_key: str, secret: str, passphrase: str, usdt: float | None = None,
+                    simulated: bool | None = None, balances: Mapping[str, float] | None = None) -> Account:
+        """A trading account with its own key and cash; ``simulated`` pins x-simulated-trading.
+
+        ``usdt`` (default 10,000) funds the linear swaps; ``balances`` funds any currency an
+        instrument settles in, e.g. ``{"BTC": 1.0}`` for BTC-USD-SWAP (USDT may be given in
+        either place, not both)."""
+        cash = dict(balances or {})
+        if usdt is not None and USDT in cash:
+            raise ValueError("USDT given twice: as usdt and in balances")
+        if USDT not in cash:
+            cash[USDT] = 10_000.0 if usdt is None else usdt
+        return self.engine.add_account(Account(name, api_key, secret, passphrase, cash, simulated))
 
     @property
     def accounts(self) -> dict[str, Account]:

@@ -67,6 +67,13 @@ def test_a_one_x_inverse_short_is_never_liquidated():
     assert math.isnan(p)
 
 
+def test_inverse_short_above_one_x_liquidation_price_by_hand():
+    # 0.1 BTC shorting 400 x 100 USD (0.8 BTC at 50,000): 8x, liquidated on the way up
+    p = liquidation_price(-400.0, 50_000.0, 0.1, 0.0, 100.0, INVERSE, FLAT.bounds, FLAT.rates, FLAT.cums)
+    assert p == pytest.approx(100.0 * (-400.0 + 400.0 * 0.005) / (0.1 - 400.0 * 100.0 / 50_000.0))
+    assert 0.1 + pnl(-400.0, 50_000.0, p, 100.0, INVERSE) == pytest.approx(mm(-400.0, p, 100.0, INVERSE))
+
+
 def test_other_positions_margin_moves_the_liquidation_price_closer():
     alone = liquidation_price(1.0, 50_000.0, 1_000.0, 0.0, 1.0, LINEAR, FLAT.bounds, FLAT.rates, FLAT.cums)
     shared = liquidation_price(1.0, 50_000.0, 1_000.0, 100.0, 1.0, LINEAR, FLAT.bounds, FLAT.rates, FLAT.cums)

@@ -66,8 +66,14 @@ def test_bad_input_errors(sim_root, tmp_path):
         (("--root", root, "--speed", "nan"), "speed must be a finite number"),
         (("--root", root, "--taker-fee", "inf"), "taker must be a finite fee rate"),
         (("--root", root, "--late-bar", "nan"), "late bar seconds must be a finite number"),
+        (("--root", root, "--funding-rate", "nan"), "funding rate must be finite"),
+        (("--root", root, "--funding-rate", "0.5"), "funding rate must be finite"),
         (("--root", root, "--latency", "/api/v5/*=nan"), "latency value must be a finite number"),
         (("--root", root, "--account", "a:k:s:p:inf"), "USDT must be zero or more"),
+        (("--root", root, "--account", "a:k:s:p:10,BTC=lots"), "BTC must be a number"),
+        (("--root", root, "--account", "a:k:s:p:BTC=1,BTC=2"), "BTC given twice"),
+        (("--root", root, "--account", "a:k:s:p:10,btc=1"), "is not a currency code"),
+        (("--root", root, "--account", "a:k:s:p:10,XRP=1"), "no instrument settles in 'XRP'"),
     ]
     empty = tmp_path / "empty"
     KlineStore(empty, create=True)

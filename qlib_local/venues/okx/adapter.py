@@ -90,9 +90,13 @@ def ack_from_item(cl_ord_id: str, item: dict[str, Any] | None, envelope: dict[st
 
 
 def funding_from_row(r: dict[str, Any]) -> FundingInfo:
-    """A funding-fee bill (``account/bills`` type 8): ``balChg`` is what the account received."""
-    return FundingInfo(bill_id=str(r["billId"]), inst_id=str(r.get("instId") or ""), amount=_f(r.get("balChg")),
-                       ccy=str(r.get("ccy") or ""), ts=int(_f(r.get("ts"))))
+    """A funding-fee bill (``account/bills`` type 8): ``balChg`` is what the account received.
+    Money is never guessed: a bill whose amount or time is not a number fails the run."""
+    amount, ts = _f(r.get("balChg"), math.nan), _f(r.get("ts"), math.nan)
+    if not (math.isfinite(amount) and math.isfinite(ts)):
+        raise ApiError(f"funding bill {r.get('billId')}: balChg {r.get('balChg')!r} / ts {r.get('ts')!r} is not a number")
+    return FundingInfo(bill_id=str(r["billId"]), inst_id=str(r.get("instId") or ""), amount=amount,
+                       ccy=str(r.get("ccy") or ""), ts=int(ts))
 
 
 def status_from_row(r: dict[str, Any]) -> OrderStatus:
@@ -168,11 +172,15 @@ class OkxVenue:
         _check_code(r, what)
 
     def balance(self, ccy: str = "USDT") -> Balance:
-        """Account equity (``totalEq``, USD) with ``ccy``'s available equity and unrealized PnL."""
+        """Equity in ``ccy``, the settlement currency: its own ``eq`` (an inverse account's coin);
+        the USD ``totalEq`` only when the exchange lists no such currency (an unfunded USDT account)."""
         r = self.http.call("GET", "/api/v5/account/balance", self.http.account.get_account_balance, "balance")
         d = r["data"][0]
         detail = next((x for x in d.get("details", []) if x.get("ccy") == ccy), {})
-        return Balance(_f(d.get("totalEq")), _f(detail.get("availEq"), _f(d.get("availEq"))), _f(detail.get("upl")))
+        if ccy == "USDT" and "eq" not in detail:
+            return Balance(_f(d.get("totalEq")), _f(d.get("availEq")), 0.0, ccy, _f(d.get("totalEq")))
+        eq = _f(detail.get("eq"))
+        return Balance(eq, _f(detail.get("availEq"), eq), _f(detail.get("upl")), ccy, _f(detail.get("eqUsd"), math.nan))
 
     def positions(self) -> list[PositionInfo]:
         r = self.http.call("GET", "/api/v5/account/positions",
