@@ -96,9 +96,10 @@ class Ctx:
         assert self.acct is not None
         return self.acct
 
-    def symbol(self, key: str = "symbol", required: bool = True) -> str:
-        """An instrument of this family, listed by now; -1121 otherwise."""
-        s = self.params.required(key) if required else self.params.text(key)
+    def symbol(self, key: str = "symbol", required: bool = True, params: Params | None = None) -> str:
+        """An instrument of this family, listed by now; -1121 otherwise (``params``: a batch item's)."""
+        p = params or self.params
+        s = p.required(key) if required else p.text(key)
         if not s:
             return ""
         if s not in self.state.symbols("dapi" if self.family == "dapi" else "fapi") \

@@ -35,7 +35,7 @@ def _places(text: str) -> int:
 
 def engine_request(ctx: Ctx, p: Params) -> dict[str, Any]:
     """Binance order parameters checked as Binance checks them, as the engine's order fields."""
-    inst = ctx.symbol()
+    inst = ctx.symbol(params=p)
     spec = ctx.spec(inst)
     side = p.required("side")
     if side not in ("BUY", "SELL"):
