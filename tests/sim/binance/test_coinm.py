@@ -50,3 +50,29 @@ def test_coin_margined_margin_check_in_coin(coinm, bex):
 
     with pytest.raises(ccxt.ExchangeError, match="-2019"):
         coinm.create_order(INV, "market", "buy", 6_000)  # 600,000 USD = 12 BTC at 10x needs 1.2 BTC
+
+
+def test_symbols_without_a_stored_spec_follow_binance_conventions(tmp_path):
+    from qlib_local.sim.binance import BinanceExchange
+    from qlib_local.store import KlineStore
+
+    from ..perp_data import stepped_bars
+    from .conftest import ccxt_client
+
+    store = KlineStore(tmp_path, create=True, durable=False)
+    for inst, px in (("BTCUSD_PERP", 50_000.0), ("ETHUSD_PERP", 2_000.0), ("SOLUSDT", 100.0)):
+        store.upsert("binance", inst, "1m", stepped_bars({"2025-03-01T00:00Z": px}, start="2025-03-01T00:00Z",
+                                                          end="2025-03-02T00:00Z"))
+    ex = BinanceExchange(tmp_path, start="2025-03-01T12:00Z")
+    ex.add_account("carol", "k-c", "s-c", usdt=100, balances={"ETH": 1.0})
+    with ex:
+        coinm = ccxt_client(ex, "binancecoinm", key="k-c", secret="s-c")
+        coinm.load_markets()
+        assert {s: (m["contractSize"], m["settle"]) for s, m in coinm.markets.items()} == {
+            "BTC/USD:BTC": (100, "BTC"), "ETH/USD:ETH": (10, "ETH")}
+        coinm.create_order("ETH/USD:ETH", "market", "buy", 3)  # 30 USD of ETH at 2,000
+        (pos,) = coinm.fetch_positions()
+        assert float(pos["info"]["notionalValue"]) == pytest.approx(30 / 2_000)
+        usdm = ccxt_client(ex, key="k-c", secret="s-c")
+        usdm.load_markets()
+        assert usdm.market("SOL/USDT:USDT")["contractSize"] == 1.0
