@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from qlib_local.sim.accounts import BILL_FUNDING, BILL_LIQUIDATION, BILL_TRADE, LONG_SHORT_MODE, NET_MODE
@@ -51,7 +52,7 @@ def ep_account(ctx: Ctx) -> Any:
                            "updateTime": 0, "assets": assets, "positions": positions}
     if ctx.family == "fapi":  # USDⓈ-M totals are in USD (USDT taken 1:1; BNB at its price)
         def usd(f: str) -> str:
-            return amount(sum(getattr(b, f) * b.usd_px for b in bals if b.usd_px == b.usd_px))
+            return amount(sum(getattr(b, f) * b.usd_px for b in bals if math.isfinite(b.usd_px)))
         out.update(multiAssetsMargin=False, totalInitialMargin=usd("imr"), totalMaintMargin=usd("mmr"),
                    totalWalletBalance=usd("cash"), totalUnrealizedProfit=usd("upl"), totalMarginBalance=usd("eq"),
                    totalPositionInitialMargin=usd("imr"), totalOpenOrderInitialMargin=usd("frozen"),

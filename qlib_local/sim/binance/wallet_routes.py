@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from qlib_local.sim.binance.account_routes import BILL_TRANSFER
-from qlib_local.sim.binance.context import Ctx
+from qlib_local.sim.binance.context import USDM_ASSETS, Ctx
 from qlib_local.sim.binance.errors import BinanceError
 from qlib_local.sim.binance.shapes import decimals
 from qlib_local.sim.protocol import num
@@ -128,7 +128,9 @@ def _transfer(ctx: Ctx, kind: str) -> int:
         raise BinanceError(-1130, "amount")
     src, dst = TRANSFER_TYPES[kind]
     acct, wallet = ctx.account, ctx.state.spot.setdefault(ctx.account.api_key, {})
-    if asset not in _coins(ctx):
+    futures = dst if src == "spot" else src
+    wallet_assets = USDM_ASSETS if futures == "fapi" else {ctx.spec(i).settle_ccy for i in ctx.state.symbols("dapi")}
+    if asset not in wallet_assets:  # each futures wallet holds its own assets only
         raise BinanceError(-4001, msg="Asset is not supported.")
     with ctx.engine.lock:
         if src == "spot":
