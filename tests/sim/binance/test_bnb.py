@@ -61,3 +61,13 @@ def test_legacy_futures_transfer(usdm, bex):
     assert r["id"]
     assert bex.spot["alice"]["USDT"] == pytest.approx(950.0)
     assert bex.accounts["alice"].balances["USDT"] == pytest.approx(10_050.0)
+
+
+def test_each_futures_wallet_takes_its_own_assets(usdm, coinm, bex):
+    with pytest.raises(ccxt.ExchangeError, match="-4001"):
+        usdm.transfer("BTC", 0.1, "swap", "spot")  # BTC is the COIN-M wallet's, not USDⓈ-M's
+    t = coinm.transfer("BTC", 0.25, "inverse", "spot")  # CMFUTURE_MAIN
+    assert t["id"] and bex.spot["alice"]["BTC"] == pytest.approx(0.25)
+    assert coinm.fetch_balance()["BTC"]["total"] == pytest.approx(0.75)
+    with pytest.raises(ccxt.ExchangeError, match="-5013"):
+        coinm.transfer("BTC", 1, "inverse", "spot")  # more than is left
