@@ -115,3 +115,16 @@ def test_hedge_mode_orders_carry_their_position_side(usdm, bex):
     r = signed_request(bex.url, "POST", "/fapi/v1/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01"
                        f"&timestamp={bex.auth_clock()}", key=KEY)
     assert r.json()["code"] == -4061  # BOTH in hedge mode
+
+
+def test_ledger_reads_every_income_kind(usdm, bex):
+    usdm.create_order(BTC, "market", "buy", 0.1)
+    bex.clock.set("2025-03-03T08:00:30Z")
+    usdm.create_order(BTC, "market", "sell", 0.1)
+    usdm.transfer_in("USDT", 10)
+    kinds = sorted((e["type"], e["currency"]) for e in usdm.fetch_ledger("USDT", since=at("2025-03-03T00:00Z")))
+    # two commissions, the 08:00 funding (ccxt: "fee"), the realized PnL, the transfer
+    assert kinds == [("commission", "USDT"), ("commission", "USDT"), ("fee", "USDT"), ("trade", "USDT"),
+                     ("transfer", "USDT")]
+    pnl = [e for e in usdm.fetch_ledger("USDT", since=at("2025-03-03T00:00Z")) if e["type"] == "trade"]
+    assert pnl[0]["amount"] == pytest.approx(200.0)
