@@ -46,11 +46,28 @@ def parse_account(text: str) -> tuple[str, str, str, str, dict[str, float]]:
     return parts[0], parts[1], parts[2], parts[3], cash
 
 
+def parse_venue_account(text: str, venue: str) -> tuple[str, str, str, str, dict[str, float]]:
+    """An ``--account`` for the venue: Binance has no passphrase, so NAME:KEY:SECRET:CASH there."""
+    parts = text.split(":")
+    if venue == "binance":
+        if len(parts) != 4 or not all(parts[:3]):
+            raise QlibError(f"bad --account {text!r}: expected NAME:KEY:SECRET:CASH for --venue binance")
+        name, key, secret, _, cash = parse_account(f"{parts[0]}:{parts[1]}:{parts[2]}:-:{parts[3]}")
+        return name, key, secret, "", cash
+    return parse_account(text)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     sim = subparsers.add_parser("sim", help="local OKX V5 exchange replaying the store")
     sub = sim.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
     p = sub.add_parser("serve", help="serve OKX V5 REST on a loopback port until stopped")
-    p.add_argument("--root", required=True, help="K-line store root (instruments of exchange okx)")
+    p.add_argument("--root", required=True, help="K-line store root (instruments of exchange okx, or binance)")
+    p.add_argument("--venue", choices=("okx", "binance"), default="okx",
+                   help="protocol: OKX V5, or Binance futures (/fapi USDⓈ-M, /dapi COIN-M, plus the spot and "
+                        "wallet routes of the BNB top-up) over the store's binance instruments")
+    p.add_argument("--sign-clock", choices=("wall", "sim"), default="wall",
+                   help="binance: judge request timestamps against the wall clock, or the simulated clock "
+                        "(clients then sync with fetch_time, e.g. ccxt adjustForTimeDifference)")
     p.add_argument("--port", type=int, default=8089, help="port (0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
     p.add_argument("--start", help="simulated start time, ISO 8601 UTC (default: first bar + 1 day)")
@@ -82,7 +99,7 @@ def serve(args: argparse.Namespace) -> int:
     from qlib_local.timeframes import to_ms
 
     check_loopback(args.host)
-    accounts = [parse_account(a) for a in args.account]
+    accounts = [parse_venue_account(a, args.venue) for a in args.account]
     if not 0 <= args.port <= 65535:
         raise QlibError(f"bad --port {args.port}")
     if args.speed < 0:
@@ -103,10 +120,14 @@ def serve(args: argparse.Namespace) -> int:
     except ValueError:
         raise QlibError(f"bad --start {args.start!r}: use ISO 8601, e.g. 2025-01-02T00:00:00Z") from None
     try:  # speed, fees and the late bar must be finite: the exchange refuses NaN and inf
-        ex = LocalExchange(root, start=start, speed=args.speed, host=args.host, port=args.port,
-                           rate_limit=not args.no_rate_limit,
-                           fees=FeeModel(args.maker_fee, args.taker_fee, args.slippage_bps),
-                           funding_rate=args.funding_rate)
+        kind = LocalExchange
+        if args.venue == "binance":
+            from qlib_local.sim.binance import BinanceExchange as kind  # noqa: N813
+        ex = kind(root, start=start, speed=args.speed, host=args.host, port=args.port,
+                  rate_limit=not args.no_rate_limit, fees=FeeModel(args.maker_fee, args.taker_fee, args.slippage_bps),
+                  funding_rate=args.funding_rate)
+        if args.venue == "binance" and args.sign_clock == "sim":
+            ex.auth_clock = ex.clock.now_ms
         ex.faults.late_bar(args.late_bar)
     except ValueError as e:
         raise QlibError(f"bad option: {e}") from None
@@ -133,7 +154,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _announce(ex, url: str) -> None:
-    print(f"serving OKX V5 at {url} ({len(ex.market.inst_ids)} instruments, "
+    venue = "Binance futures" if type(ex).__name__ == "BinanceExchange" else "OKX V5"
+    print(f"serving {venue} at {url} ({len(ex.market.inst_ids)} instruments, "
           f"sim time {ex.clock.now().isoformat()}, speed {ex.clock.speed:g}x, "
           f"{len(ex.accounts)} account(s))", flush=True)
     sys.stdout.flush()

@@ -39,7 +39,7 @@ from qlib_local.sim.margin import (
     priced_ccys,
 )
 from qlib_local.sim.market import MAX_LMT_SZ, MAX_MKT_SZ, MarketData
-from qlib_local.sim.params import OrderRequest, order_request
+from qlib_local.sim.params import CL_ORD_ID_RE, OrderRequest, order_request
 from qlib_local.sim.protocol import OkxError, ParamError, is_multiple, num
 from qlib_local.sim.settlement import PHASE_FILL, PHASE_FUNDING, PHASE_LIQUIDATION, PHASE_OPEN, Key
 
@@ -74,6 +74,10 @@ class Engine:
         self.accounts: dict[str, Account] = {}  # by API key
         self._ids = itertools.count(1)
         self.cursor: Key | None = None if start is None else (start, PHASE_OPEN)  # events done up to here
+        # Venue hooks (a protocol front end sets them): the client order id rule, and who pays
+        # a trade's fee in which currency: (account, instrument, fee in settle ccy, ts) -> (ccy, amount).
+        self.cl_ord_id_re = CL_ORD_ID_RE
+        self.fee_payer: Callable[[Account, str, float, int], tuple[str, float]] | None = None
 
     def _next_id(self) -> str:
         return str(600_000_000_000_000_000 + next(self._ids))
@@ -145,7 +149,7 @@ class Engine:
     # ------------------------------------------------------------ orders
     def validate(self, acct: Account, req: Any) -> OrderRequest:
         """Parameter checks OKX answers at the top level (50002 / 50014 / 51000)."""
-        return order_request(req, acct.pos_mode)
+        return order_request(req, acct.pos_mode, self.cl_ord_id_re)
 
     def place(self, acct: Account, req: Any, now: int) -> Order:
         """Validate, check size, price and margin, then fill or rest one order (raises OkxError)."""
@@ -234,6 +238,11 @@ class Engine:
             return
         rate = self.fees.maker if exec_type == "M" else self.fees.taker
         fee = qty * unit_notional(px, spec.ct_val, spec.ct_type_code) * rate
+        fee_ccy, fee_paid = spec.settle_ccy, fee
+        if self.fee_payer is not None:
+            fee_ccy, fee_paid = self.fee_payer(acct, order.inst_id, fee, ts)
+        if fee_ccy != spec.settle_ccy:  # paid in another currency (Binance's BNB): none in the settle ccy
+            fee = 0.0
         p, realized = self._apply_position(acct, order, qty, px, ts)
         p.fee -= fee
         order.avg_px = (order.avg_px * order.acc_fill_sz + px * qty) / (order.acc_fill_sz + qty)
@@ -248,11 +257,15 @@ class Engine:
         acct.book(bill_id, ts, spec.settle_ccy, BILL_TRADE, sub, realized - fee, inst_id=order.inst_id, pnl=realized,
                   fee=-fee, sz=qty, px=px, ord_id=order.ord_id, cl_ord_id=order.cl_ord_id, trade_id=trade_id,
                   exec_type=exec_type, tag=order.tag)
+        if fee_ccy != spec.settle_ccy:
+            acct.book(self._next_id(), ts, fee_ccy, BILL_TRADE, sub, -fee_paid, inst_id=order.inst_id,
+                      fee=-fee_paid, ord_id=order.ord_id, cl_ord_id=order.cl_ord_id, trade_id=trade_id,
+                      exec_type=exec_type, tag=order.tag)
         acct.fills.append(Fill(
             trade_id=trade_id, bill_id=bill_id, ord_id=order.ord_id, cl_ord_id=order.cl_ord_id,
             tag=order.tag, inst_id=order.inst_id, side=order.side, pos_side=order.pos_side,
-            fill_px=px, fill_sz=qty, fee=-fee, pnl=realized, exec_type=exec_type, ts=ts, sub_type=sub,
-            ccy=spec.settle_ccy,
+            fill_px=px, fill_sz=qty, fee=-fee_paid, pnl=realized, exec_type=exec_type, ts=ts, sub_type=sub,
+            ccy=fee_ccy,
         ))
 
     def _apply_position(self, acct: Account, order: Order, qty: float, px: float, ts: int) -> tuple[Position, float]:

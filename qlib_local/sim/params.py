@@ -122,8 +122,10 @@ class OrderRequest:
         return self.ord_type in PRICELESS
 
 
-def order_request(req: Any, pos_mode: str) -> OrderRequest:
-    """Parameter checks OKX answers at the top level for a single order (50002 / 50014 / 51000)."""
+def order_request(req: Any, pos_mode: str, cl_ord_id_re: re.Pattern[str] = CL_ORD_ID_RE) -> OrderRequest:
+    """Parameter checks OKX answers at the top level for a single order (50002 / 50014 / 51000).
+
+    ``cl_ord_id_re`` is the venue's client order id rule (Binance allows ``-_.:/``)."""
     if not isinstance(req, dict):
         raise ParamError("50002")
     f = {k: text(req, k) for k in ("instId", "tdMode", "side", "ordType", "clOrdId", "tag", "posSide",
@@ -141,7 +143,7 @@ def order_request(req: Any, pos_mode: str) -> OrderRequest:
         raise ParamError("51000", "tdMode")
     sz = positive(req.get("sz"), "sz")
     px = None if f["ordType"] in PRICELESS else positive(req.get("px"), "px")
-    if f["clOrdId"] and not CL_ORD_ID_RE.fullmatch(f["clOrdId"]):
+    if f["clOrdId"] and not cl_ord_id_re.fullmatch(f["clOrdId"]):
         raise ParamError("51000", "clOrdId")
     reduce = f["reduceOnly"].lower()
     if reduce not in ("", "true", "false"):
