@@ -33,9 +33,14 @@ def _same(ours: float | None, theirs: float) -> bool:
     return ours == pytest.approx(theirs, rel=1e-9, abs=1e-12)
 
 
+# Returns of at least 1e-5 (or exactly 0). The returns are recomputed from the equity curve, so a
+# return r carries a relative rounding error of ~1e-16 / r: at one ulp Calmar is a ratio of two
+# rounding errors (found: -4380 vs -2920 for r = 2.2e-16), at r = 1e-9 it agrees to 1e-7 only.
+STEPS = st.one_of(st.just(0.0), st.floats(-0.2, -1e-5), st.floats(1e-5, 0.2))
+
+
 @settings(max_examples=60)
-@given(st.lists(st.floats(-0.2, 0.2, allow_nan=False), min_size=1, max_size=200),
-       st.floats(100.0, 1e6))
+@given(st.lists(STEPS, min_size=1, max_size=200), st.floats(100.0, 1e6))
 def test_return_metrics_equal_vectorbt(steps, start_value):
     equity = pd.Series(start_value * np.cumprod(1.0 + np.array(steps)),
                        index=pd.date_range("2025-01-01", periods=len(steps), freq="h", tz="UTC"))
