@@ -21,16 +21,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 from numba import njit, prange
-from vectorbt.returns.nb import (
-    annualized_return_1d_nb,
-    annualized_volatility_1d_nb,
-    calmar_ratio_1d_nb,
-    cum_returns_final_1d_nb,
-    max_drawdown_1d_nb,
-    sharpe_ratio_1d_nb,
-    sortino_ratio_1d_nb,
-)
 
+from qlib_local.backtest.metrics_nb import return_metrics_nb
 from qlib_local.research.kernels import FLOW_FEE, FLOW_FUNDING, FLOW_LIQUIDATION, simulate
 
 # One row per combination; return statistics as in stats.json, costs in the settlement currency.
@@ -120,13 +112,7 @@ def run_account(a, market, inst, margin, params, due_u, due_ix, codes_u, code_ix
     if curves.shape[0] > 0:
         curves[a] = total
     r = bar_returns(total, equity0[a])
-    stats[a, 0] = cum_returns_final_1d_nb(r, 0.0)
-    stats[a, 1] = annualized_return_1d_nb(r, ann_factor)
-    stats[a, 2] = annualized_volatility_1d_nb(r, ann_factor, 2.0, 1)
-    stats[a, 3] = max_drawdown_1d_nb(r)
-    stats[a, 4] = sharpe_ratio_1d_nb(r, ann_factor, 0.0, 1)
-    stats[a, 5] = sortino_ratio_1d_nb(r, ann_factor, 0.0)
-    stats[a, 6] = calmar_ratio_1d_nb(r, ann_factor)
+    return_metrics_nb(r, ann_factor, stats[a, :7])
     stats[a, 7] = total[t_len - 1] if t_len else equity0[a]
     orders = 0
     for i in range(n):

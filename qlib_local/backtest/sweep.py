@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-import vectorbt as vbt
 
 from qlib_local.backtest.batch import STATS, Chunk, SharedInputs, run_chunk
 from qlib_local.backtest.grid import GridError, SweepPlan
@@ -32,6 +31,7 @@ from qlib_local.backtest.groups import (
     load_groups,
     panel_key,
 )
+from qlib_local.backtest.stats import YEAR
 from qlib_local.research.config import ResearchConfig, StrategyConfig
 from qlib_local.research.data import MarketData
 from qlib_local.research.intents import strategy_intent
@@ -57,7 +57,7 @@ def metric_column(name: str) -> str:
 def ann_factor(base_tf: str) -> float:
     """Bars per year, as vectorbt annualizes (its ``year_freq`` over the bar length)."""
     bar = pd.Timedelta(milliseconds=parse_timeframe(base_tf))
-    return pd.Timedelta(vbt.settings.returns["year_freq"]) / bar
+    return YEAR / bar
 
 
 @dataclass
