@@ -1,6 +1,6 @@
 """Live == backtest across funding times, for a linear (USDT) and an inverse (BTC) account.
 
-Hourly bars through the local exchange's stepped clock, the live path at every close; funding
+200 hourly bars through the local exchange's stepped clock, the live path at every close; funding
 rates in the store settle at 00:00/08:00/16:00 on the exchange (bills) and in the backtest.
 Contracts must be identical at every bar; account equity may differ only by price rounding
 (the exchange fills on its tick grid) and the bills' rounding. The funding the ledger records
@@ -34,8 +34,8 @@ from qlib_local.timeframes import HOUR_MS, from_ms, to_ms
 
 ACCOUNT = "perp"
 FIRST = "2025-01-08T05:00:00Z"  # the third close after is a funding time (08:00)
-N_BARS = 40  # five funding times
-DATA = SynthConfig(instruments=2, timeframe="1H", days=12, seed=23)
+N_BARS = 200  # 25 funding times
+DATA = SynthConfig(instruments=2, timeframe="1H", days=20, seed=23)
 BTC_USD = "BTC-USD-SWAP"
 
 
@@ -45,7 +45,7 @@ def bar(i: int) -> int:
 
 def rates(k: int) -> pd.Series:
     """Funding rates at every 8 h over the data, both signs, large enough to matter."""
-    idx = pd.date_range("2025-01-01T08:00Z", "2025-01-12T16:00Z", freq="8h", name="ts")
+    idx = pd.date_range("2025-01-01T08:00Z", "2025-01-20T16:00Z", freq="8h", name="ts")
     sign = np.where(np.arange(len(idx)) % 3 == 2, -1.5, 1.0) * (1 if k % 2 == 0 else -1)
     return pd.Series(0.0008 * sign, index=idx, dtype=float)
 
@@ -157,7 +157,8 @@ def test_live_matches_backtest_across_funding(inverse, tmp_path, monkeypatch):
     # funding: the exchange's bills, recorded once each, are the backtest's funding, per strategy
     bills = led.funding(ACCOUNT)
     times = sorted(set(bills["ts"]))
-    assert times == [t for t in (bar(i) for i in range(N_BARS)) if t % (8 * HOUR_MS) == 0] and len(times) == 5
+    assert times == [t for t in (bar(i) for i in range(N_BARS)) if t % (8 * HOUR_MS) == 0]
+    assert len(times) == len(range(3, N_BARS, 8)) == 25
     assert bills["bill_id"].is_unique and (bills["ccy"] == ("BTC" if inverse else "USDT")).all()
     bt_funding = bt.funding.iloc[:N_BARS]
     assert abs(bills["amount"].sum() - bt_funding.to_numpy().sum()) <= 1e-9 * equity0 * len(bills)
