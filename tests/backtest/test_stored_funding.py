@@ -99,3 +99,21 @@ def test_backtest_cli_prints_and_writes_funding(perp_root, example_raw, write_cf
     paid, received = stats["account"]["funding_paid"], stats["account"]["funding_received"]
     assert f"funding (auto): paid {paid:.2f}, received {received:.2f} USDT; margin on" in printed
     assert np.isfinite(paid) and paid > 0
+
+
+def test_the_coin_margined_example_backtests_in_btc_with_funding(tmp_path, capsys):
+    """strategies/coin_margined.yaml on `data synth --inverse` data: sized, settled and reported in BTC."""
+    from tests_support import REPO
+
+    root = tmp_path / "data"
+    write_synthetic(KlineStore(root, create=True, durable=False),
+                    SynthConfig(instruments=2, timeframe="1H", days=30, seed=5, inverse=True, funding=True,
+                                mark=True))
+    out = tmp_path / "bt"
+    assert main(["backtest", str(REPO / "strategies" / "coin_margined.yaml"), "--root", str(root), "--out", str(out),
+                 "--no-notebook"]) == 0
+    text = capsys.readouterr().out
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["settle_ccy"] == "BTC" and stats["initial_equity"] == 1.0 and " BTC (" in text
+    assert stats["funding"]["settlements"] > 0 and stats["account"]["funding_paid"] > 0
+    assert stats["usd"]["end_value"] > 0 and "usd" in pd.read_csv(out / "equity.csv").columns
