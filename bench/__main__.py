@@ -12,6 +12,7 @@ MODULES = [
     "bench.bench_research",
     "bench.bench_perp",
     "bench.bench_sweep",
+    "bench.bench_rebalance",
     "bench.bench_sim",
     "bench.bench_marketdata",
     "bench.bench_live",

@@ -50,7 +50,7 @@ class Chunk:
     """Combinations run together: parameters per combination and strategy, distinct signals once."""
 
     ids: np.ndarray  # [A] combination ids
-    params: tuple  # kind, position, leverage, vol_ratio, n_inst, hold_period, side: each [A, S]
+    params: tuple  # kind, position, leverage, vol_ratio, n_inst, hold_period, side, rebalance, min_trade: each [A, S]
     due: np.ndarray  # [D, T] bool, distinct due masks
     due_ix: np.ndarray  # [A, S] rows of ``due``
     codes: np.ndarray  # [U, T, N] int8, distinct intents
@@ -89,7 +89,7 @@ def run_account(a, market, inst, margin, params, due_u, due_ix, codes_u, code_ix
                 margin_on, ann_factor, stats, curves):
     """Combination ``a``: its account through ``simulate``, statistics into ``stats[a]``
     (and its total equity into ``curves[a]`` when ``curves`` has rows)."""
-    kind, position, leverage, vol_ratio, n_inst, hold_period, side = params
+    kind, position, leverage, vol_ratio, n_inst, hold_period, side, rebalance, min_trade = params
     n_s = code_ix.shape[1]
     t_len, n = codes_u.shape[1], codes_u.shape[2]
     due = np.empty((n_s, t_len), np.bool_)
@@ -97,9 +97,10 @@ def run_account(a, market, inst, margin, params, due_u, due_ix, codes_u, code_ix
     for s in range(n_s):
         due[s] = due_u[due_ix[a, s]]
         codes[s] = codes_u[code_ix[a, s]]
-    own = (kind[a], position[a], leverage[a], vol_ratio[a], n_inst[a], hold_period[a], side[a])
+    own = (kind[a], position[a], leverage[a], vol_ratio[a], n_inst[a], hold_period[a], side[a], rebalance[a],
+           min_trade[a])
     state = (np.zeros((n_s, n)), np.zeros((n_s, n), np.int8), np.zeros((n_s, h_max, n)), np.zeros((n_s, h_max)),
-             np.zeros(n_s, np.int64))
+             np.zeros(n_s, np.int64), np.zeros((n_s, h_max, n), np.int8))
     net, eq_s, _, _, flows = simulate(market, inst, margin, own, due, codes, equity0[a], fee[a], slippage[a], state,
                                       False, margin_on)
     idle = equity0[a] * (1.0 - position[a].sum())

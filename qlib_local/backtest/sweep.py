@@ -166,7 +166,7 @@ class GroupLayout:
         for u, j in row.items():
             codes[j] = held[u] if u in held else self._intent(u, caches)
         m = [self.models[k] for k in ids]
-        params = tuple(np.stack([p.params[f] for p in m]) for f in range(7))
+        params = tuple(np.stack([p.params[f] for p in m]) for f in range(len(m[0].params)))
         cfgs = [self.configs[k] for k in ids]
         chunk = Chunk(np.array(ids, np.int64), params, self.due,
                       np.array([self.due_ix[k] for k in ids], np.int64), codes,

@@ -35,15 +35,18 @@ class ConfigError(QlibError):
     """A config that cannot run; the message names the field."""
 
 
-COMMON = {"strategy_name", "kind", "rule_type", "offset", "position", "leverage", "id"}
+COMMON = {"strategy_name", "kind", "rule_type", "offset", "position", "leverage", "id", "rebalance", "min_trade"}
 TIMING_FIELDS = COMMON | {"instruments", "volatility_ratio"}
 EVENT_FIELDS = COMMON | {
     "universe", "hold_period", "max_cap_num", "symbol_num_limit", "factors", "cross_sect_factor",
     "rank_factor", "ascending", "side", "blacklist",
 }
 TOP_FIELDS = {"strategies", "blacklist", "fees", "initial_equity", "exchange", "plugins", "funding", "margin",
-              "mark_prices"}
+              "mark_prices", "rebalance", "min_trade"}
 FUNDING_MODES = ("auto", "on", "off")  # stored funding: where present (warn) | required | ignored
+REBALANCE_MODES = ("keep", "resize")  # a held position: keep its contracts | re-size it from current equity
+# Each kind's behaviour before ``rebalance`` existed, so configs without it trade exactly as before.
+DEFAULT_REBALANCE = {"timing": "keep", "event": "resize"}
 
 
 # The allowed range of every numeric field (docs/research.md lists them).
@@ -56,6 +59,7 @@ RANGES: dict[str, Bounds] = {
     "hold_period": Bounds(1, 10_000, integer=True),
     "max_cap_num": Bounds(1, 10_000, integer=True),
     "symbol_num_limit": Bounds(1, 10_000, integer=True),
+    "min_trade": Bounds(0.0, 1.0),
 }
 
 
@@ -89,7 +93,13 @@ class StrategyConfig:
     ascending: bool = False
     side: str = "long"
     blacklist: tuple[str, ...] = ()
+    rebalance: str = ""  # keep | resize; empty: the kind's default (DEFAULT_REBALANCE)
+    min_trade: float = 0.0  # a same-sign re-size below this share of the position is not made
     strategy: Strategy | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.rebalance:
+            object.__setattr__(self, "rebalance", DEFAULT_REBALANCE[self.kind])
 
     @property
     def rule_ms(self) -> int:
@@ -176,6 +186,8 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
     margin = boolean("margin", raw.get("margin", True), ConfigError)
     mark_prices = boolean("mark_prices", raw.get("mark_prices", False), ConfigError)
     blacklist = _names("blacklist", raw.get("blacklist"))
+    account_rebalance = _rebalance("rebalance", raw.get("rebalance"))
+    account_min_trade = _num("", "min_trade", raw.get("min_trade", 0.0))
     try:
         factor_reg = FactorRegistry.load(plugins)
         strat_reg = StrategyRegistry.load(plugins)
@@ -184,7 +196,8 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
     stored = store.instruments(exchange) if store is not None else None
     specs = load_specs(store.root, exchange) if store is not None else {}
     strategies = [
-        _strategy(f"strategies[{i}]", e, factor_reg, strat_reg, blacklist, stored, specs)
+        _strategy(f"strategies[{i}]", e, factor_reg, strat_reg, blacklist, stored, specs,
+                  (account_rebalance, account_min_trade))
         for i, e in enumerate(entries)
     ]
     ids = [s.id for s in strategies]
@@ -218,6 +231,7 @@ def one_settlement_currency(strategies: list[StrategyConfig], specs: dict) -> No
 def _strategy(
     where: str, e: Any, factor_reg: FactorRegistry, strat_reg: StrategyRegistry,
     global_black: tuple[str, ...], stored: list[str] | None, specs: dict,
+    account: tuple[str | None, float] = (None, 0.0),
 ) -> StrategyConfig:
     if not isinstance(e, dict):
         raise ConfigError(f"{where}: expected a mapping, got {e!r}")
@@ -312,10 +326,22 @@ def _strategy(
             if leverage > cap_lev:
                 raise ConfigError(f"{where}.leverage: {leverage:g} exceeds the maximum {cap_lev:g} of {inst}")
     _num(where, "leverage", leverage)
+    rebalance = _rebalance(f"{where}.rebalance", e.get("rebalance", account[0])) or DEFAULT_REBALANCE[kind]
+    min_trade = _num(where, "min_trade", e["min_trade"]) if "min_trade" in e else account[1]
     return StrategyConfig(
         id=str(e.get("id", name)), strategy_name=name, kind=kind, rule_type=rule, offset=offset_name(off_ms),
-        position=position, leverage=leverage, instruments=tuple(insts), strategy=strategy, **kw,
+        position=position, leverage=leverage, instruments=tuple(insts), strategy=strategy, rebalance=rebalance,
+        min_trade=min_trade, **kw,
     )
+
+
+def _rebalance(where: str, value: Any) -> str | None:
+    """``keep`` or ``resize`` (None when not given)."""
+    if value is None:
+        return None
+    if value not in REBALANCE_MODES:
+        raise ConfigError(f"{where}: must be one of {', '.join(REBALANCE_MODES)}, got {value!r}")
+    return str(value)
 
 
 def _resolve(reg: FactorRegistry, where: str, name: Any, kinds: str | tuple[str, ...]) -> None:

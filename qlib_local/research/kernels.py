@@ -8,11 +8,13 @@ Contract arithmetic (linear and inverse), funding and margin come from
 
 Arguments travel as small tuples of arrays so the signatures stay readable:
 
-- ``params`` (per strategy): kind, position, leverage, vol_ratio, n_inst, hold_period, side
+- ``params`` (per strategy): kind, position, leverage, vol_ratio, n_inst, hold_period, side, rebalance
+  (``RESIZE`` / ``KEEP_CONTRACTS``), min_trade
 - ``inst`` (per instrument): ct_val, ct_type, lot_sz
 - ``margin`` (per instrument): tier bounds [N, K], tier rates [N, K], tier cums [N, K], liq_fee [N]
 - ``market`` ([T, N] on the base timeline): close, high, low, mark, funding rate (0 = none)
-- ``state``: hold [S, N], last_signal [S, N], tranches [S, H, N], tranche_value [S, H], steps [S]
+- ``state``: hold [S, N], last_signal [S, N], tranches [S, H, N], tranche_value [S, H], steps [S],
+  members [S, H, N] (int8: selected at the slot's last roll, what ``keep`` compares with)
 
 Intent codes (int8): timing -1/0/1 and ``KEEP`` (no information, keep the position);
 event 1 = selected, 0 = not.
@@ -34,6 +36,7 @@ _EXACT = 2.0**52
 TIMING = 0
 EVENT = 1
 KEEP = 2
+RESIZE, KEEP_CONTRACTS = 0, 1  # rebalance: re-size held positions from current equity | keep their contracts
 FLOW_FEE, FLOW_FUNDING, FLOW_LIQUIDATION = 0, 1, 2  # simulate's per-strategy cash flows: fees+slippage, funding, liquidation
 
 
@@ -60,29 +63,45 @@ def floor_lots(x: float, lot: float) -> float:
 
 
 @njit(cache=True)
+def damped(new: float, old: float, held: float, min_trade: float) -> float:
+    """``new`` contracts, or ``old`` when the change is a same-sign re-size smaller than
+    ``min_trade`` x ``|held|`` (the strategy's position): an open, a close or a flip always goes."""
+    if old != 0.0 and new != 0.0 and (old > 0.0) == (new > 0.0) and abs(new - old) < min_trade * abs(held):
+        return old
+    return new
+
+
+@njit(cache=True)
 def step_strategy(s, params, inst, intent, price, capital, state):
     """Advance strategy ``s`` by one of its closed bars; updates ``state`` in place.
 
-    Timing: on a signal change, hold sign * floor(contracts worth capital*lev*vr/n) lots.
-    Event: roll slot ``steps % hold_period``: drop its tranche, open a new one worth
-    capital/hold_period x leverage, spread over the selected instruments.
+    Timing: on a signal change, hold sign * floor(contracts worth capital*lev*vr/n) lots; with
+    ``resize`` an unchanged non-zero signal re-sizes to that amount at every bar, ``keep`` holds.
+    Event: roll slot ``steps % hold_period``: drop its deselected instruments, size each selected
+    one at capital/hold_period x leverage / k; with ``keep`` an instrument selected at the slot's
+    last roll too keeps its contracts. A same-sign re-size below ``min_trade`` x the strategy's
+    position is not made (:func:`damped`).
     Contracts worth an amount: ``amount / (price*ctVal)`` linear, ``amount*price/ctVal`` inverse.
     """
-    kind, _, leverage, vol_ratio, n_inst, hold_period, side = params
+    kind, _, leverage, vol_ratio, n_inst, hold_period, side, rebalance, min_trade = params
     ct, ct_type, lot = inst
-    hold, last_sig, tranche, tranche_val, steps = state
+    hold, last_sig, tranche, tranche_val, steps, members = state
     n = hold.shape[1]
+    keep = rebalance[s] == KEEP_CONTRACTS
     if kind[s] == TIMING:
         for i in range(n):
             sig = intent[i]
-            if sig == KEEP or sig == last_sig[s, i] or not np.isfinite(price[i]):
+            if sig == KEEP or not np.isfinite(price[i]):
+                continue
+            if sig == last_sig[s, i] and (sig == 0 or keep):
                 continue
             last_sig[s, i] = sig
             if sig == 0:
                 hold[s, i] = 0.0
             else:
                 amount = capital * leverage[s] * vol_ratio[s] / n_inst[s]
-                hold[s, i] = sig * floor_lots(contracts_for(amount, price[i], ct[i], ct_type[i]), lot[i])
+                q = sig * floor_lots(contracts_for(amount, price[i], ct[i], ct_type[i]), lot[i])
+                hold[s, i] = damped(q, hold[s, i], hold[s, i], min_trade[s])
         return
     h = hold_period[s]
     slot = steps[s] % h
@@ -91,12 +110,22 @@ def step_strategy(s, params, inst, intent, price, capital, state):
         if intent[i] == 1 and np.isfinite(price[i]):
             k += 1
     value = capital / h
+    sized = False
     for i in range(n):
-        tranche[s, slot, i] = 0.0
-        if k > 0 and intent[i] == 1 and np.isfinite(price[i]):
-            q = contracts_for(value * leverage[s] / k, price[i], ct[i], ct_type[i])
-            tranche[s, slot, i] = side[s] * floor_lots(q, lot[i])
-    tranche_val[s, slot] = value if k > 0 else 0.0
+        if not (intent[i] == 1 and np.isfinite(price[i])):
+            tranche[s, slot, i] = 0.0
+            members[s, slot, i] = 0
+            continue
+        if keep and members[s, slot, i] == 1:
+            continue  # selected at this slot's last roll and now: its contracts stay
+        q = side[s] * floor_lots(contracts_for(value * leverage[s] / k, price[i], ct[i], ct_type[i]), lot[i])
+        tranche[s, slot, i] = damped(q, tranche[s, slot, i], hold[s, i], min_trade[s])
+        members[s, slot, i] = 1
+        sized = True
+    if k == 0:
+        tranche_val[s, slot] = 0.0
+    elif sized or not keep:
+        tranche_val[s, slot] = value
     steps[s] += 1
     for i in range(n):
         acc = 0.0
@@ -111,10 +140,11 @@ def liquidate_state(state) -> None:
 
     A timing strategy keeps its last signal, so it re-enters only on a new signal; an
     event strategy's empty slots refill at their next rolls (from the equity left)."""
-    hold, _, tranche, tranche_val, _ = state
+    hold, _, tranche, tranche_val, _, members = state
     hold[:] = 0.0
     tranche[:] = 0.0
     tranche_val[:] = 0.0
+    members[:] = 0
 
 
 @njit(cache=True)
@@ -271,7 +301,7 @@ def simulate_batch(market, inst, margin, params, due, codes, init_equity, fee, s
     position = params[1]
     for a in range(n_a):
         state = (np.zeros((1, n)), np.zeros((1, n), np.int8), np.zeros((1, h_max, n)), np.zeros((1, h_max)),
-                 np.zeros(1, np.int64))
+                 np.zeros(1, np.int64), np.zeros((1, h_max, n), np.int8))
         _, eq, _, _, _ = simulate(market, inst, margin, params, due, codes[a : a + 1], init_equity, fee, slippage,
                                   state, False, margin_on)
         out[a] = init_equity * (1.0 - position[0]) + eq[:, 0]

@@ -30,7 +30,8 @@ from qlib_local.timeframes import to_ms
 
 @dataclass
 class ModelState:
-    """Per strategy: contracts per instrument, last timing signal, event tranches and step count."""
+    """Per strategy: contracts per instrument, last timing signal, event tranches and step count,
+    and which instruments each slot selected at its last roll (``rebalance: keep`` compares with it)."""
 
     strategies: list[str]
     instruments: list[str]
@@ -39,15 +40,16 @@ class ModelState:
     tranches: np.ndarray  # [S, Hmax, N] contracts per slot
     tranche_value: np.ndarray  # [S, Hmax] capital each slot opened with
     steps: np.ndarray  # [S] bars stepped (event slot = steps % hold_period)
+    members: np.ndarray  # [S, Hmax, N] int8: 1 = selected at the slot's last roll
 
     def copy(self) -> ModelState:
         return ModelState(list(self.strategies), list(self.instruments), self.hold.copy(),
                           self.last_signal.copy(), self.tranches.copy(), self.tranche_value.copy(),
-                          self.steps.copy())
+                          self.steps.copy(), self.members.copy())
 
     def arrays(self) -> tuple:
         """The state as the kernels take it (the arrays themselves: kernels update them in place)."""
-        return (self.hold, self.last_signal, self.tranches, self.tranche_value, self.steps)
+        return (self.hold, self.last_signal, self.tranches, self.tranche_value, self.steps, self.members)
 
     def liquidated(self) -> ModelState:
         """The state after the account was liquidated (see :func:`~qlib_local.research.kernels.liquidate_state`)."""
@@ -64,13 +66,17 @@ class ModelState:
         """JSON-serialisable, for a live job to persist between runs."""
         return {"strategies": self.strategies, "instruments": self.instruments, "hold": self.hold.tolist(),
                 "last_signal": self.last_signal.tolist(), "tranches": self.tranches.tolist(),
-                "tranche_value": self.tranche_value.tolist(), "steps": self.steps.tolist()}
+                "tranche_value": self.tranche_value.tolist(), "steps": self.steps.tolist(),
+                "members": self.members.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelState:
+        """A saved state; one saved before ``members`` existed takes them from the non-zero tranches."""
+        tranches = np.asarray(d["tranches"], np.float64)
+        members = np.asarray(d["members"], np.int8) if "members" in d else (tranches != 0).astype(np.int8)
         return cls(list(d["strategies"]), list(d["instruments"]), np.asarray(d["hold"], np.float64),
-                   np.asarray(d["last_signal"], np.int8), np.asarray(d["tranches"], np.float64),
-                   np.asarray(d["tranche_value"], np.float64), np.asarray(d["steps"], np.int64))
+                   np.asarray(d["last_signal"], np.int8), tranches,
+                   np.asarray(d["tranche_value"], np.float64), np.asarray(d["steps"], np.int64), members)
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,8 @@ class Model:
         self.n_inst = np.array([len(s.instruments) for s in ss], np.float64)
         self.hold_period = np.array([s.hold_period if s.kind == "event" else 1 for s in ss], np.int64)
         self.side = np.array([-1.0 if s.side == "short" else 1.0 for s in ss], np.float64)
+        self.rebalance = np.array([K.KEEP_CONTRACTS if s.rebalance == "keep" else K.RESIZE for s in ss], np.int64)
+        self.min_trade = np.array([s.min_trade for s in ss], np.float64)
         self.rule_ms = np.array([s.rule_ms for s in ss], np.int64)
         self.offset_ms = np.array([s.offset_ms for s in ss], np.int64)
         self._col = {inst: j for j, inst in enumerate(self.instruments)}
@@ -113,7 +121,8 @@ class Model:
     @property
     def params(self) -> tuple:
         """Per-strategy parameters as the kernels take them (see :mod:`~qlib_local.research.kernels`)."""
-        return (self.kind, self.position, self.leverage, self.vol_ratio, self.n_inst, self.hold_period, self.side)
+        return (self.kind, self.position, self.leverage, self.vol_ratio, self.n_inst, self.hold_period, self.side,
+                self.rebalance, self.min_trade)
 
     @property
     def inst(self) -> tuple:
@@ -138,7 +147,8 @@ class Model:
     def initial_state(self) -> ModelState:
         s, n, h = len(self.strategies), len(self.instruments), int(self.hold_period.max())
         return ModelState(list(self.strategies), list(self.instruments), np.zeros((s, n)),
-                          np.zeros((s, n), np.int8), np.zeros((s, h, n)), np.zeros((s, h)), np.zeros(s, np.int64))
+                          np.zeros((s, n), np.int8), np.zeros((s, h, n)), np.zeros((s, h)), np.zeros(s, np.int64),
+                          np.zeros((s, h, n), np.int8))
 
     def due_mask(self, close_ms: np.ndarray) -> np.ndarray:
         """[S, T]: which strategies close a bar at each time (ms)."""

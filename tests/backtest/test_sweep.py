@@ -66,6 +66,17 @@ def test_account_fields_funding_and_liquidations_per_combination(hourly_store, e
     assert_each_combination_is_its_own_backtest(res, funding)
 
 
+def test_rebalance_and_min_trade_axes_each_combination_equals_its_backtest(hourly_store, example_raw):
+    grid = {"SmaCross_20_60": {"rebalance": ["keep", "resize"], "min_trade": [0.0, 0.2]},
+            "BtcBullAndCoinBull_21_55": {"rebalance": ["keep", "resize"], "hold_period": [1, 3]}}
+    plan = plan_sweep(example_raw, grid, hourly_store)
+    res = sweep(plan, hourly_store, start="2025-01-04")
+    assert not plan.errors and len(res.table) == 16
+    orders = res.table.groupby("strategies[BtcBullAndCoinBull_21_55].rebalance")["orders"].sum()
+    assert orders["keep"] < orders["resize"]
+    assert_each_combination_is_its_own_backtest(res)
+
+
 def test_parallel_equals_serial_bit_for_bit(hourly_store, example_raw):
     grid = {"SmaCross_20_60": {"strategy_name": {"fast": [5, 10, 20], "slow": [30, 60]}, "leverage": [1, 2]},
             "BtcBullAndCoinBull_21_55": {"symbol_num_limit": [1, 3]}}

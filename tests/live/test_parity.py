@@ -1,4 +1,5 @@
-"""Live == backtest: 200 bars through the local exchange's stepped clock, the live path at every bar.
+"""Live == backtest: 200 bars through the local exchange's stepped clock, the live path at every bar
+(and 60 with `rebalance: keep` and `min_trade`).
 
 Most bars run the session in-process; a few go through papermill and the real notebook.
 Contract positions must be identical at every bar; account equity may differ only by
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from qlib_local.backtest.engine import run_backtest
 from qlib_local.cli.main import main
@@ -72,3 +74,37 @@ def test_live_matches_backtest_over_200_bars(accounts_file, kit, exchange, live_
 
     idx = index.read(tmp_path / "runs" / "live")
     assert list(idx["status"]) == ["ok"] * len(PAPERMILL_BARS) and idx["notebook"].str.endswith(".ipynb").all()
+
+
+KEEP_BARS = 60
+
+
+def test_live_matches_backtest_with_keep_and_min_trade(accounts_file, kit, exchange, live_root, tmp_path):
+    """``rebalance: keep`` (event) and ``resize`` with ``min_trade`` (timing) through the live path:
+    the slots' members travel in the ledger's bar state, so contracts are identical at every bar."""
+    path = accounts_file()
+    raw = yaml.safe_load((tmp_path / "strategies.yaml").read_text())
+    resize_cfg = load_config(tmp_path / "strategies.yaml", KlineStore(live_root))
+    raw["strategies"][0].update(rebalance="resize", min_trade=0.1)
+    raw["strategies"][1].update(rebalance="keep")
+    (tmp_path / "strategies.yaml").write_text(yaml.safe_dump(raw))
+    exchange.rate_limit = False
+    store = KlineStore(live_root)
+    cfg = load_config(tmp_path / "strategies.yaml", store)
+    window = dict(start=from_ms(bar(0) - 3_600_000), end=from_ms(bar(KEEP_BARS - 1)))
+    bt = run_backtest(cfg, store, **window)
+    acct = exchange.accounts[ACCOUNT]
+    live_pos = []
+    for i in range(KEEP_BARS):
+        exchange.clock.set(bar(i) + 1_000)
+        s = LiveSession.from_config(path, ACCOUNT, at=bar(i), pace=False)
+        assert s.run() == "ok", s.error
+        live_pos.append({inst: acct.signed_exposure(inst) for inst in bt.positions.columns})
+    live = pd.DataFrame(live_pos, index=bt.positions.index[:KEEP_BARS])
+    expected = bt.positions.iloc[:KEEP_BARS]
+    mismatch = (live - expected).abs() > 1e-9
+    assert not mismatch.any().any(), f"first mismatch at {live.index[mismatch.any(axis=1)][0]}"
+    assert expected.diff().abs().sum().sum() > 20  # it trades
+    moves = lambda p: int((p.diff().fillna(p).abs() > 1e-12).sum().sum())  # noqa: E731
+    before = run_backtest(resize_cfg, store, **window).positions.iloc[:KEEP_BARS]
+    assert moves(expected) < moves(before)  # keep and min_trade send fewer orders than resizing every bar
