@@ -204,8 +204,7 @@ class Engine:
                 for level_px, level_sz in self.book.walk(self.market, o.inst_id, side, sz, base, now):
                     self._fill(acct, order, level_sz, level_px, "T", now)
                 return order
-            best = self.book.best(self.market, o.inst_id, side, last, now)
-            crosses = (side == "buy" and px >= best) or (side == "sell" and px <= best)
+            crosses = self.would_take(o.inst_id, side, px, now)
             if crosses and o.ord_type == "post_only":
                 order.state, order.cancel_source = "canceled", CANCEL_POST_ONLY
                 return order
@@ -223,6 +222,11 @@ class Engine:
                 opening = self._opening_qty(acct, o.inst_id, side, o.pos_side, left, o.reduce_only)
                 order.frozen = order_margin(self.market, o.inst_id, opening, left, px, lever, 0.0)[0]
             return order
+
+    def would_take(self, inst_id: str, side: str, px: float, now: int) -> bool:
+        """Whether a limit at ``px`` crosses the book (meets the best ask for a buy, bid for a sell)."""
+        best = self.book.best(self.market, inst_id, side, self.last(inst_id, now), now)
+        return (side == "buy" and px >= best) or (side == "sell" and px <= best)
 
     def _closable(self, acct: Account, inst_id: str, side: str, pos_side: str, reduce_only: bool) -> float | None:
         """Contracts an order may close; None when the order opens (so needs no position)."""
