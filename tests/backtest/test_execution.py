@@ -137,3 +137,13 @@ def test_bad_execution_is_refused(hourly_store, example_raw, write_cfg, bad):
     raw = dict(copy.deepcopy(example_raw), execution=bad)
     with pytest.raises(ConfigError, match="execution"):
         load_config(write_cfg(raw), hourly_store)
+
+
+def test_sweep_refuses_a_non_default_fill_model(hourly_store, example_raw, write_cfg):
+    """The batch kernel runs the default fills only: a sweep row must never disagree with run_backtest."""
+    from qlib_local.backtest import plan_sweep
+    from qlib_local.backtest.grid import GridError
+
+    raw = dict(copy.deepcopy(example_raw), execution={"style": "maker_first"})
+    with pytest.raises(GridError, match="execution"):
+        plan_sweep(write_cfg(raw), {"fees.taker": [0.0005, 0.001]}, hourly_store)
