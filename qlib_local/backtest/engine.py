@@ -16,6 +16,7 @@ import pandas as pd
 from qlib_local.perp.contracts import INVERSE
 from qlib_local.research.config import ResearchConfig
 from qlib_local.research.data import MarketData, align_intents, load_market_data
+from qlib_local.research.fills import fill_cost
 from qlib_local.research.intents import compute_intents
 from qlib_local.research.kernels import FLOW_FUNDING, FLOW_LIQUIDATION, simulate
 from qlib_local.research.model import Model, ModelState
@@ -106,10 +107,12 @@ def run_backtest(cfg: ResearchConfig, store=None, start=None, end=None, data: Ma
     due, codes = align_intents(model, intents, data.index)
     state = model.initial_state()
     fees = cfg.fees
-    net, eq_s, eq_before, strat_hold, flows = simulate(
-        data.arrays(model.instruments), model.inst, model.margin(), model.params, due, codes, cfg.initial_equity,
-        fees.taker, fees.slippage, state.arrays(), record_positions, margin,
-    )
+    args = (data.arrays(model.instruments), model.inst, model.margin(), model.params, due, codes, cfg.initial_equity,
+            fees.taker, fees.slippage, state.arrays(), record_positions, margin)
+    if cfg.execution.is_default:  # the original kernel path, bit for bit
+        net, eq_s, eq_before, strat_hold, flows = simulate(*args)
+    else:
+        net, eq_s, eq_before, strat_hold, flows = simulate(*args, execution_arrays(cfg, data, model))
     idx = data.index
     equity = pd.DataFrame(eq_s, index=idx, columns=model.strategies)
     idle = cfg.initial_equity * (1.0 - model.position.sum())
@@ -121,6 +124,22 @@ def run_backtest(cfg: ResearchConfig, store=None, start=None, end=None, data: Ma
     return BacktestResult(cfg, data, model, equity, pd.Series(eq_before, index=idx, name="equity_before"),
                           positions, strat_hold if record_positions else None, intents, state,
                           flows if record_positions else None, margin)
+
+
+def execution_arrays(cfg: ResearchConfig, data: MarketData, model: Model) -> tuple:
+    """The kernel's ``execution`` tuple: style, spread, impact, maker fee, deadline, tick [N],
+    liquidity [T, N] (contracts traded per base bar: base volume / ctVal, inverse quote volume / ctVal)."""
+    ex, insts = cfg.execution, model.instruments
+    tick = np.array([s.tick_sz for s in model.specs], np.float64)
+
+    def arr(frame: pd.DataFrame | None) -> np.ndarray:
+        if frame is None:
+            return np.full((len(data.index), len(insts)), np.nan)
+        return frame.reindex(index=data.index, columns=insts).to_numpy(np.float64)
+
+    liquidity = np.where(model.ct_type == INVERSE, arr(data.quote_volume), arr(data.volume)) / model.ct_val
+    return (ex.code, float(ex.spread), float(ex.impact), float(cfg.fees.maker), int(ex.deadline_bars), tick,
+            np.ascontiguousarray(liquidity))
 
 
 def fill_prices(close: np.ndarray, delta: np.ndarray, slippage: float) -> np.ndarray:
@@ -144,6 +163,13 @@ def orders_frame(res: BacktestResult) -> pd.DataFrame:
     d = delta[t_idx, i_idx]
     fees = res.config.fees
     fill = fill_prices(close, d, fees.slippage)
+    rate = np.full(len(d), fees.taker)
+    if not res.config.execution.is_default:  # the kernel's own fill model, order by order
+        execution = execution_arrays(res.config, res.data, res.model)
+        c, h, lo, _, _ = res.data.arrays(res.model.instruments)
+        for k, (t, i) in enumerate(zip(t_idx, i_idx, strict=True)):
+            _, fill[k], rate[k] = fill_cost(execution, int(t), int(i), float(d[k]), c, h, lo, res.model.ct_val[i],
+                                            res.model.ct_type[i], fees.taker, fees.slippage)
     value = notional(d, fill, res.model.ct_val[i_idx], res.model.ct_type[i_idx])
     return pd.DataFrame({
         "timestamp": res.positions.index[t_idx],
@@ -152,6 +178,6 @@ def orders_frame(res: BacktestResult) -> pd.DataFrame:
         "contracts": np.round(d, 10),
         "price": fill,
         "notional": value,
-        "fee": value * fees.taker,
+        "fee": value * rate,
         "position_after": net[t_idx, i_idx],
     })

@@ -77,6 +77,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--maker-fee", type=float, default=0.0002)
     p.add_argument("--taker-fee", type=float, default=0.0005)
     p.add_argument("--slippage-bps", type=float, default=0.0, help="market-order slippage")
+    p.add_argument("--book-spread-k", type=float, default=0.0,
+                   help="book half-spread = max(tick, K x the last closed bar's range); 0 = no spread")
+    p.add_argument("--book-depth-share", type=float, default=0.0,
+                   help="contracts per book level = SHARE x the bar's volume; 0 = unlimited depth")
+    p.add_argument("--through-ticks", type=int, default=1,
+                   help="ticks a bar must trade through a resting limit to fill it")
     p.add_argument("--funding-rate", type=float, default=None,
                    help="synthetic funding rate settled at every funding time the store has no rate for")
     p.add_argument("--latency", action="append", default=[], metavar="PATH=SECONDS[:TIMES]",
@@ -94,6 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     from qlib_local.sim import FeeModel, LocalExchange
+    from qlib_local.sim.book import BookModel
     from qlib_local.sim.faults import parse_fault_flag
     from qlib_local.sim.server import check_loopback
     from qlib_local.timeframes import to_ms
@@ -123,9 +130,11 @@ def serve(args: argparse.Namespace) -> int:
         kind = LocalExchange
         if args.venue == "binance":
             from qlib_local.sim.binance import BinanceExchange as kind  # noqa: N813
+        book = BookModel(args.book_spread_k, args.book_depth_share, args.through_ticks)
         ex = kind(root, start=start, speed=args.speed, host=args.host, port=args.port,
                   rate_limit=not args.no_rate_limit, fees=FeeModel(args.maker_fee, args.taker_fee, args.slippage_bps),
                   funding_rate=args.funding_rate)
+        ex.engine.book = book
         if args.venue == "binance" and args.sign_clock == "sim":
             ex.auth_clock = ex.clock.now_ms
         ex.faults.late_bar(args.late_bar)

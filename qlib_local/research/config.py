@@ -16,6 +16,7 @@ from typing import Any
 
 from qlib_local.config_values import MAX_LEVERAGE, Bounds, boolean, identifier, integer, number
 from qlib_local.errors import QlibError
+from qlib_local.research.execution import Execution, parse_execution
 from qlib_local.research.factors import FactorRegistry
 from qlib_local.research.plugins import PluginError
 from qlib_local.research.strategy import Strategy, StrategyRegistry
@@ -42,7 +43,7 @@ EVENT_FIELDS = COMMON | {
     "rank_factor", "ascending", "side", "blacklist",
 }
 TOP_FIELDS = {"strategies", "blacklist", "fees", "initial_equity", "exchange", "plugins", "funding", "margin",
-              "mark_prices", "rebalance", "min_trade"}
+              "mark_prices", "rebalance", "min_trade", "execution"}
 FUNDING_MODES = ("auto", "on", "off")  # stored funding: where present (warn) | required | ignored
 REBALANCE_MODES = ("keep", "resize")  # a held position: keep its contracts | re-size it from current equity
 # Each kind's behaviour before ``rebalance`` existed, so configs without it trade exactly as before.
@@ -123,6 +124,7 @@ class ResearchConfig:
     funding: str = "auto"  # auto | on | off (see FUNDING_MODES)
     margin: bool = True  # maintenance margin and liquidation in the backtest
     mark_prices: bool = False  # the collectors keep mark-price candles of the instruments too
+    execution: Execution = Execution()  # how the backtest fills (research/execution.py); live: the venue
 
     @property
     def instruments(self) -> list[str]:
@@ -185,6 +187,7 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
         raise ConfigError(f"funding: must be one of {', '.join(FUNDING_MODES)}, got {funding!r}")
     margin = boolean("margin", raw.get("margin", True), ConfigError)
     mark_prices = boolean("mark_prices", raw.get("mark_prices", False), ConfigError)
+    execution = parse_execution(raw.get("execution"), ConfigError)
     blacklist = _names("blacklist", raw.get("blacklist"))
     account_rebalance = _rebalance("rebalance", raw.get("rebalance"))
     account_min_trade = _num("", "min_trade", raw.get("min_trade", 0.0))
@@ -211,7 +214,7 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
         one_settlement_currency(strategies, specs)
     return ResearchConfig(
         tuple(strategies), exchange, equity, fees, blacklist,
-        Path(plugins) if plugins else None, path, factor_reg, funding, margin, mark_prices,
+        Path(plugins) if plugins else None, path, factor_reg, funding, margin, mark_prices, execution,
     )
 
 

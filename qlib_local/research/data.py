@@ -46,6 +46,8 @@ class MarketData:
     mark: pd.DataFrame | None = None
     funding: pd.DataFrame | None = None
     funding_notes: list[str] = field(default_factory=list)  # instruments without (full) funding history
+    volume: pd.DataFrame | None = None  # base bars' volume (base currency) on the closes, for fill models
+    quote_volume: pd.DataFrame | None = None
 
     @property
     def index(self) -> pd.DatetimeIndex:
@@ -213,7 +215,8 @@ def load_market_data(cfg: ResearchConfig, store, start=None, end=None,
     mark_frame = mark.reindex(index=full.index, columns=list(insts)) if mark is not None else None
     return MarketData(timeframe_name(EXCHANGE_TIMEFRAMES[base]), full, bars, specs,
                       high=on_closes(base_bars.high, False), low=on_closes(base_bars.low, False),
-                      mark=mark_frame, funding=funding_frame, funding_notes=notes)
+                      mark=mark_frame, funding=funding_frame, funding_notes=notes,
+                      volume=on_closes(base_bars.volume, False), quote_volume=on_closes(base_bars.quote_volume, False))
 
 
 def funding_matrix(closes: pd.DatetimeIndex, rates: dict[str, pd.Series], instruments: list[str]) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from numba import njit
 
 from qlib_local.perp.contracts import contracts_for, funding_flow, unit_notional, unit_value
 from qlib_local.perp.margin import maintenance_margin
+from qlib_local.research.fills import fill_cost
 from qlib_local.specs import LOT_ULPS
 
 _EPS = sys.float_info.epsilon
@@ -168,7 +169,8 @@ def margin_call(cur, prev, high, low, ct, ct_type, margin, equity):
 
 
 @njit(cache=True)
-def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippage, state, record, margin_on):
+def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippage, state, record, margin_on,
+             execution=None):
     """Walk the base-bar timeline; at each close (in this order):
 
     1. liquidation: with ``margin_on``, if equity at the bar's adverse extremes is at or
@@ -176,7 +178,8 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
        the liquidation fee; equity below zero is absorbed (the venue's insurance fund);
     2. mark to market at the close;
     3. funding: positions held at a funding time receive ``-value at mark x rate``;
-    4. step the due strategies, net, fill the difference at close x (1 ± slippage), taker fee.
+    4. step the due strategies, net, fill the difference at close x (1 ± slippage), taker fee
+       (or, given ``execution``, by :func:`qlib_local.research.fills.fill_cost`).
 
     Fees, funding and liquidation losses are attributed to strategies: fees in proportion
     to each one's position change, funding and losses by its own contracts. Returns net
@@ -273,10 +276,13 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
                 target = np.round(target, 10)
                 d = target - cur[i]
                 if d != 0.0 and gross > 0.0:
-                    sgn = 1.0 if d > 0 else -1.0
-                    fill = p[i] * (1.0 + slippage * sgn)
-                    slip = d * (unit_value(fill, ct[i], ct_type[i]) - unit_value(p[i], ct[i], ct_type[i]))
-                    cost = slip + abs(d) * unit_notional(fill, ct[i], ct_type[i]) * fee
+                    if execution is None:
+                        sgn = 1.0 if d > 0 else -1.0
+                        fill = p[i] * (1.0 + slippage * sgn)
+                        slip = d * (unit_value(fill, ct[i], ct_type[i]) - unit_value(p[i], ct[i], ct_type[i]))
+                        cost = slip + abs(d) * unit_notional(fill, ct[i], ct_type[i]) * fee
+                    else:
+                        cost = fill_cost(execution, t, i, d, close, high, low, ct[i], ct_type[i], fee, slippage)[0]
                     for s in range(n_s):
                         share = cost * old[s] / gross
                         pnl[s] -= share

@@ -81,6 +81,7 @@ class Order:
     frozen: float = 0.0  # margin set aside while resting (settlement currency)
     checked_to: int = 0  # matching has looked at bars up to here
     category: str = "normal"  # OKX: normal | full_liquidation
+    cancel_source: str = ""  # OKX cancelSource: "31" a post-only order that would have taken
     ccy: str = USDT  # settlement currency of the instrument
 
 

@@ -1,9 +1,13 @@
 """Order matching and account bookkeeping: the exchange's domain core, free of HTTP.
 
-Liquidity is unlimited at the simulated price: market orders fill at the last price plus
-a configurable slippage (taker), limit orders that cross fill at once at the last price
-(taker), otherwise they rest until a later base bar's range reaches their price and fill
-at their price (maker). Only bars that opened after an order was placed can fill it.
+Liquidity comes from the book model (``qlib_local.sim.book``): market orders walk it from
+the last price plus a configurable slippage (taker), limit orders that cross take the levels
+up to their price (taker) and rest the rest; a post-only order that would cross is canceled
+(OKX cancelSource 31; the Binance front end rejects it first with -5022). A resting order
+fills at its price (maker) when a later base bar trades through it, at most one level's depth
+per bar. Only bars that opened after an order was placed can fill it. The default book (no
+spread, unlimited depth) is the old model, except that a resting price must be traded
+through by a tick, not merely touched.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from qlib_local.perp import pnl, unit_notional
 from qlib_local.sim import settlement
@@ -30,6 +36,7 @@ from qlib_local.sim.accounts import (
     Position,
     trade_sub_type,
 )
+from qlib_local.sim.book import BookModel
 from qlib_local.sim.margin import (
     CcyBalance,
     average_entry,
@@ -45,6 +52,7 @@ from qlib_local.sim.settlement import PHASE_FILL, PHASE_FUNDING, PHASE_LIQUIDATI
 
 __all__ = ["CcyBalance", "Engine", "FeeModel", "ParamError"]
 IMMEDIATE = {"fok", "ioc", "optimal_limit_ioc"}
+CANCEL_POST_ONLY = "31"  # OKX cancelSource: the post-only order would have taken liquidity
 
 
 @dataclass
@@ -67,9 +75,11 @@ class Engine:
     judged from there on (a first ``sync`` sets it when not given).
     """
 
-    def __init__(self, market: MarketData, fees: FeeModel | None = None, start: int | None = None):
+    def __init__(self, market: MarketData, fees: FeeModel | None = None, start: int | None = None,
+                 book: BookModel | None = None):
         self.market = market
         self.fees = fees or FeeModel()
+        self.book = book or BookModel()
         self.lock = threading.RLock()
         self.accounts: dict[str, Account] = {}  # by API key
         self._ids = itertools.count(1)
@@ -188,18 +198,35 @@ class Engine:
             acct.orders[order.ord_id] = order
             if o.cl_ord_id:
                 acct.cl_ord_ids[o.cl_ord_id] = order.ord_id
-            crosses = px is None or (side == "buy" and px >= last) or (side == "sell" and px <= last)
+            if px is None:
+                slip = self.fees.slippage_bps / 1e4
+                base = spec.round_price(last * (1 + slip if side == "buy" else 1 - slip))
+                for level_px, level_sz in self.book.walk(self.market, o.inst_id, side, sz, base, now):
+                    self._fill(acct, order, level_sz, level_px, "T", now)
+                return order
+            crosses = self.would_take(o.inst_id, side, px, now)
+            if crosses and o.ord_type == "post_only":
+                order.state, order.cancel_source = "canceled", CANCEL_POST_ONLY
+                return order
             if crosses:
-                fill_px = last
-                if px is None:
-                    slip = self.fees.slippage_bps / 1e4
-                    fill_px = spec.round_price(last * (1 + slip if side == "buy" else 1 - slip))
-                self._fill(acct, order, sz, fill_px, "T", now)
-            elif o.ord_type in IMMEDIATE:
-                order.state = "canceled"
+                for level_px, level_sz in self.book.walk(self.market, o.inst_id, side, sz, last, now):
+                    if (side == "buy" and level_px > px) or (side == "sell" and level_px < px):
+                        break
+                    self._fill(acct, order, level_sz, level_px, "T", now)
+                    if order.state not in ("live", "partially_filled"):
+                        return order
+            if o.ord_type in IMMEDIATE:
+                order.state = "canceled"  # what did not fill at once (OKX: canceled, accFillSz kept)
             else:
-                order.frozen = order_margin(self.market, o.inst_id, opening, sz, px, lever, 0.0)[0]
+                left = sz - order.acc_fill_sz
+                opening = self._opening_qty(acct, o.inst_id, side, o.pos_side, left, o.reduce_only)
+                order.frozen = order_margin(self.market, o.inst_id, opening, left, px, lever, 0.0)[0]
             return order
+
+    def would_take(self, inst_id: str, side: str, px: float, now: int) -> bool:
+        """Whether a limit at ``px`` crosses the book (meets the best ask for a buy, bid for a sell)."""
+        best = self.book.best(self.market, inst_id, side, self.last(inst_id, now), now)
+        return (side == "buy" and px >= best) or (side == "sell" and px <= best)
 
     def _closable(self, acct: Account, inst_id: str, side: str, pos_side: str, reduce_only: bool) -> float | None:
         """Contracts an order may close; None when the order opens (so needs no position)."""
@@ -250,8 +277,10 @@ class Engine:
         order.fill_px, order.fill_sz, order.fill_time = px, qty, ts
         order.fee -= fee
         order.pnl += realized
+        left_before = order.sz - order.acc_fill_sz + qty
         order.state = "filled" if order.acc_fill_sz >= order.sz - 1e-12 else "partially_filled"
-        order.u_time, order.frozen = ts, 0.0
+        order.u_time = ts
+        order.frozen = 0.0 if order.state == "filled" else order.frozen * (left_before - qty) / left_before
         trade_id, bill_id = self._next_id(), self._next_id()
         sub = trade_sub_type(order.side, order.pos_side)
         acct.book(bill_id, ts, spec.settle_ccy, BILL_TRADE, sub, realized - fee, inst_id=order.inst_id, pnl=realized,
@@ -353,9 +382,8 @@ class Engine:
                 if order.px is not None and order.checked_to <= now:
                     hit = self._resting_hit(order, now)
                     if hit is not None and (best is None or hit[0] < best[0]):
-                        key, fill_ts = hit
-                        best = key, (lambda a=acct, o=order, t=fill_ts: self._fill(a, o, o.sz - o.acc_fill_sz,
-                                                                                    float(o.px), "M", t))
+                        key, fill_ts, qty = hit
+                        best = key, (lambda a=acct, o=order, t=fill_ts, q=qty: self._rest_fill(a, o, q, t))
         funding = settlement.next_funding(self.market, self.accounts.values(), self.cursor, now)
         if funding is not None and (best is None or (funding, PHASE_FUNDING) < best[0]):
             best = (funding, PHASE_FUNDING), (lambda t=funding: settlement.settle_funding(
@@ -370,27 +398,37 @@ class Engine:
                                                                                           self._next_id))
         return best
 
-    def _resting_hit(self, order: Order, now: int) -> tuple[Key, int] | None:
-        """When a resting limit order fills, if by ``now``: (event key, fill time).
+    def _resting_hit(self, order: Order, now: int) -> tuple[Key, int, float] | None:
+        """When and how much of a resting limit order fills, if by ``now``: (event key, fill
+        time, contracts).
 
-        A base bar whose range reaches the price fills it at the bar's close (stamped with the
-        bar's open, as before); the forming bar's open fills it at that open."""
+        The first base bar trading through the price (``BookModel.through``) fills at most one
+        level's depth of it at the bar's close (stamped with the bar's open, as before); the
+        forming bar's open through the price fills it at that open, with the last closed bar's depth."""
         px = order.px
         assert px is not None
         s = self.market.series(order.inst_id)
+        tick = self.market.spec(order.inst_id).tick_sz
+        left = order.sz - order.acc_fill_sz
         ts, hi, lo = self.market.closed_bars(order.inst_id, order.checked_to, now)
-        idx = ((lo <= px) if order.side == "buy" else (hi >= px)).nonzero()[0]
+        idx = self.book.through(order.side, px, tick, hi, lo).nonzero()[0]
         if len(idx):
             t = int(ts[idx[0]])
-            return (t + s.base_ms, PHASE_FILL), t
+            i = int(s.ts.searchsorted(t, "left"))
+            return (t + s.base_ms, PHASE_FILL), t, min(left, self.book.bar_depth(self.market, order.inst_id, i))
         checked = int(ts[-1]) + s.base_ms if len(ts) else order.checked_to
         last = self.market.price(order.inst_id, now)
         j = int(s.ts.searchsorted(now, "right")) - 1
-        if j >= 0 and s.ts[j] >= checked and last is not None and (
-            (order.side == "buy" and last <= px) or (order.side == "sell" and last >= px)
-        ):
-            return (int(s.ts[j]), PHASE_OPEN), int(s.ts[j])
+        if j >= 0 and s.ts[j] >= checked and last is not None and self.book.through(
+                order.side, px, tick, np.array([last]), np.array([last]))[0]:
+            return (int(s.ts[j]), PHASE_OPEN), int(s.ts[j]), min(left, self.book.bar_depth(
+                self.market, order.inst_id, j - 1))
         return None
+
+    def _rest_fill(self, acct: Account, order: Order, qty: float, ts: int) -> None:
+        """A resting order's maker fill; the bar it filled in is spent (one level per bar)."""
+        self._fill(acct, order, qty, float(order.px), "M", ts)  # type: ignore[arg-type]
+        order.checked_to = max(order.checked_to, ts + self.market.series(order.inst_id).base_ms)
 
 
 def on_clock(engine: Engine) -> Callable[[int], None]:

@@ -20,6 +20,7 @@ import uvicorn
 from qlib_local.errors import QlibError
 from qlib_local.sim.accounts import USDT, Account
 from qlib_local.sim.app import ResponseDropped, State, build_app
+from qlib_local.sim.book import BookModel
 from qlib_local.sim.clock import SimClock
 from qlib_local.sim.faults import Faults
 from qlib_local.sim.market import MarketData
@@ -104,14 +105,16 @@ class LocalExchange:
         fees: FeeModel | None = None,
         exchange: str = "okx",
         funding_rate: float | None = None,
+        book: BookModel | None = None,
     ):
-        """``funding_rate``: the synthetic rate settled at every funding time the store has no rate for."""
+        """``funding_rate``: the synthetic rate settled at every funding time the store has no rate for;
+        ``book``: the order book model (default: no spread, unlimited depth, through by a tick)."""
         store = root if isinstance(root, KlineStore) else KlineStore(root)
         self.market = MarketData(store, exchange, funding_rate)
         if not self.market.inst_ids:
             raise QlibError(f"no {exchange} instruments in the store at {store.root}")
         self.clock = SimClock(to_ms(start) if start is not None else default_start(self.market), speed)
-        self.engine = Engine(self.market, fees, start=self.clock.now_ms())
+        self.engine = Engine(self.market, fees, start=self.clock.now_ms(), book=book)
         self.faults = Faults()
         self.limiter = RateLimiter(rate_limit)
         self.clock.subscribe(self.engine.sync)

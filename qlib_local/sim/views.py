@@ -13,6 +13,8 @@ from qlib_local.sim.margin import CcyBalance, ccy_balance, liq_px, risk
 from qlib_local.sim.matching import Engine
 from qlib_local.sim.protocol import num, tick_decimals
 
+POST_ONLY_REASON = "Order canceled by system because the post-only order would have taken liquidity"
+
 
 def amount(x: float) -> str:
     """A currency amount: 12 significant digits, enough for coin balances (0.0000392156862745
@@ -38,7 +40,8 @@ def order_view(o: Order, engine: Engine) -> dict[str, Any]:
         "slTriggerPx": "", "slTriggerPxType": "", "slOrdPx": "", "attachAlgoOrds": [],
         "linkedAlgoOrd": {"algoId": ""}, "feeCcy": o.ccy, "fee": amount(o.fee), "rebateCcy": o.ccy,
         "rebate": "0", "source": "", "category": o.category, "reduceOnly": "true" if o.reduce_only else "false",
-        "isTpLimit": "false", "cancelSource": "", "cancelSourceReason": "", "quickMgnType": "",
+        "isTpLimit": "false", "cancelSource": o.cancel_source,
+        "cancelSourceReason": POST_ONLY_REASON if o.cancel_source == "31" else "", "quickMgnType": "",
         "algoClOrdId": "", "algoId": "", "uTime": str(o.u_time), "cTime": str(o.c_time),
     }
 

@@ -80,7 +80,7 @@ def engine_request(ctx: Ctx, p: Params) -> dict[str, Any]:
         raise BinanceError(-1106, "reduceOnly")
     last = ctx.engine.last(inst, ctx.now)
     px = float(price) if price is not None else last
-    if ord_type == "post_only" and ((side == "BUY" and px >= last) or (side == "SELL" and px <= last)):
+    if ord_type == "post_only" and ctx.engine.would_take(inst, side.lower(), px, ctx.now):
         raise BinanceError(-5022)
     if not spec.inverse and not reduce and float(qty) * spec.ct_val * px < ctx.state.min_notional - 1e-9:
         raise BinanceError(-4164, f"{ctx.state.min_notional:g}")
