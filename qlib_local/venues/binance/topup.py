@@ -46,7 +46,9 @@ class BinanceFeeTopup:
         return call_with_retry(once, what, self.retry) if retry else once()
 
     def fee_asset_price(self) -> float:
-        px = parse.prices(self._spot("fapiPublicGetTickerPrice", {}, "BNB price"), "price").get(self.fee_symbol)
+        """BNBUSDT's mark price: what a fee paid in BNB is converted at."""
+        r = self._spot("fapiPublicGetPremiumIndex", {"symbol": self.fee_symbol}, "BNB price")
+        px = parse.prices(r if isinstance(r, list) else [r], "markPrice").get(self.fee_symbol)
         if px is None:
             raise DataError(f"no {self.fee_symbol} price")
         return px
