@@ -192,6 +192,8 @@ def run_topup(port: FeeTopupPort, ledger: Ledger, account: str, bar_ts: int, cfg
     if quote == 0:
         out.lines.append(f"top-up: {held:g} {port.fee_asset} (~{held * price:.2f} {port.quote_asset}) covers "
                          f"{cfg.days:g} day(s) of fees at ~{per_day:.2f} {port.quote_asset}/day")
+        if held > 0:
+            _fee_burn(port, out)  # the coin is there: pay with it
         return out
     cash = port.spot_free(port.quote_asset)
     if cash < quote:

@@ -143,8 +143,10 @@ def test_rerun_of_the_same_bar_buys_nothing(bex, traded):
 def test_enough_bnb_buys_nothing(bex, traded):
     v, ledger = traded
     assert run_topup(v, ledger, "alice", BAR, CFG, now(v)).spent == pytest.approx(30.0)
+    v.set_fee_burn(False)
     out = run_topup(v, ledger, "alice", BAR + 1, TopupConfig(True, 1, 10, 200), now(v))  # 1 day: 4.29 < 29.97
-    assert out.spent == 0 and "covers" in out.lines[-1]
+    assert out.spent == 0 and "covers" in out.lines[0]
+    assert v.fee_burn() and "turned on paying fees in BNB" in out.lines[-1]  # BNB held: fees paid with it
     assert bex.spot["alice"]["USDT"] == pytest.approx(970.0) and len(topups(ledger, "alice")) == 1
 
 
