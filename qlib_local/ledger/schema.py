@@ -66,6 +66,12 @@ CREATE INDEX IF NOT EXISTS funding_bar ON funding (account, bar_ts);
 CREATE TABLE IF NOT EXISTS funding_split (
     bill_id TEXT NOT NULL, strategy TEXT NOT NULL, amount REAL NOT NULL, PRIMARY KEY (bill_id, strategy)
 );
+CREATE TABLE IF NOT EXISTS fee_topups (
+    cl_ord_id TEXT PRIMARY KEY, account TEXT NOT NULL, bar_ts INTEGER NOT NULL, asset TEXT NOT NULL,
+    symbol TEXT NOT NULL, quote REAL NOT NULL, state TEXT NOT NULL, qty REAL, cost REAL, moved REAL,
+    tran_id TEXT, note TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fee_topups_state ON fee_topups (account, state);
 CREATE TABLE IF NOT EXISTS leverage (
     account TEXT NOT NULL, inst_id TEXT NOT NULL, mgn_mode TEXT NOT NULL, pos_side TEXT NOT NULL,
     lever REAL NOT NULL, set_at INTEGER NOT NULL, PRIMARY KEY (account, inst_id, mgn_mode, pos_side)

@@ -27,6 +27,7 @@ from qlib_local.config_values import MAX_LEVERAGE, Bounds, boolean, identifier, 
 from qlib_local.live import redact
 from qlib_local.live.errors import ConfigError, SecretError
 from qlib_local.live.guards import GuardSettings
+from qlib_local.live.topup_config import TopupConfig, parse_topup
 from qlib_local.live.venue import VenueCaps
 from qlib_local.venues.registry import REGISTRY, caps_of
 from qlib_local.yamlfile import read_yaml
@@ -120,6 +121,7 @@ class AccountConfig:
     size_tolerance: float = GuardSettings.size_tolerance
     dingtalk: DingTalkConfig | None = None
     telegram: TelegramConfig | None = None
+    bnb_topup: TopupConfig | None = None  # the fee top-up (qlib_local.live.topup)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -180,7 +182,7 @@ def _number(where: str, name: str, v: Any) -> float:
 GUARDS = {"price_band_ranges", "price_band_min", "price_band_max", "price_band_bars", "size_tolerance"}
 KNOWN = {"exchange", "mode", "url", "pos_mode", "margin_mode", "strategies", "leverage", "store", "ledger",
          "runs_dir", "secrets_file", "wait_data_s", "max_late_s", "history_bars", "fetch_missing", "order_type",
-         "cell_timeout_s", "retry_budget_s", "poll_timeout_s", "notify"} | GUARDS
+         "cell_timeout_s", "retry_budget_s", "poll_timeout_s", "notify", "bnb_topup"} | GUARDS
 
 
 def _guards(where: str, raw: dict[str, Any]) -> dict[str, Any]:
@@ -260,7 +262,7 @@ def parse_account(name: str, raw: Any, base: Path, defaults: dict[str, Any]) -> 
         cell_timeout_s=num("cell_timeout_s", raw.get("cell_timeout_s", 600)),
         retry_budget_s=num("retry_budget_s", raw.get("retry_budget_s", 15)),
         poll_timeout_s=num("poll_timeout_s", raw.get("poll_timeout_s", 10)),
-        dingtalk=ding, telegram=tele, **_guards(where, raw),
+        dingtalk=ding, telegram=tele, bnb_topup=parse_topup(where, raw.get("bnb_topup"), caps), **_guards(where, raw),
     )
 
 

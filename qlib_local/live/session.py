@@ -276,6 +276,12 @@ class LiveSession(TradingSteps):
             self.skip("no instrument has data up to the close")
         return self.data
 
+    def top_up_fees(self) -> None:
+        """The fee top-up after ``record`` (:mod:`qlib_local.live.topup_step`); alerts, never fails the run."""
+        from qlib_local.live.topup_step import top_up_after_record
+
+        top_up_after_record(self)
+
     def notify(self) -> list[str]:
         """Orders, fills, positions, equity per strategy, and every alert. Never raises."""
         if self.status not in ("ok",):
@@ -294,7 +300,7 @@ class LiveSession(TradingSteps):
     def run(self) -> str:
         """Every step in order (the in-process path; the notebook calls them one cell at a time)."""
         for fn in (self.start, self.connect, self.reconcile, self.wait_close, self.wait_data, self.compute,
-                   self.plan, self.execute, self.record):
+                   self.plan, self.execute, self.record, self.top_up_fees):
             fn()
         self.notify()
         self.release()

@@ -91,6 +91,7 @@ class VenueCaps:
     pos_side_modes: frozenset[str] = frozenset({LONG_SHORT_MODE})  # ... and where the position side is
     leverage_per_side: bool = False  # isolated long/short positions carry their own leverage
     integer_leverage: bool = False
+    fee_topup: bool = False  # buys the venue's fee-discount coin on spot for the futures wallet (FeeTopupPort)
 
     def kind(self, code: str, default: Kind = Kind.REJECTED_OTHER) -> Kind:
         return self.error_kinds.get(str(code), default)

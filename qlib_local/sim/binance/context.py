@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from qlib_local.sim.accounts import Account
 from qlib_local.sim.binance.errors import BinanceError
@@ -41,6 +42,7 @@ class BinanceState:
     auth_clock: Callable[[], int] = wall_ms
     spot: dict[str, dict[str, float]] = field(default_factory=dict)  # api key -> spot wallet
     fee_burn: dict[str, bool] = field(default_factory=dict)  # api key -> pay USDⓈ-M fees in BNB
+    spot_orders: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (api key, client id) -> order
     min_notional: float = 5.0  # USDⓈ-M orders below this notional are refused (-4164)
     spot_fee: float = 0.001  # spot taker fee, in the asset received
     bnb_discount: float = 0.10  # fees paid in BNB cost 10% less

@@ -42,7 +42,8 @@ _DAPI_ONLY: list[tuple[str, str, Handler]] = [
 ]
 _SPOT: list[tuple[str, str, Handler, bool]] = [
     ("GET", "/v3/time", mkt.ep_time, False), ("GET", "/v3/exchangeInfo", wal.ep_spot_exchange_info, False),
-    ("POST", "/v3/order", wal.ep_spot_order, True), ("GET", "/v3/account", wal.ep_spot_account, True),
+    ("POST", "/v3/order", wal.ep_spot_order, True), ("GET", "/v3/order", wal.ep_get_spot_order, True),
+    ("GET", "/v3/account", wal.ep_spot_account, True),
 ]
 _SAPI: list[tuple[str, str, Handler]] = [
     ("GET", "/v1/capital/config/getall", wal.ep_coins), ("GET", "/v1/margin/allPairs", wal.ep_margin_pairs),

@@ -110,12 +110,29 @@ def ep_spot_order(ctx: Ctx) -> Any:
     wallet[get] = wallet.get(get, 0.0) + get_amt - fee
     oid = next(_spot_ids)
     cid = p.text("newClientOrderId") or f"sim{oid}"
-    return {"symbol": inst, "orderId": oid, "orderListId": -1, "clientOrderId": cid, "transactTime": ctx.now,
+    order = {"symbol": inst, "orderId": oid, "orderListId": -1, "clientOrderId": cid, "transactTime": ctx.now,
             "price": "0.00000000", "origQty": amount(qty), "executedQty": amount(qty),
             "cummulativeQuoteQty": amount(cost), "status": "FILLED", "timeInForce": "GTC", "type": "MARKET",
             "side": side, "workingTime": ctx.now, "selfTradePreventionMode": "NONE",
             "fills": [{"price": num(px, decimals(spec.tick_sz)), "qty": amount(qty), "commission": amount(fee),
                        "commissionAsset": get, "tradeId": oid}]}
+    ctx.state.spot_orders[(ctx.account.api_key, cid)] = order
+    return order
+
+
+def ep_get_spot_order(ctx: Ctx) -> Any:
+    """A spot order by ``origClientOrderId`` (or ``orderId``): GET /api/v3/order's shape (no fills); -2013 unknown."""
+    p = ctx.params
+    inst, cid, oid = p.required("symbol"), p.text("origClientOrderId"), p.text("orderId")
+    if not cid and not oid:
+        raise BinanceError(-1102, "orderId", msg="Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+    mine = [o for (key, c), o in ctx.state.spot_orders.items() if key == ctx.account.api_key and o["symbol"] == inst
+            and (c == cid if cid else str(o["orderId"]) == oid)]
+    if not mine:
+        raise BinanceError(-2013)
+    o = mine[-1]
+    return {k: v for k, v in o.items() if k != "fills"} | {"time": o["transactTime"], "updateTime": o["transactTime"],
+                                                          "isWorking": True, "origQuoteOrderQty": "0.00000000"}
 
 
 def _transfer(ctx: Ctx, kind: str) -> int:

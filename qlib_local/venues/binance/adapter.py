@@ -35,6 +35,7 @@ from qlib_local.live.venue import LONG_SHORT_MODE, NET_MODE, VenueCaps
 from qlib_local.specs import InstrumentSpec
 from qlib_local.venues.binance import parse
 from qlib_local.venues.binance.caps import COINM, COINM_CAPS, USDM, USDM_CAPS, Family
+from qlib_local.venues.binance.topup import BinanceFeeTopup
 from qlib_local.venues.pacing import Pacer
 
 if TYPE_CHECKING:
@@ -116,8 +117,9 @@ def _open(kind: type[ccxt.Exchange], family: Family, caps: VenueCaps, acct: Acco
     return BinanceVenue(ex, family, caps, retry=retry, pace=pace)
 
 
-class BinanceVenue:
-    """One Binance futures account through ccxt: the :class:`qlib_local.live.venue.Venue` port."""
+class BinanceVenue(BinanceFeeTopup):
+    """One Binance futures account through ccxt: the :class:`qlib_local.live.venue.Venue` port (and, where
+    the caps say ``fee_topup``, the BNB top-up port)."""
 
     def __init__(self, ex: ccxt.Exchange, family: Family, caps: VenueCaps, retry: RetryPolicy | None = None,
                  pace: bool = True):

@@ -142,7 +142,7 @@ COINM_PACING = _weights(COINM, {
 ID_RULE = IdRule(36, ".A-Z:/a-z0-9_-")  # newClientOrderId: up to 36 of [.A-Z:/a-z0-9_-]
 
 
-def _caps(name: str, settle: str | None, pacing: PacingTable) -> VenueCaps:
+def _caps(name: str, settle: str | None, pacing: PacingTable, fee_topup: bool = False) -> VenueCaps:
     return VenueCaps(
         name=name,
         max_batch=5,  # batchOrders: at most 5 orders
@@ -154,8 +154,9 @@ def _caps(name: str, settle: str | None, pacing: PacingTable) -> VenueCaps:
         pacing=pacing,
         error_kinds=ERROR_KINDS,
         integer_leverage=True,
+        fee_topup=fee_topup,
     )
 
 
-USDM_CAPS = _caps("Binance USDⓈ-M", "USDT", USDM_PACING)
+USDM_CAPS = _caps("Binance USDⓈ-M", "USDT", USDM_PACING, fee_topup=True)  # BNB pays USDⓈ-M fees at 10% off
 COINM_CAPS = _caps("Binance COIN-M", None, COINM_PACING)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ccxt
 import pytest
 
-from .conftest import ccxt_client
+from .conftest import KEY_B, SECRET_B, ccxt_client
 
 BTC = "BTC/USDT:USDT"
 
@@ -71,3 +71,18 @@ def test_each_futures_wallet_takes_its_own_assets(usdm, coinm, bex):
     assert coinm.fetch_balance()["BTC"]["total"] == pytest.approx(0.75)
     with pytest.raises(ccxt.ExchangeError, match="-5013"):
         coinm.transfer("BTC", 1, "inverse", "spot")  # more than is left
+
+
+def test_spot_order_by_client_id(bex):
+    spot = ccxt_client(bex, "binance", fetchMarkets={"types": ["spot"]})
+    r = spot.privatePostOrder({"symbol": "BNBUSDT", "side": "BUY", "type": "MARKET", "quoteOrderQty": "30",
+                               "newClientOrderId": "topup-1"})
+    got = spot.privateGetOrder({"symbol": "BNBUSDT", "origClientOrderId": "topup-1"})
+    assert (got["orderId"], got["status"], got["executedQty"], got["cummulativeQuoteQty"]) == (
+        r["orderId"], "FILLED", "0.05", "30") and "fills" not in got
+    assert spot.privateGetOrder({"symbol": "BNBUSDT", "orderId": str(r["orderId"])})["clientOrderId"] == "topup-1"
+    with pytest.raises(ccxt.ExchangeError, match="-2013"):
+        spot.privateGetOrder({"symbol": "BNBUSDT", "origClientOrderId": "topup-2"})
+    bob = ccxt_client(bex, "binance", key=KEY_B, secret=SECRET_B, fetchMarkets={"types": ["spot"]})
+    with pytest.raises(ccxt.ExchangeError, match="-2013"):  # another account's order is not seen
+        bob.privateGetOrder({"symbol": "BNBUSDT", "origClientOrderId": "topup-1"})
