@@ -5,8 +5,7 @@ venue-specific they touch lives here: the account's ``exchange`` value (also the
 folder), instrument ids, the paths the tests put faults and rate limits on, the raw codes
 the local exchange answers with (asserted beside the domain kinds, so a wrong mapping
 fails), and a client a person trading by hand would use (the venue's own library, not our
-adapter). ``LOCAL_KITS`` lists the venues that have a local exchange; adding Binance's,
-once it exists, is one entry here (``BINANCE_USDM`` holds what is already known).
+adapter). ``LOCAL_KITS`` lists the venues that have a local exchange: OKX and Binance USDⓈ-M.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import okx.Trade
 
 from qlib_local.live.types import Kind
 from qlib_local.sim import LocalExchange
+from qlib_local.sim.binance import BinanceExchange
 from qlib_local.sim.ratelimit import Rule
 
 
@@ -97,8 +97,9 @@ OKX = VenueKit(
 
 
 # ------------------------------------------------------------------------------ Binance USDⓈ-M
-def _not_yet(what: str) -> None:
-    raise NotImplementedError(f"{what} on the local Binance exchange: not built yet")
+def _binance_storm(exchange: Any, on: bool) -> None:
+    for path in ("/fapi/v1/batchOrders", "/fapi/v1/order"):
+        exchange.limiter.storm("POST", path, on)
 
 
 class BinanceByHand(ByHand):
@@ -130,8 +131,8 @@ BINANCE_USDM = VenueKit(
     paths={"place": "/fapi/v1/batchOrders", "lookup": "/fapi/v1/order"},
     codes={Kind.INSUFFICIENT_MARGIN.value: "-2019", Kind.DUPLICATE_CLIENT_ID.value: "-4116",
            Kind.RETRY_LATER.value: "-1003", "unavailable": "-1001"},  # a 5xx carries -1001 in its body
-    local_exchange=None,  # the local Binance exchange is being built; then: its constructor and a storm
-    storm=lambda exchange, on: _not_yet("a rate-limit storm"),
+    local_exchange=lambda root, start: BinanceExchange(root, start=start, exchange="binanceusdm"),
+    storm=_binance_storm,
     by_hand=BinanceByHand,
 )
 
