@@ -11,7 +11,7 @@ adapter). ``LOCAL_KITS`` lists the venues that have a local exchange: OKX and Bi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from qlib_local.live.types import Kind
 from qlib_local.sim import LocalExchange
 from qlib_local.sim.binance import BinanceExchange
 from qlib_local.sim.ratelimit import Rule
+from qlib_local.specs import InstrumentSpec
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class VenueKit:
     local_exchange: Callable[[Path, str], Any] | None  # (store root, start) -> a local exchange, not started
     storm: Callable[[Any, bool], None]  # refuse every order placement (rate limit), or stop refusing
     by_hand: Callable[[Any, Any], ByHand]  # (local exchange, its account) -> a manual trader
+    coin_contracts: bool = False  # linear quantities are coins (Binance): one coin a contract
 
     def __str__(self) -> str:
         return self.exchange
@@ -48,6 +50,15 @@ class VenueKit:
     def rename(self, synthetic_id: str) -> str:
         """The venue's id of one of the generator's swaps (``BTC-USDT-SWAP``)."""
         return self.inst(synthetic_id.split("-")[0])
+
+    def spec(self, synthetic: InstrumentSpec) -> InstrumentSpec:
+        """The venue's spec of one of the generator's swaps: renamed, and where a linear contract is
+        one coin (Binance) the same lots in coins, so an order's notional is what it is on OKX."""
+        spec = replace(synthetic, inst_id=self.rename(synthetic.inst_id))
+        if self.coin_contracts and not spec.inverse:
+            ct = spec.ct_val
+            spec = replace(spec, ct_val=1.0, lot_sz=round(spec.lot_sz * ct, 12), min_sz=round(spec.min_sz * ct, 12))
+        return spec
 
 
 class ByHand:
@@ -134,6 +145,7 @@ BINANCE_USDM = VenueKit(
     local_exchange=lambda root, start: BinanceExchange(root, start=start, exchange="binanceusdm"),
     storm=_binance_storm,
     by_hand=BinanceByHand,
+    coin_contracts=True,
 )
 
 LOCAL_KITS = [kit for kit in (OKX, BINANCE_USDM) if kit.local_exchange is not None]

@@ -5,7 +5,6 @@ and its capability data only."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -42,7 +41,7 @@ def root(tmp_path_factory, kit: VenueKit) -> Path:
     bars, specs = generate(SynthConfig(instruments=2, timeframe="1H", days=5, seed=2))
     for inst, df in bars.items():
         store.upsert(kit.exchange, kit.rename(inst), "1H", df)
-    save_specs(r, kit.exchange, {kit.rename(i): replace(s, inst_id=kit.rename(i)) for i, s in specs.items()})
+    save_specs(r, kit.exchange, {kit.rename(i): kit.spec(sp) for i, sp in specs.items()})
     return r
 
 
