@@ -48,6 +48,9 @@ def write_store(root: Path, n: int, exchange: str = "okx") -> list[str]:
         for c in ("open", "high", "low", "close"):
             df[c] = (df[c] / tick).round() * tick
         store.upsert(exchange, venue_id(exchange, inst), "1H", df)
+    if exchange != "okx":  # Binance's linear contract is one coin: the same lots, in coins
+        specs = {i: replace(sp, ct_val=1.0, lot_sz=round(sp.lot_sz * sp.ct_val, 12),
+                            min_sz=round(sp.min_sz * sp.ct_val, 12)) for i, sp in specs.items()}
     save_specs(root, exchange, {venue_id(exchange, i): replace(sp, inst_id=venue_id(exchange, i))
                                 for i, sp in specs.items()})
     return [venue_id(exchange, i) for i in bars]
