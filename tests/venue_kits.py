@@ -35,6 +35,7 @@ class VenueKit:
     storm: Callable[[Any, bool], None]  # refuse every order placement (rate limit), or stop refusing
     by_hand: Callable[[Any, Any], ByHand]  # (local exchange, its account) -> a manual trader
     coin_contracts: bool = False  # linear quantities are coins (Binance): one coin a contract
+    ids_unique_after_final: bool = True  # as the adapter's caps: False = every id is looked up before sending
 
     def __str__(self) -> str:
         return self.exchange
@@ -146,6 +147,7 @@ BINANCE_USDM = VenueKit(
     storm=_binance_storm,
     by_hand=BinanceByHand,
     coin_contracts=True,
+    ids_unique_after_final=False,
 )
 
 LOCAL_KITS = [kit for kit in (OKX, BINANCE_USDM) if kit.local_exchange is not None]

@@ -22,6 +22,10 @@ LOOKUPS = 10_000
 
 
 def test_killed_after_sending_before_recording_then_rerun(accounts_file, kit, exchange, tmp_path):
+    if not kit.ids_unique_after_final:
+        pytest.skip(f"{kit}: every id is looked up BEFORE it is sent (client ids unique among open orders only), "
+                    "so hanging the lookup path stops the run before it sends; this scenario needs a fault that "
+                    "starts after the send, which the local exchange's faults cannot express yet")
     path = accounts_file()
     exchange.clock.set(bar(0) + 1_000)
     exchange.faults.drop_response(kit.paths["place"], times=None)  # orders take effect, answers are lost
