@@ -86,6 +86,7 @@ class InstrumentSpec:
     mm_tiers: tuple[tuple[float, float], ...] = ()  # ((max notional in settle ccy, mmr), ...) ascending
     liq_fee: float = DEFAULT_LIQ_FEE  # liquidation fee on the closed notional
     funding_interval_h: float = 8.0  # funding settles every this many hours, epoch-aligned
+    min_notional: float = 0.0  # linear: an opening order under this notional (settle ccy) is refused; 0: none
 
     def __post_init__(self) -> None:
         if self.ct_type not in ("linear", "inverse"):
@@ -97,6 +98,9 @@ class InstrumentSpec:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not (math.isfinite(v) and lo < v <= hi):
                 raise DataError(f"{self.inst_id}: {name} must be a finite number in ({lo:g}, {hi:g}], got {v!r}")
+        v = self.min_notional
+        if isinstance(v, bool) or not isinstance(v, int | float) or not (math.isfinite(v) and 0 <= v <= 1e12):
+            raise DataError(f"{self.inst_id}: min_notional must be a finite number in [0, 1e12], got {v!r}")
         try:
             self.margin_table  # noqa: B018 - validates the tiers
         except ValueError as e:

@@ -5,14 +5,13 @@ venue-specific they touch lives here: the account's ``exchange`` value (also the
 folder), instrument ids, the paths the tests put faults and rate limits on, the raw codes
 the local exchange answers with (asserted beside the domain kinds, so a wrong mapping
 fails), and a client a person trading by hand would use (the venue's own library, not our
-adapter). ``LOCAL_KITS`` lists the venues that have a local exchange; adding Binance's,
-once it exists, is one entry here (``BINANCE_USDM`` holds what is already known).
+adapter). ``LOCAL_KITS`` lists the venues that have a local exchange: OKX and Binance USDⓈ-M.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,9 @@ import okx.Trade
 
 from qlib_local.live.types import Kind
 from qlib_local.sim import LocalExchange
+from qlib_local.sim.binance import BinanceExchange
 from qlib_local.sim.ratelimit import Rule
+from qlib_local.specs import InstrumentSpec
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class VenueKit:
     local_exchange: Callable[[Path, str], Any] | None  # (store root, start) -> a local exchange, not started
     storm: Callable[[Any, bool], None]  # refuse every order placement (rate limit), or stop refusing
     by_hand: Callable[[Any, Any], ByHand]  # (local exchange, its account) -> a manual trader
+    coin_contracts: bool = False  # linear quantities are coins (Binance): one coin a contract
+    ids_unique_after_final: bool = True  # as the adapter's caps: False = every id is looked up before sending
 
     def __str__(self) -> str:
         return self.exchange
@@ -48,6 +51,15 @@ class VenueKit:
     def rename(self, synthetic_id: str) -> str:
         """The venue's id of one of the generator's swaps (``BTC-USDT-SWAP``)."""
         return self.inst(synthetic_id.split("-")[0])
+
+    def spec(self, synthetic: InstrumentSpec) -> InstrumentSpec:
+        """The venue's spec of one of the generator's swaps: renamed, and where a linear contract is
+        one coin (Binance) the same lots in coins, so an order's notional is what it is on OKX."""
+        spec = replace(synthetic, inst_id=self.rename(synthetic.inst_id))
+        if self.coin_contracts and not spec.inverse:
+            ct = spec.ct_val
+            spec = replace(spec, ct_val=1.0, lot_sz=round(spec.lot_sz * ct, 12), min_sz=round(spec.min_sz * ct, 12))
+        return spec
 
 
 class ByHand:
@@ -97,8 +109,9 @@ OKX = VenueKit(
 
 
 # ------------------------------------------------------------------------------ Binance USDⓈ-M
-def _not_yet(what: str) -> None:
-    raise NotImplementedError(f"{what} on the local Binance exchange: not built yet")
+def _binance_storm(exchange: Any, on: bool) -> None:
+    for path in ("/fapi/v1/batchOrders", "/fapi/v1/order"):
+        exchange.limiter.storm("POST", path, on)
 
 
 class BinanceByHand(ByHand):
@@ -130,9 +143,11 @@ BINANCE_USDM = VenueKit(
     paths={"place": "/fapi/v1/batchOrders", "lookup": "/fapi/v1/order"},
     codes={Kind.INSUFFICIENT_MARGIN.value: "-2019", Kind.DUPLICATE_CLIENT_ID.value: "-4116",
            Kind.RETRY_LATER.value: "-1003", "unavailable": "-1001"},  # a 5xx carries -1001 in its body
-    local_exchange=None,  # the local Binance exchange is being built; then: its constructor and a storm
-    storm=lambda exchange, on: _not_yet("a rate-limit storm"),
+    local_exchange=lambda root, start: BinanceExchange(root, start=start, exchange="binanceusdm"),
+    storm=_binance_storm,
     by_hand=BinanceByHand,
+    coin_contracts=True,
+    ids_unique_after_final=False,
 )
 
 LOCAL_KITS = [kit for kit in (OKX, BINANCE_USDM) if kit.local_exchange is not None]

@@ -7,6 +7,7 @@ that a margin rejection of the opening leg still lets the close go through.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -83,12 +84,15 @@ def legs_long_short(long_now: float, short_now: float, target: float) -> list[tu
 def plan_orders(account: str, bar_ts: int, targets: dict[str, float], positions: list[PositionInfo],
                 specs: dict[str, InstrumentSpec], pos_mode: str = "net_mode", td_mode: str = "cross",
                 skip: dict[str, str] | None = None, attempts: dict[tuple[str, str, str], int] | None = None,
-                ord_type: str = "market", id_rule: IdRule | None = None) -> Plan:
+                ord_type: str = "market", id_rule: IdRule | None = None,
+                prices: Mapping[str, float] | None = None) -> Plan:
     """Orders moving ``positions`` to ``targets`` (instruments absent from ``targets`` are left alone).
 
     ``skip`` maps instruments not to trade to the reason (stale data, ...); ``attempts``
     gives the attempt number per (instrument, pos_side, leg) when earlier ones ended;
-    ``id_rule`` is the venue's client-id rule every id is checked against.
+    ``id_rule`` is the venue's client-id rule every id is checked against; ``prices`` (last
+    prices) judge an opening order against the instrument's ``min_notional`` (a close never is:
+    the venue takes a reduce-only order of any notional, and a position must stay closable).
     """
     skip = skip or {}
     attempts = attempts or {}
@@ -117,6 +121,11 @@ def plan_orders(account: str, bar_ts: int, targets: dict[str, float], positions:
             sz = lots(size, spec, nearest=(leg == "close"), scale=scale)
             if sz < spec.min_sz - EPS:
                 skipped.append(Skip(inst, f"{leg} {size:g} contracts is below minSz {spec.min_sz:g}", size))
+                continue
+            notional = sz * spec.ct_val * (prices or {}).get(inst, math.nan)
+            if leg == "open" and not spec.inverse and notional < spec.min_notional - EPS:  # NaN: no price, no check
+                skipped.append(Skip(inst, f"open {sz:g} contracts is {notional:g} {spec.settle_ccy} notional, "
+                                          f"below minNotional {spec.min_notional:g}", size))
                 continue
             n = attempts.get((inst, pos_side, leg), 1)
             orders.append(OrderRequest(

@@ -208,7 +208,8 @@ class TradingSteps:
         targets = {i: float(v) for i, v in self.result.net.items()}
         assert self.venue is not None
         plan = plan_orders(self.acct.name, self.bar_ms, targets, positions, self.specs, self.acct.pos_mode,
-                           self.acct.margin_mode, skip, attempts, self.acct.order_type, self.venue.caps.id_rule)
+                           self.acct.margin_mode, skip, attempts, self.acct.order_type, self.venue.caps.id_rule,
+                           self.last_px)
         cap = guards.exposure_cap(self.balance_before.total_eq, guards.allowed_leverage(self.book.cfg.strategies),
                                   self.acct.guards.size_tolerance)
         orders, refused = guards.cap_orders(plan.orders, positions, self.last_px,

@@ -87,6 +87,7 @@ class Engine:
         # Venue hooks (a protocol front end sets them): the client order id rule, and who pays
         # a trade's fee in which currency: (account, instrument, fee in settle ccy, ts) -> (ccy, amount).
         self.cl_ord_id_re = CL_ORD_ID_RE
+        self.cl_ord_id_open_only = False  # Binance: a client id is refused again only while its order is open
         self.fee_payer: Callable[[Account, str, float, int], tuple[str, float]] | None = None
 
     def _next_id(self) -> str:
@@ -166,7 +167,8 @@ class Engine:
         with self.lock:
             o = self.validate(acct, req)
             spec = self.market.check(o.inst_id, now)
-            if o.cl_ord_id and o.cl_ord_id in acct.cl_ord_ids:
+            if o.cl_ord_id and o.cl_ord_id in acct.cl_ord_ids and (not self.cl_ord_id_open_only or acct.orders[
+                    acct.cl_ord_ids[o.cl_ord_id]].state in ("live", "partially_filled")):
                 raise OkxError("51016")
             if o.priceless and o.sz > MAX_MKT_SZ:
                 raise OkxError("51202")

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import secrets as _secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -48,6 +47,14 @@ def insts(kit: VenueKit) -> SimpleNamespace:
     return SimpleNamespace(**{c: kit.inst(c) for c in COINS})
 
 
+@pytest.fixture(scope="session")
+def q(kit: VenueKit) -> Callable[[str, float], float]:
+    """The venue's quantity of ``n`` of the generator's contracts of ``inst``: the same on OKX, the
+    coins they are where a contract is one coin (Binance), so a test's order is the same money."""
+    ct = {kit.rename(i): sp.ct_val for i, sp in generate(DATA)[1].items()}
+    return lambda inst, n: round(n * ct[inst], 12) if kit.coin_contracts else n
+
+
 def strategies_config(kit: VenueKit) -> dict:
     """Two strategies, both hourly: a timing one on BTC/ETH, an event one rolling 2 tranches."""
     btc, eth, sol, xrp = (kit.inst(c) for c in COINS)
@@ -82,7 +89,7 @@ def write_tick_data(store: KlineStore, cfg: SynthConfig, kit: VenueKit, cut: dic
             df = df[df.index < pd.Timestamp(cut[inst], unit="ms", tz="UTC")]
         store.upsert(kit.exchange, inst, cfg.timeframe, df)
         store.set_complete_up_to(kit.exchange, inst, cfg.timeframe, df.index[-1] + pd.Timedelta(cfg.timeframe.lower()))
-    save_specs(store.root, kit.exchange, {kit.rename(i): replace(sp, inst_id=kit.rename(i)) for i, sp in specs.items()})
+    save_specs(store.root, kit.exchange, {kit.rename(i): kit.spec(sp) for i, sp in specs.items()})
     return [kit.rename(i) for i in bars]
 
 

@@ -43,33 +43,33 @@ def exchange_orders(exchange, account=ACCOUNT):
     return list(exchange.accounts[account].orders.values())
 
 
-def test_same_orders_twice_never_double(exchange, venue, ledger, insts):
+def test_same_orders_twice_never_double(exchange, venue, ledger, insts, q):
     exchange.clock.set(bar(0))
-    plan = make_plan(venue, {insts.BTC: 2.0, insts.ETH: -3.0})
+    plan = make_plan(venue, {insts.BTC: q(insts.BTC, 2.0), insts.ETH: -q(insts.ETH, 3.0)})
     first = executor(venue, ledger, "r1").execute(bar(0), plan.orders, bar(0) - 60_000)
     assert first.ok and len(first.acks) == 2
     again = executor(venue, ledger, "r2").execute(bar(0), plan.orders, bar(0) - 60_000)
     assert again.ok and all(a.msg == "adopted" for a in again.acks.values())  # looked up, not resent
     cl = Counter(o.cl_ord_id for o in exchange_orders(exchange))
     assert set(cl.values()) == {1} and len(cl) == 2
-    assert {p.inst_id: p.contracts for p in venue.positions()} == {insts.BTC: 2.0, insts.ETH: -3.0}
+    assert {p.inst_id: p.contracts for p in venue.positions()} == {insts.BTC: q(insts.BTC, 2.0), insts.ETH: -q(insts.ETH, 3.0)}
     assert {o.state for o in ledger.orders(ACCOUNT)} == {"filled"} and len(ledger.fills(ACCOUNT)) == 2
 
 
-def test_dropped_answer_is_looked_up_not_resent(exchange, kit, venue, ledger, insts):
+def test_dropped_answer_is_looked_up_not_resent(exchange, kit, venue, ledger, insts, q):
     exchange.clock.set(bar(0))
     exchange.faults.drop_response(kit.paths["place"], times=1)
-    plan = make_plan(venue, {insts.BTC: 1.0, insts.SOL: 5.0})
+    plan = make_plan(venue, {insts.BTC: q(insts.BTC, 1.0), insts.SOL: q(insts.SOL, 5.0)})
     rep = executor(venue, ledger, "r1").execute(bar(0), plan.orders, bar(0) - 60_000)
     assert rep.ok and all("found after" in a.msg for a in rep.acks.values())
     assert len(exchange_orders(exchange)) == 2  # the dropped request took effect once, nothing resent
     assert [o.state for o in ledger.orders(ACCOUNT)] == ["filled", "filled"]
 
 
-def test_5xx_storm_retries_then_fails_cleanly(exchange, kit, venue, ledger, insts):
+def test_5xx_storm_retries_then_fails_cleanly(exchange, kit, venue, ledger, insts, q):
     exchange.clock.set(bar(0))
     exchange.faults.fail(kit.paths["place"], 503)
-    plan = make_plan(venue, {insts.BTC: 1.0, insts.ETH: 1.0})
+    plan = make_plan(venue, {insts.BTC: q(insts.BTC, 1.0), insts.ETH: q(insts.ETH, 1.0)})
     t0 = time.monotonic()
     rep = executor(venue, ledger, "r1", ONE_SECOND).execute(bar(0), plan.orders, bar(0) - 60_000)
     assert time.monotonic() - t0 > 0.5  # the budget was spent retrying (a lower bound: no slack involved)
@@ -82,10 +82,10 @@ def test_5xx_storm_retries_then_fails_cleanly(exchange, kit, venue, ledger, inst
     assert (ledger.events(ACCOUNT)["kind"] == "place_failed").sum() == 1
 
 
-def test_rate_limit_storm_is_ridden_out_within_the_budget(exchange, kit, venue, ledger, insts):
+def test_rate_limit_storm_is_ridden_out_within_the_budget(exchange, kit, venue, ledger, insts, q):
     exchange.clock.set(bar(0))
     kit.storm(exchange, True)
-    plan = make_plan(venue, {insts.BTC: 1.0, insts.ETH: -1.0, insts.XRP: 10.0})
+    plan = make_plan(venue, {insts.BTC: q(insts.BTC, 1.0), insts.ETH: -q(insts.ETH, 1.0), insts.XRP: q(insts.XRP, 10.0)})
     sent = venue.requests
 
     def calm_after_three_refusals() -> None:
@@ -98,25 +98,25 @@ def test_rate_limit_storm_is_ridden_out_within_the_budget(exchange, kit, venue, 
     assert rep.ok and len(rep.acks) == 3 and len(exchange_orders(exchange)) == 3
 
 
-def test_rate_limit_storm_beyond_the_budget_fails_cleanly(exchange, kit, venue, ledger, insts):
+def test_rate_limit_storm_beyond_the_budget_fails_cleanly(exchange, kit, venue, ledger, insts, q):
     exchange.clock.set(bar(0))
     kit.storm(exchange, True)
-    plan = make_plan(venue, {insts.BTC: 1.0})
+    plan = make_plan(venue, {insts.BTC: q(insts.BTC, 1.0)})
     rep = executor(venue, ledger, "r1", ONE_SECOND).execute(bar(0), plan.orders, bar(0) - 60_000)
     assert rep.not_placed == [plan.orders[0].cl_ord_id] and kit.code(Kind.RETRY_LATER) in rep.errors[0]
     assert exchange_orders(exchange) == []
 
 
-def test_insufficient_margin_rejects_one_order_and_the_others_go(exchange, kit, venue, ledger, insts):
+def test_insufficient_margin_rejects_one_order_and_the_others_go(exchange, kit, venue, ledger, insts, q):
     exchange.clock.set(bar(0))
     alerts = []
     # 10k USDT at 10x: 40 BTC contracts (~24k notional) fit, 400 do not
-    plan = make_plan(venue, {insts.BTC: 400.0, insts.ETH: 5.0, insts.XRP: 10.0})
+    plan = make_plan(venue, {insts.BTC: q(insts.BTC, 400.0), insts.ETH: q(insts.ETH, 5.0), insts.XRP: q(insts.XRP, 10.0)})
     rep = executor(venue, ledger, "r1", alert=lambda k, m: alerts.append((k, m))).execute(
         bar(0), plan.orders, bar(0) - 60_000)
     [refused] = rep.rejected.values()
     assert refused.kind == Kind.INSUFFICIENT_MARGIN and refused.code == kit.code(Kind.INSUFFICIENT_MARGIN)
-    assert {p.inst_id: p.contracts for p in venue.positions()} == {insts.ETH: 5.0, insts.XRP: 10.0}
+    assert {p.inst_id: p.contracts for p in venue.positions()} == {insts.ETH: q(insts.ETH, 5.0), insts.XRP: q(insts.XRP, 10.0)}
     states = {o.inst_id: (o.state, o.code) for o in ledger.orders(ACCOUNT)}
     assert states == {insts.BTC: ("rejected", "insufficient_margin"), insts.ETH: ("filled", "accepted"),
                       insts.XRP: ("filled", "accepted")}
@@ -125,15 +125,15 @@ def test_insufficient_margin_rejects_one_order_and_the_others_go(exchange, kit, 
     assert kit.code(Kind.INSUFFICIENT_MARGIN) in alerts[0][1]
 
 
-def test_partial_fill_is_recorded_and_the_rest_canceled(exchange, venue, ledger, insts):
+def test_partial_fill_is_recorded_and_the_rest_canceled(exchange, venue, ledger, insts, q):
     exchange.clock.set(bar(0))
-    executor(venue, ledger, "r0").execute(bar(0), make_plan(venue, {insts.BTC: 4.0}).orders, bar(0) - 60_000)
+    executor(venue, ledger, "r0").execute(bar(0), make_plan(venue, {insts.BTC: q(insts.BTC, 4.0)}).orders, bar(0) - 60_000)
     # a stale view (10 held) plans a reduce-only close of 10; the exchange can only close 4
-    plan = make_plan(venue, {insts.BTC: 0.0}, positions=[PositionInfo(insts.BTC, "net", 10.0)], b=1)
+    plan = make_plan(venue, {insts.BTC: q(insts.BTC, 0.0)}, positions=[PositionInfo(insts.BTC, "net", q(insts.BTC, 10.0))], b=1)
     exchange.clock.set(bar(1))
     rep = executor(venue, ledger, "r1").execute(bar(1), plan.orders, bar(1) - 60_000)
     st = rep.statuses[plan.orders[0].cl_ord_id]
-    assert (st.acc_fill_sz, st.sz, st.state) == (4.0, 10.0, "canceled")
+    assert (st.acc_fill_sz, st.sz, st.state) == (q(insts.BTC, 4.0), q(insts.BTC, 10.0), "canceled")
     row = ledger.order(plan.orders[0].cl_ord_id)
-    assert (row.state, row.acc_fill_sz) == ("canceled", 4.0)
+    assert (row.state, row.acc_fill_sz) == ("canceled", q(insts.BTC, 4.0))
     assert "partial_fill" in set(ledger.events(ACCOUNT)["kind"]) and venue.positions() == []

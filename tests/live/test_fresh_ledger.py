@@ -41,14 +41,14 @@ def fills_on_exchange(exchange) -> int:
     return len(exchange.accounts[ACCOUNT].fills)
 
 
-def rerun_with_a_new_ledger(accounts_file, kit, exchange, undo: float):
+def rerun_with_a_new_ledger(accounts_file, kit, exchange, q, undo: float):
     """Trade bar 0, undo ``undo`` of every position by hand, run bar 0 again on a new ledger."""
     close = bar(0)
     exchange.clock.set(close + 1_000)
     first = LiveSession.from_config(accounts_file(), ACCOUNT, at=close)
     assert first.run() == "ok", first.error
     placed = {o.cl_ord_id for o in exchange.accounts[ACCOUNT].orders.values()}
-    flatten(kit, exchange, {i: round(v * undo, 1) for i, v in first.net_positions().items()})
+    flatten(kit, exchange, {i: q(i, round(v / q(i, 1.0) * undo, 1)) for i, v in first.net_positions().items()})
     n_fills = fills_on_exchange(exchange)
     s = LiveSession.from_config(accounts_file(ledger="ledger_new/alice.sqlite"), ACCOUNT, at=close)
     assert s.run() == "ok", s.error
@@ -59,10 +59,10 @@ def rerun_with_a_new_ledger(accounts_file, kit, exchange, undo: float):
     return s, placed, new
 
 
-def test_fresh_ledger_after_positions_were_undone_by_hand(accounts_file, kit, exchange, tmp_path):
+def test_fresh_ledger_after_positions_were_undone_by_hand(accounts_file, kit, exchange, q, tmp_path):
     """The run's orders are the first run's (same ids, same orders): adopted, not counted, then the
     missing positions are traded in a second round under attempt 2."""
-    s, placed, new = rerun_with_a_new_ledger(accounts_file, kit, exchange, undo=1.0)
+    s, placed, new = rerun_with_a_new_ledger(accounts_file, kit, exchange, q, undo=1.0)
     assert sorted(s.report.earlier) == sorted(placed) and s.report.rounds == 2
     assert len(new) == len(placed) and {o.cl_ord_id[-1] for o in new} == {"2"}
     assert any(a.startswith("adopted_earlier") for a in s.alerts)
@@ -72,51 +72,51 @@ def test_fresh_ledger_after_positions_were_undone_by_hand(accounts_file, kit, ex
     assert "orders: 3 acknowledged" in report.summary_text(s) and "placed before this run" in report.summary_text(s)
 
 
-def test_fresh_ledger_after_positions_were_halved_by_hand(accounts_file, kit, exchange, tmp_path):
+def test_fresh_ledger_after_positions_were_halved_by_hand(accounts_file, kit, exchange, q, tmp_path):
     """Now the first run's order under each id is larger than what is missing: not adopted, the id is
     taken, the order goes out as attempt 2 in the first round."""
-    s, placed, new = rerun_with_a_new_ledger(accounts_file, kit, exchange, undo=0.5)
+    s, placed, new = rerun_with_a_new_ledger(accounts_file, kit, exchange, q, undo=0.5)
     assert s.report.earlier == [] and s.report.rounds == 1 and sorted(s.report.taken) == sorted(placed)
     assert len(new) == len(placed) and {o.cl_ord_id[-1] for o in new} == {"2"}
     rows = Ledger(tmp_path / "ledger_new" / "alice.sqlite").orders(ACCOUNT)
     assert {o.state for o in rows if o.cl_ord_id in placed} == {"rejected"}
 
 
-def test_orders_already_under_every_attempt_fail_the_run_with_the_cause(accounts_file, kit, exchange, insts,
+def test_orders_already_under_every_attempt_fail_the_run_with_the_cause(accounts_file, kit, exchange, insts, q,
                                                                        tmp_path):
     """Three earlier BTC orders under attempts 1-3 match the plan but were undone by hand: three rounds adopt
     them and BTC is still flat, so the run fails saying so (instead of reporting ok on a flat account)."""
     close = bar(0)
     exchange.clock.set(close + 1_000)
     t = by_hand(kit, exchange)
-    size = 9.7  # what the plan of this bar buys
+    size = q(insts.BTC, 9.7)  # what the plan of this bar buys
     for n in (1, 2, 3):
         t.market(insts.BTC, "buy", size, cl_ord_id=cl_ord_id(ACCOUNT, close, insts.BTC, NET, "open", n))
-    flatten(kit, exchange, {insts.BTC: 3 * size})
+    flatten(kit, exchange, {insts.BTC: q(insts.BTC, 3 * 9.7)})
     s = LiveSession.from_config(accounts_file(), ACCOUNT, at=close)
     with pytest.raises(Exception, match=rf"positions miss the targets after 3 round\(s\): {re.escape(insts.BTC)} holds 0, "
-                                        r"target 9\.7"):
+                                        rf"target {re.escape(f'{size:g}')}"):
         s.run()
     assert s.status == "failed" and exchange.accounts[ACCOUNT].signed_exposure(insts.BTC) == 0
     assert list(Ledger(tmp_path / "ledger" / "alice.sqlite").runs(ACCOUNT)["status"]) == ["failed"]
 
 
-def test_an_id_taken_by_a_different_order_is_not_adopted(exchange, kit, venue, insts, tmp_path):
+def test_an_id_taken_by_a_different_order_is_not_adopted(exchange, kit, venue, insts, q, tmp_path):
     """Our id for 'buy 3 BTC' already names 'buy 1 BTC' on the exchange: the order goes out as attempt 2."""
     exchange.clock.set(bar(0))
     btc = insts.BTC
     taken = cl_ord_id(ACCOUNT, bar(0), btc, NET, "open", 1)
-    by_hand(kit, exchange).market(btc, "buy", 1, cl_ord_id=taken)
-    plan = plan_orders(ACCOUNT, bar(0), {btc: 3.0}, [], venue.instruments(), id_rule=venue.caps.id_rule)
+    by_hand(kit, exchange).market(btc, "buy", q(btc, 1.0), cl_ord_id=taken)
+    plan = plan_orders(ACCOUNT, bar(0), {btc: q(btc, 3.0)}, [], venue.instruments(), id_rule=venue.caps.id_rule)
     assert plan.orders[0].cl_ord_id == taken
     ledger = Ledger(tmp_path / "ledger.sqlite")
     rep = Executor(venue, ledger, ACCOUNT, "r1", "net_mode", FAST).execute(bar(0), plan.orders, bar(0) - 60_000)
     second = cl_ord_id(ACCOUNT, bar(0), btc, NET, "open", 2)
     assert rep.ok and list(rep.acks) == [second] and rep.earlier == [] and not rep.rejected
-    assert exchange.accounts[ACCOUNT].signed_exposure(btc) == pytest.approx(4.0)  # 1 by hand + the 3 planned
+    assert exchange.accounts[ACCOUNT].signed_exposure(btc) == pytest.approx(q(btc, 4.0))  # 1 by hand + the 3 planned
     rows = {o.cl_ord_id: o for o in ledger.orders(ACCOUNT)}
     assert rows[taken].state == "rejected" and rows[taken].code == Kind.DUPLICATE_CLIENT_ID
     assert "taken" in rows[taken].msg
-    assert (rows[second].state, rows[second].attempt, rows[second].acc_fill_sz) == ("filled", 2, 3.0)
+    assert (rows[second].state, rows[second].attempt, rows[second].acc_fill_sz) == ("filled", 2, q(btc, 3.0))
     assert rep.new_fills == 1 and set(ledger.fills(ACCOUNT)["cl_ord_id"]) == {taken, second}  # 1 of them this run's
     assert "clordid_taken" in set(ledger.events(ACCOUNT)["kind"])

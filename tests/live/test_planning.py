@@ -69,3 +69,32 @@ def test_lot_rounding_is_exact_at_any_size_and_a_one_lot_shortfall_is_traded():
         plan = plan_orders("acc", BAR, {"A": 55439.716}, [PositionInfo("A", pos_side, 55439.717)], specs,
                            pos_mode=pos_mode)
         assert plan.skipped == [] and [(o.leg, o.side, o.sz) for o in plan.orders] == [("close", "sell", 0.001)]
+
+
+def test_min_notional_skips_a_small_open_never_a_close():
+    specs = {"L": InstrumentSpec("L", ct_val=1.0, lot_sz=0.001, min_sz=0.001, min_notional=5.0),
+             "I": InstrumentSpec("I", ct_val=100.0, lot_sz=1, min_sz=1, ct_type="inverse", settle_ccy="BTC",
+                                 min_notional=5.0)}
+    px = {"L": 1_000.0, "I": 1.0}
+    plan = plan_orders("acc", BAR, {"L": 0.004, "I": 1}, [], specs, prices=px)  # 4 USDT under 5
+    assert legs(plan) == [("I", "open", "buy", 1.0, "net", False)]  # inverse: no notional rule
+    (sk,) = plan.skipped
+    assert sk.inst_id == "L" and "4 USDT notional, below minNotional 5" in sk.reason
+    assert [o.sz for o in plan_orders("acc", BAR, {"L": 0.005}, [], specs, prices=px).orders] == [0.005]
+    small_long = [PositionInfo("L", "net", 0.002)]
+    assert legs(plan_orders("acc", BAR, {"L": 0}, small_long, specs, prices=px)) == [
+        ("L", "close", "sell", 0.002, "net", True)]  # a 2 USDT close still goes
+    flip = plan_orders("acc", BAR, {"L": -0.003}, small_long, specs, prices=px)  # close goes, the small open not
+    assert legs(flip) == [("L", "close", "sell", 0.002, "net", True)] and "below minNotional" in flip.skipped[0].reason
+    assert len(plan_orders("acc", BAR, {"L": 0.004}, [], specs).orders) == 1  # no price known: the venue judges
+
+
+def test_min_notional_is_validated():
+    import pytest
+
+    from qlib_local.errors import DataError
+
+    for bad in (-1.0, float("nan"), float("inf"), True, "5"):
+        with pytest.raises(DataError, match="min_notional"):
+            InstrumentSpec("X", min_notional=bad)
+    assert InstrumentSpec("X").min_notional == 0.0

@@ -22,6 +22,10 @@ LOOKUPS = 10_000
 
 
 def test_killed_after_sending_before_recording_then_rerun(accounts_file, kit, exchange, tmp_path):
+    if not kit.ids_unique_after_final:
+        pytest.skip(f"{kit}: every id is looked up BEFORE it is sent (client ids unique among open orders only), "
+                    "so hanging the lookup path stops the run before it sends; this scenario needs a fault that "
+                    "starts after the send, which the local exchange's faults cannot express yet")
     path = accounts_file()
     exchange.clock.set(bar(0) + 1_000)
     exchange.faults.drop_response(kit.paths["place"], times=None)  # orders take effect, answers are lost
@@ -81,7 +85,7 @@ def pd_isnan(v) -> bool:
     return v != v
 
 
-def test_ledger_disagreeing_with_the_exchange_is_reconciled(accounts_file, kit, exchange, insts, tmp_path):
+def test_ledger_disagreeing_with_the_exchange_is_reconciled(accounts_file, kit, exchange, insts, q, tmp_path):
     path = accounts_file()
     exchange.clock.set(bar(0) + 1_000)
     assert LiveSession.from_config(path, ACCOUNT, at=bar(0)).run() == "ok"
@@ -89,13 +93,13 @@ def test_ledger_disagreeing_with_the_exchange_is_reconciled(accounts_file, kit, 
     BTC, SOL = insts.BTC, insts.SOL
     t = kit.by_hand(exchange, acct)
     before = acct.signed_exposure(BTC)
-    t.market(BTC, "buy", 1)  # a manual trade
-    t.limit(SOL, "buy", 1, px=1)  # a manual resting order
+    t.market(BTC, "buy", q(BTC, 1.0))  # a manual trade
+    t.limit(SOL, "buy", q(SOL, 1.0), px=60)  # a manual resting order (6 USDT on Binance: over its 5 minimum)
     exchange.clock.set(bar(1) + 1_000)
     s = LiveSession.from_config(path, ACCOUNT, at=bar(1))
     assert s.run() == "ok", s.error
     diffs = s.recon.position_diffs.set_index("inst_id")
-    assert diffs.loc[BTC, "ledger"] == pytest.approx(before) and diffs.loc[BTC, "exchange"] == pytest.approx(before + 1)
+    assert diffs.loc[BTC, "ledger"] == pytest.approx(before) and diffs.loc[BTC, "exchange"] == pytest.approx(before + q(BTC, 1.0))
     assert len(s.recon.foreign_orders) == 1  # reported, left alone
     assert any(o.state == "live" and o.inst_id == SOL for o in acct.orders.values())
     assert any("ledger differed" in a for a in s.alerts)

@@ -346,6 +346,7 @@ def test_usdm_specs_from_exchange_info_brackets_and_funding_intervals(rec):
     assert (btc.ct_type, btc.settle_ccy, btc.ct_val_ccy, btc.list_time_ms) == ("linear", "USDT", "BTC", 1569398400000)
     assert btc.mm_tiers == ((50000.0, 0.004), (math.inf, 0.005)) and btc.funding_interval_h == 8.0
     assert (eth.max_lever, eth.tick_sz, eth.funding_interval_h) == (75.0, 0.01, 4.0)
+    assert btc.min_notional == 100.0 == eth.min_notional  # exchangeInfo's MIN_NOTIONAL filter
 
 
 def test_coinm_specs_are_inverse_usd_contracts_settled_in_the_coin(rec):
@@ -358,6 +359,7 @@ def test_coinm_specs_are_inverse_usd_contracts_settled_in_the_coin(rec):
     assert (btc.ct_val, btc.ct_type, btc.settle_ccy, btc.ct_val_ccy, btc.inverse) == (100.0, "inverse", "BTC", "USD", True)
     assert (eth.ct_val, eth.settle_ccy, eth.lot_sz, eth.min_sz) == (10.0, "ETH", 1.0, 1.0)
     assert btc.mm_tiers == ((5.0, 0.004), (math.inf, 0.005)) and btc.max_lever == 125.0
+    assert btc.min_notional == 0.0  # COIN-M has no notional minimum
 
 
 def test_a_spec_that_does_not_check_out_is_left_out(rec):

@@ -5,7 +5,6 @@ and its capability data only."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,15 @@ from qlib_local.venues.registry import open_venue
 
 KEY, SECRET, PASS = "ck-1", "cs-secret-1", "Cp-1"
 START = "2025-01-03T00:00Z"
+DATA = SynthConfig(instruments=2, timeframe="1H", days=5, seed=2)
+
+
+def q(kit: VenueKit, inst: str, n: float) -> float:
+    """The venue's quantity of ``n`` of the generator's contracts (Binance: the coins they are)."""
+    ct = {kit.rename(i): sp.ct_val for i, sp in generate(DATA)[1].items()}[inst]
+    return round(n * ct, 12) if kit.coin_contracts else n
+
+
 QUICK = RetryPolicy(attempts=3, base_s=0.01, cap_s=0.05, budget_s=GUARD_S)
 
 
@@ -39,10 +47,10 @@ def kit(request) -> VenueKit:
 def root(tmp_path_factory, kit: VenueKit) -> Path:
     r = tmp_path_factory.mktemp("contract")
     store = KlineStore(r, create=True, durable=False)
-    bars, specs = generate(SynthConfig(instruments=2, timeframe="1H", days=5, seed=2))
+    bars, specs = generate(DATA)
     for inst, df in bars.items():
         store.upsert(kit.exchange, kit.rename(inst), "1H", df)
-    save_specs(r, kit.exchange, {kit.rename(i): replace(s, inst_id=kit.rename(i)) for i, s in specs.items()})
+    save_specs(r, kit.exchange, {kit.rename(i): kit.spec(sp) for i, sp in specs.items()})
     return r
 
 
@@ -87,16 +95,17 @@ def test_orders_by_our_client_ids(kit, exchange):
     v = port(kit, exchange)
     btc, eth = kit.inst("BTC"), kit.inst("ETH")
     exchange.clock.set(to_ms(START))
-    plan = plan_orders("c", to_ms(START), {btc: 2.0, eth: -3.0}, [], v.instruments(), id_rule=v.caps.id_rule)
+    plan = plan_orders("c", to_ms(START), {btc: q(kit, btc, 2.0), eth: -q(kit, eth, 3.0)}, [], v.instruments(), id_rule=v.caps.id_rule)
     assert all(v.caps.id_rule.allows(o.cl_ord_id) for o in plan.orders)
     acks = v.place_batch(plan.orders, "net_mode")
     assert [a.kind for a in acks] == [Kind.ACCEPTED] * 2 and all(a.ord_id for a in acks)
     got = {o.cl_ord_id: v.order(o.inst_id, o.cl_ord_id) for o in plan.orders}
     assert {cl: (st.inst_id, st.state, st.acc_fill_sz) for cl, st in got.items()} == {
-        plan.orders[0].cl_ord_id: (btc, "filled", 2.0), plan.orders[1].cl_ord_id: (eth, "filled", 3.0)}
-    assert {(p.inst_id, p.contracts) for p in v.positions()} == {(btc, 2.0), (eth, -3.0)}
+        plan.orders[0].cl_ord_id: (btc, "filled", q(kit, btc, 2.0)), plan.orders[1].cl_ord_id: (eth, "filled", q(kit, eth, 3.0))}
+    assert {(p.inst_id, p.contracts) for p in v.positions()} == {(btc, q(kit, btc, 2.0)), (eth, -q(kit, eth, 3.0))}
     fills = v.fills(to_ms(START) - 60_000, {btc, eth})
-    assert {f.cl_ord_id: f.fill_sz for f in fills} == {plan.orders[0].cl_ord_id: 2.0, plan.orders[1].cl_ord_id: 3.0}
+    assert {f.cl_ord_id: f.fill_sz for f in fills} == {plan.orders[0].cl_ord_id: q(kit, btc, 2.0),
+                                                         plan.orders[1].cl_ord_id: q(kit, eth, 3.0)}
     # a filled order's id again: refused as a duplicate, or (venues unique among open orders only) accepted
     [again] = v.place_batch(plan.orders[:1], "net_mode")
     assert again.kind == (Kind.DUPLICATE_CLIENT_ID if v.caps.ids_unique_after_final else Kind.ACCEPTED)

@@ -50,7 +50,7 @@ async def _answer(state: BinanceState, request: Request, method: str, family: st
         ok, used = state.limiter.charge(family, ip, weight(method, family, sub, params))
         if family in ("fapi", "dapi", "api"):
             headers["X-MBX-USED-WEIGHT-1M"] = str(used)
-        if not ok:
+        if not ok or (method, f"/{family}{sub}") in state.limiter.refused:
             raise BinanceError(-1003, str(state.limiter.limits.get(family, 2400)))
         acct = None
         if signed:

@@ -142,3 +142,41 @@ def ep_funding_rate(ctx: Ctx) -> Any:
         out.append({"symbol": i, "fundingTime": t, "fundingRate": f"{r:.8f}",
                     "markPrice": num(mark, decimals(ctx.spec(i).tick_sz)) if mark is not None else ""})
     return out
+
+
+def ep_ticker_price(ctx: Ctx) -> Any:
+    """Last prices: fapi answers an object for one symbol and a list for all; dapi always a list
+    (rows carry ``ps``, the pair)."""
+    inst = ctx.symbol(required=False)
+    fam = "dapi" if ctx.family == "dapi" else "fapi"
+    insts = [inst] if inst else [i for i in ctx.state.symbols(fam) if ctx.market.listed(i, ctx.now)]
+    rows = []
+    for i in insts:
+        row = {"symbol": i, "price": num(ctx.engine.last(i, ctx.now), decimals(ctx.spec(i).tick_sz)), "time": ctx.now}
+        if fam == "dapi":
+            row = {"symbol": i, "ps": pair(i), "price": row["price"], "time": ctx.now}
+        rows.append(row)
+    if fam == "fapi" and inst:
+        return rows[0]
+    return rows
+
+
+FUNDING_CAP = "0.03000000"  # the adjusted funding rate cap and floor a fundingInfo row shows
+DEFAULT_INTERVAL_H = 8
+
+
+def ep_funding_info(ctx: Ctx) -> Any:
+    """Binance lists only symbols whose funding was adjusted (a cap, floor or interval other than
+    the default): here, the listed symbols whose interval is not 8 hours."""
+    fam = "dapi" if ctx.family == "dapi" else "fapi"
+    out = []
+    for i in ctx.state.symbols(fam):
+        if not ctx.market.listed(i, ctx.now):
+            continue
+        hours = ctx.spec(i).funding_interval_h
+        if hours == DEFAULT_INTERVAL_H:
+            continue
+        out.append({"symbol": i, "adjustedFundingRateCap": FUNDING_CAP, "adjustedFundingRateFloor": f"-{FUNDING_CAP}",
+                    "fundingIntervalHours": int(hours) if float(hours).is_integer() else hours,
+                    "disclaimer": False})
+    return out

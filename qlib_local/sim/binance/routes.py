@@ -17,7 +17,8 @@ _FUTURES_PUBLIC: list[tuple[str, str, Handler]] = [
     ("GET", "/v1/ping", mkt.ep_ping), ("GET", "/v1/time", mkt.ep_time),
     ("GET", "/v1/exchangeInfo", mkt.ep_exchange_info), ("GET", "/v1/klines", mkt.ep_klines),
     ("GET", "/v1/markPriceKlines", mkt.ep_mark_klines), ("GET", "/v1/premiumIndex", mkt.ep_premium_index),
-    ("GET", "/v1/fundingRate", mkt.ep_funding_rate),
+    ("GET", "/v1/fundingRate", mkt.ep_funding_rate), ("GET", "/v1/ticker/price", mkt.ep_ticker_price),
+    ("GET", "/v1/fundingInfo", mkt.ep_funding_info),
 ]
 _FUTURES_PRIVATE: list[tuple[str, str, Handler]] = [
     ("POST", "/v1/leverage", acc.ep_leverage), ("POST", "/v1/marginType", acc.ep_margin_type),
@@ -35,6 +36,7 @@ _FAPI_ONLY: list[tuple[str, str, Handler]] = [
     ("GET", "/v1/leverageBracket", acc.ep_leverage_bracket),
     ("GET", "/v1/feeBurn", acc.ep_get_fee_burn), ("POST", "/v1/feeBurn", acc.ep_set_fee_burn),
 ]
+_FAPI_PUBLIC_ONLY: list[tuple[str, str, Handler]] = [("GET", "/v2/ticker/price", mkt.ep_ticker_price)]
 _DAPI_ONLY: list[tuple[str, str, Handler]] = [
     ("GET", "/v1/account", acc.ep_account), ("GET", "/v1/balance", acc.ep_balance),
     ("GET", "/v1/positionRisk", acc.ep_position_risk),
@@ -55,6 +57,7 @@ _SAPI: list[tuple[str, str, Handler]] = [
 ROUTES: list[tuple[str, str, str, Handler, bool]] = (
     [(m, f, s, h, False) for f in ("fapi", "dapi") for m, s, h in _FUTURES_PUBLIC]
     + [(m, f, s, h, True) for f in ("fapi", "dapi") for m, s, h in _FUTURES_PRIVATE]
+    + [(m, "fapi", s, h, False) for m, s, h in _FAPI_PUBLIC_ONLY]
     + [(m, "fapi", s, h, True) for m, s, h in _FAPI_ONLY]
     + [(m, "dapi", s, h, True) for m, s, h in _DAPI_ONLY]
     + [(m, "api", s, h, signed) for m, s, h, signed in _SPOT]

@@ -41,6 +41,7 @@ class BinanceExchange(LocalExchange):
         self.binance = BinanceState(self.market, self.engine, self.clock, self.faults, self.limiter, wall_ms,
                                     min_notional=min_notional)
         self.engine.cl_ord_id_re = CLIENT_ID_RE
+        self.engine.cl_ord_id_open_only = True  # newClientOrderId is unique among open orders only
         self.engine.fee_payer = self.binance.pay_fee
         self.app = build_app(self.binance)
 

@@ -32,8 +32,9 @@ WEIGHTS: dict[tuple[str, str], int | Callable[[Params, str], int]] = {
     ("GET", "/v1/klines"): lambda p, f: kline_weight(_int(p, "limit")),
     ("GET", "/v1/markPriceKlines"): lambda p, f: kline_weight(_int(p, "limit")),
     ("GET", "/v1/premiumIndex"): lambda p, f: 1 if p.text("symbol") or f == "fapi" else 10,
-    ("GET", "/v1/fundingRate"): 1,
+    ("GET", "/v1/fundingRate"): 1, ("GET", "/v1/fundingInfo"): 1,
     ("GET", "/v1/ticker/price"): lambda p, f: 1 if p.text("symbol") else 2,
+    ("GET", "/v2/ticker/price"): lambda p, f: 1 if p.text("symbol") else 2,
     ("GET", "/v1/account"): 5, ("GET", "/v2/account"): 5, ("GET", "/v3/account"): 5,
     ("GET", "/v2/balance"): 5, ("GET", "/v3/balance"): 5, ("GET", "/v1/balance"): 1,
     ("GET", "/v2/positionRisk"): 5, ("GET", "/v3/positionRisk"): 5,
@@ -81,6 +82,7 @@ class WeightLimiter:
         self.clock = clock
         self.limits = dict(FAMILY_LIMITS if limits is None else limits)
         self.order_limits = (ORDER_LIMIT_1M, ORDER_LIMIT_10S)
+        self.refused: set[tuple[str, str]] = set()  # (method, path): a storm, refused -1003 whatever the weight
         self._weights: dict[tuple[str, str, int], int] = {}
         self._orders: dict[tuple[str, str, int, int], int] = {}
         self._lock = threading.Lock()
@@ -109,6 +111,11 @@ class WeightLimiter:
                             if k[3] >= (int(now // 60) if k[2] == 60 else int(now // 10))}
             self._orders[k1], self._orders[k10] = c1 + n, c10 + n
             return True, c1 + n, c10 + n
+
+    def storm(self, method: str, path: str, on: bool = True) -> None:
+        """Refuse every request to ``path`` (``/fapi/v1/batchOrders``) as over the weight limit, or stop:
+        a test's rate-limit storm, as the OKX limiter's rule set to 0."""
+        (self.refused.add if on else self.refused.discard)((method.upper(), path))
 
     def reset(self) -> None:
         with self._lock:

@@ -203,6 +203,7 @@ def spec_from_symbol(s: Mapping[str, Any], brackets: list[Mapping[str, Any]], fu
         max_lever=lever, ct_val_ccy="USD" if inverse else str(s.get("baseAsset") or ""),
         settle_ccy=str(s.get("marginAsset") or ""), list_time_ms=int(num(s.get("onboardDate"), 0.0)),
         ct_type="inverse" if inverse else "linear", mm_tiers=tuple(tiers), funding_interval_h=funding_h,
+        min_notional=0.0 if inverse else num((f.get("MIN_NOTIONAL") or {}).get("notional"), 0.0),
     )
 
 

@@ -94,3 +94,26 @@ def test_public_market_calls_need_no_key(bex):
     assert anon.fetch_ohlcv("ETH/USDT:USDT", "1m", limit=2)[-1][1] == 3_000.0
     r = signed_request(bex.url, "GET", "/fapi/v1/time", "")
     assert r.json() == {"serverTime": at(START)}
+
+
+def test_last_prices_one_or_all_fapi_object_dapi_list(usdm, coinm, bex):
+    assert usdm.fapiPublicGetTickerPrice({"symbol": "BTCUSDT"}) == {"symbol": "BTCUSDT", "price": "50000.0",
+                                                                      "time": at(START)}
+    rows = usdm.fapiPublicGetTickerPrice()
+    assert {r["symbol"]: r["price"] for r in rows} == {"BTCUSDT": "50000.0", "ETHUSDT": "3000.00",
+                                                        "BNBUSDT": "600.00"}
+    assert coinm.dapiPublicGetTickerPrice({"symbol": "BTCUSD_PERP"}) == [
+        {"symbol": "BTCUSD_PERP", "ps": "BTCUSD", "price": "50000.0", "time": at(START)}]
+    bex.clock.set("2025-03-03T07:01:00Z")  # the step: last prices follow the clock
+    assert usdm.fapiPublicGetTickerPrice({"symbol": "BTCUSDT"})["price"] == "52000.0"
+    assert usdm.fetch_last_prices(["BTC/USDT:USDT"])["BTC/USDT:USDT"]["price"] == 52_000.0
+
+
+def test_funding_info_lists_only_adjusted_intervals(usdm, coinm, bex):
+    from dataclasses import replace
+
+    assert usdm.fapiPublicGetFundingInfo() == [] and coinm.dapiPublicGetFundingInfo() == []  # all at 8 h
+    bex.market.specs["ETHUSDT"] = replace(bex.market.specs["ETHUSDT"], funding_interval_h=4.0)
+    assert usdm.fapiPublicGetFundingInfo() == [{"symbol": "ETHUSDT", "adjustedFundingRateCap": "0.03000000",
+                                                "adjustedFundingRateFloor": "-0.03000000",
+                                                "fundingIntervalHours": 4, "disclaimer": False}]

@@ -25,14 +25,19 @@ def test_leverage_order_with_client_id_fills_and_is_found_by_it(usdm, bex):
     assert usdm.fetch_balance()["USDT"]["total"] == pytest.approx(10_000 - 2.5)
 
 
-def test_duplicate_client_order_id_is_refused_with_4116(usdm, bex):
-    usdm.create_order(BTC, "market", "buy", 0.01, params={"clientOrderId": "dup-1"})
+def test_duplicate_client_order_id_is_refused_with_4116_while_its_order_is_open(usdm, bex):
+    rest = usdm.create_order(BTC, "limit", "buy", 0.01, 49_000, params={"clientOrderId": "dup-1"})
     with pytest.raises(ccxt.ExchangeError, match="-4116"):
         usdm.create_order(BTC, "market", "buy", 0.01, params={"clientOrderId": "dup-1"})
     assert len(bex.accounts["alice"].orders) == 1
     r = signed_request(bex.url, "POST", "/fapi/v1/order", f"symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01"
                        f"&newClientOrderId=dup-1&timestamp={bex.auth_clock()}")
     assert (r.status_code, r.json()) == (400, {"code": -4116, "msg": "ClientOrderId is duplicated."})
+    usdm.cancel_order(rest["id"], BTC)  # final: Binance documents the id unique among OPEN orders only
+    again = usdm.create_order(BTC, "market", "buy", 0.01, params={"clientOrderId": "dup-1"})
+    assert again["status"] == "closed" and again["id"] != rest["id"]
+    assert usdm.fetch_order(None, BTC, params={"clientOrderId": "dup-1"})["id"] == again["id"]  # the latest
+    assert usdm.fetch_order(rest["id"], BTC)["status"] == "canceled"
 
 
 def test_resting_limit_is_listed_canceled_once_then_unknown(usdm, bex):
@@ -93,13 +98,14 @@ def test_funding_settles_once_and_shows_in_income(usdm, bex):
 
 def test_batch_orders_answer_each_order(usdm, bex):
     orders = usdm.create_orders([
+        {"symbol": BTC, "type": "limit", "side": "buy", "amount": 0.01, "price": 40_000,
+         "params": {"clientOrderId": "b-1"}},
         {"symbol": BTC, "type": "market", "side": "buy", "amount": 0.01, "params": {"clientOrderId": "b-1"}},
-        {"symbol": BTC, "type": "market", "side": "buy", "amount": 0.01, "params": {"clientOrderId": "b-1"}},
-        {"symbol": BTC, "type": "limit", "side": "buy", "amount": 0.01, "price": 40_000},
+        {"symbol": BTC, "type": "market", "side": "buy", "amount": 0.01},
     ])
     by_status = {o["status"]: o for o in orders}  # ccxt sorts the parsed orders by time
     assert sorted(by_status) == ["closed", "open", "rejected"]
-    assert by_status["rejected"]["info"]["code"] == -4116 and by_status["closed"]["clientOrderId"] == "b-1"
+    assert by_status["rejected"]["info"]["code"] == -4116 and by_status["open"]["clientOrderId"] == "b-1"
     assert len(bex.accounts["alice"].orders) == 2
 
 

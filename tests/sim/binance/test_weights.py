@@ -56,3 +56,15 @@ def test_rate_limit_off(bex):
         for _ in range(70):
             r = signed_request(bex.url, "GET", "/fapi/v1/openOrders", f"timestamp={bex.auth_clock()}", client=c)
             assert r.status_code == 200
+
+
+def test_a_storm_refuses_one_route_with_1003_until_lifted(bex):
+    q = f"symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01&timestamp={bex.auth_clock()}"
+    bex.limiter.storm("POST", "/fapi/v1/order")
+    r = signed_request(bex.url, "POST", "/fapi/v1/order", q)
+    assert (r.status_code, r.json()["code"]) == (429, -1003)
+    assert not bex.accounts["alice"].orders
+    assert httpx.get(f"{bex.url}/fapi/v1/time").status_code == 200  # only the storm's route
+    bex.limiter.storm("POST", "/fapi/v1/order", on=False)
+    r = signed_request(bex.url, "POST", "/fapi/v1/order", q)
+    assert r.status_code == 200 and len(bex.accounts["alice"].orders) == 1
