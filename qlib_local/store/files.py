@@ -39,12 +39,8 @@ class BarFile:
     dropped_lines: list[str] = field(default_factory=list)  # "row N (time): reason", the first few
 
 
-def read_bar_file(path: str | Path, sort_dedupe: bool = False, drop_bad_rows: bool = False,
-                  no_volume: bool = False) -> BarFile:
-    """Bars of a csv/feather/parquet file on a UTC DatetimeIndex; rows are numbered from 1.
-
-    ``no_volume``: candles that trade nothing (mark prices): the volume column may be absent
-    or empty, and is stored as 0."""
+def read_table(path: Path) -> pd.DataFrame:
+    """A csv/feather/parquet file as read, or one ``DataError`` line naming it."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -55,6 +51,17 @@ def read_bar_file(path: str | Path, sort_dedupe: bool = False, drop_bad_rows: bo
         raw = reader(path)
     except (OSError, ValueError, pd.errors.ParserError) as e:
         raise DataError(f"{path}: cannot read file ({str(e).splitlines()[0]})") from None
+    return raw
+
+
+def read_bar_file(path: str | Path, sort_dedupe: bool = False, drop_bad_rows: bool = False,
+                  no_volume: bool = False) -> BarFile:
+    """Bars of a csv/feather/parquet file on a UTC DatetimeIndex; rows are numbered from 1.
+
+    ``no_volume``: candles that trade nothing (mark prices): the volume column may be absent
+    or empty, and is stored as 0."""
+    path = Path(path)
+    raw = read_table(path)
     raw.columns = [str(c).strip().lower() for c in raw.columns]
     time_col = next((c for c in TIME_COLUMNS if c in raw.columns), None)
     if time_col is None and isinstance(raw.index, pd.DatetimeIndex):

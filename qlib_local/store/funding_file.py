@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from qlib_local.errors import DataError
-from qlib_local.store.files import READERS, TIME_COLUMNS
+from qlib_local.store.files import TIME_COLUMNS, read_table
 from qlib_local.store.funding import MAX_FUNDING_RATE
 from qlib_local.timeframes import MINUTE_MS
 
@@ -32,15 +32,7 @@ def snap_funding_times(ts_ms: np.ndarray) -> np.ndarray:
 def read_funding_file(path: str | Path, sort_dedupe: bool = False) -> pd.Series:
     """Settled rates of a csv/feather/parquet file on a UTC DatetimeIndex (rows numbered from 1)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv, .feather or .parquet)")
-    try:
-        raw = reader(path)
-    except (OSError, ValueError, pd.errors.ParserError) as e:
-        raise DataError(f"{path}: cannot read file ({str(e).splitlines()[0]})") from None
+    raw = read_table(path)
     if isinstance(raw.index, pd.DatetimeIndex):
         raw = raw.reset_index(names="date")
     raw.columns = [str(c).strip().lower() for c in raw.columns]
