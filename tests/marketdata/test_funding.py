@@ -37,15 +37,7 @@ def exchange(perp_root: Path) -> Iterator[LocalExchange]:
     with LocalExchange(perp_root, start=NOW) as ex:
         yield ex
 
-
-@pytest.fixture
-def source(exchange: LocalExchange) -> Source:
-    return Source("okx", base_url=exchange.url, timeout_ms=GUARD_MS, retry=FAST_RETRY)
-
-
-@pytest.fixture
-def dest(tmp_path: Path) -> KlineStore:
-    return KlineStore(tmp_path / "dest", create=True, durable=False)
+# `source` and `dest` come from conftest.py (its `source` talks to this module's `exchange`)
 
 
 def settled(exchange: LocalExchange, inst: str, start: str, end) -> pd.Series:
