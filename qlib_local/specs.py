@@ -149,13 +149,32 @@ def specs_path(root: str | Path, exchange: str) -> Path:
     return Path(root) / exchange / SPECS_FILE
 
 
+_PARSED: dict[Path, tuple[str, dict[str, InstrumentSpec]]] = {}
+
+
 def load_specs(root: str | Path, exchange: str) -> dict[str, InstrumentSpec]:
-    """Specs of an exchange; an absent file means defaults for every instrument."""
+    """Specs of an exchange; an absent file means defaults for every instrument.
+
+    The file is read every time but parsed and validated again only when its text changed: a
+    sweep validates thousands of configs against the same file. Specs are frozen, so each
+    caller gets its own dict of the same validated specs.
+    """
     path = specs_path(root, exchange)
-    if not path.exists():
-        return {}
     try:
-        raw = json.loads(path.read_text())
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    cached = _PARSED.get(path)
+    if cached is not None and cached[0] == text:
+        return dict(cached[1])
+    out = _parse_specs(path, text)
+    _PARSED[path] = (text, out)
+    return dict(out)
+
+
+def _parse_specs(path: Path, text: str) -> dict[str, InstrumentSpec]:
+    try:
+        raw = json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
     known = {f.name for f in fields(InstrumentSpec)}

@@ -36,7 +36,13 @@ import numpy as np
 import pandas as pd
 
 from qlib_local.errors import QlibError
-from qlib_local.research.config import EVENT_FIELDS, TIMING_FIELDS, ResearchConfig, parse_config
+from qlib_local.research.config import (
+    EVENT_FIELDS,
+    TIMING_FIELDS,
+    ResearchConfig,
+    load_registries,
+    parse_config,
+)
 from qlib_local.research.factors import FactorRegistry
 from qlib_local.research.plugins import parse_name
 from qlib_local.research.strategy import StrategyRegistry
@@ -257,10 +263,12 @@ def plan_sweep(config: str | Path | dict, grid: Any, store: Any = None, plugins:
     if total > max_combinations:
         raise GridError(f"grid: {total:,} combinations, more than the limit {max_combinations:,}")
     plan = SweepPlan(base, axes, [], [])
+    registries = load_registries(plugins)  # once: every combination uses the same plugin root
     for k, values in enumerate(itertools.product(*(a.values for a in axes))):
         plan.values.append(values)
         try:
-            plan.configs.append(parse_config(apply(raw, axes, values), store=listed, plugins=plugins, path=path))
+            plan.configs.append(parse_config(apply(raw, axes, values), store=listed, plugins=plugins, path=path,
+                                             registries=registries))
         except QlibError as e:
             plan.configs.append(None)
             plan.errors[k] = str(e)

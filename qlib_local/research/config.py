@@ -166,8 +166,21 @@ def load_config(path: str | Path, store: Any = None, plugins: str | Path | None 
     return parse_config(raw, store=store, plugins=plugins, path=path)
 
 
-def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None, path: Path | None = None) -> ResearchConfig:
-    """Validate an already-parsed config mapping (see :func:`load_config`)."""
+def load_registries(plugins: str | Path | None = None) -> tuple[FactorRegistry, StrategyRegistry]:
+    """The factor and strategy registries of a plugin root (``ConfigError`` on a broken plugin)."""
+    try:
+        return FactorRegistry.load(plugins), StrategyRegistry.load(plugins)
+    except PluginError as e:
+        raise ConfigError(str(e)) from None
+
+
+def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None, path: Path | None = None,
+                 registries: tuple[FactorRegistry, StrategyRegistry] | None = None) -> ResearchConfig:
+    """Validate an already-parsed config mapping (see :func:`load_config`).
+
+    ``registries``: the plugin root's, already loaded (a sweep validates thousands of configs
+    against one plugin root); loaded here when not given.
+    """
     if not isinstance(raw, dict):
         raise ConfigError("config: expected a mapping with a 'strategies' list")
     unknown = set(raw) - TOP_FIELDS
@@ -191,11 +204,7 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
     blacklist = _names("blacklist", raw.get("blacklist"))
     account_rebalance = _rebalance("rebalance", raw.get("rebalance"))
     account_min_trade = _num("", "min_trade", raw.get("min_trade", 0.0))
-    try:
-        factor_reg = FactorRegistry.load(plugins)
-        strat_reg = StrategyRegistry.load(plugins)
-    except PluginError as e:
-        raise ConfigError(str(e)) from None
+    factor_reg, strat_reg = registries or load_registries(plugins)
     stored = store.instruments(exchange) if store is not None else None
     specs = load_specs(store.root, exchange) if store is not None else {}
     strategies = [
