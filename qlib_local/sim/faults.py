@@ -4,7 +4,9 @@ Faults attach to endpoint paths (``fnmatch`` patterns such as ``/api/v5/trade/*`
 ``*``) and fire every time or a given number of times: added latency, an HTTP 5xx, a hang
 longer than the client's timeout, a response dropped after the request took effect (an
 order exists but the client never hears of it), and a late bar (the bar that just closed
-stays unpublished for some seconds of simulated time).
+stays unpublished for some seconds of simulated time). A fault may wait for another
+path: ``armed_by`` keeps it asleep until a request to that path arrives (hang the order
+lookups only once an order placement has gone through, for example).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ class Fault:
     pattern: str
     value: float = 0.0  # seconds (latency, hang) or HTTP status (fail)
     times: int | None = None  # None: every matching request
+    armed_by: str | None = None  # asleep until a request to a path matching this arrives
+    armed: bool = True
 
     def matches(self, path: str) -> bool:
-        return fnmatchcase(path, self.pattern)
+        return self.armed and fnmatchcase(path, self.pattern)
 
 
 @dataclass
@@ -44,7 +48,8 @@ class Faults:
     late_bar_ms: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, kind: str, pattern: str = "*", value: float = 0.0, times: int | None = None) -> Fault:
+    def add(self, kind: str, pattern: str = "*", value: float = 0.0, times: int | None = None,
+            armed_by: str | None = None) -> Fault:
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}: use one of {', '.join(KINDS)}")
         if not math.isfinite(value):
@@ -55,7 +60,7 @@ class Faults:
             raise ValueError(f"fail status must be a 5xx, got {value:g}")
         if kind in ("latency", "hang") and value < 0:
             raise ValueError(f"{kind} seconds must be 0 or more")
-        f = Fault(kind, pattern, float(value), times)
+        f = Fault(kind, pattern, float(value), times, armed_by, armed_by is None)
         with self._lock:
             self.faults.append(f)
         return f
@@ -68,9 +73,11 @@ class Faults:
         """Answer matching requests with an HTTP 5xx before doing anything."""
         return self.add("fail", pattern, status, times)
 
-    def hang(self, pattern: str, seconds: float = 60.0, times: int | None = None) -> Fault:
-        """Hold matching requests for ``seconds`` (longer than the client timeout) unprocessed."""
-        return self.add("hang", pattern, seconds, times)
+    def hang(self, pattern: str, seconds: float = 60.0, times: int | None = None,
+             armed_by: str | None = None) -> Fault:
+        """Hold matching requests for ``seconds`` (longer than the client timeout) unprocessed
+        (from the first request to ``armed_by`` on, when given)."""
+        return self.add("hang", pattern, seconds, times, armed_by)
 
     def drop_response(self, pattern: str, times: int | None = 1) -> Fault:
         """Process matching requests, then cut the connection instead of answering."""
@@ -88,9 +95,11 @@ class Faults:
             self.late_bar_ms = 0
 
     def plan(self, path: str) -> Plan:
-        """The faults due for a request to ``path``; counted faults are used up."""
+        """The faults due for a request to ``path``; counted faults are used up. A request arms the
+        faults waiting for its path after theirs are planned (it is not itself affected by them)."""
         p = Plan()
         with self._lock:
+            arming = [f for f in self.faults if not f.armed and f.armed_by and fnmatchcase(path, f.armed_by)]
             for f in list(self.faults):
                 if not f.matches(path):
                     continue
@@ -106,6 +115,8 @@ class Faults:
                     f.times -= 1
                     if f.times == 0:
                         self.faults.remove(f)
+            for f in arming:
+                f.armed = True
         return p
 
 
