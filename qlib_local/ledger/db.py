@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from qlib_local.errors import QlibError
-from qlib_local.ledger.schema import SCHEMA, SCHEMA_VERSION
+from qlib_local.ledger.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 FINAL_STATES = frozenset({"filled", "canceled", "rejected", "not_placed"})
 OPEN_STATES = frozenset({"intent", "sent", "unknown", "live", "partially_filled"})
@@ -60,6 +60,8 @@ class OrderRow:
     msg: str | None = None
     created_at: int = 0
     updated_at: int = 0
+    px: float | None = None  # a post-only child's limit price
+    parent: str = ""  # a child's planned parent order ("" for a parent)
 
     @property
     def final(self) -> bool:
@@ -92,12 +94,31 @@ class Ledger:
 
     def _init_schema(self) -> None:
         with self._lock:
+            fresh = self.conn.execute("SELECT name FROM sqlite_master WHERE name='meta'").fetchone() is None
+            row = None if fresh else self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = SCHEMA_VERSION if row is None else int(row[0])
+            if version > SCHEMA_VERSION:
+                raise LedgerError(f"{self.path}: schema version {version}, this code reads {SCHEMA_VERSION}")
+            if version < SCHEMA_VERSION:
+                self._migrate(version)
             self.conn.executescript(SCHEMA)
-            row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
-                self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise LedgerError(f"{self.path}: schema version {row[0]}, this code reads {SCHEMA_VERSION}")
+                self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def _migrate(self, version: int) -> None:
+        """Bring a ledger of an older ``version`` up to date, all steps in one transaction (the
+        version is read again under the write lock: another process may have just done it)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                for sql in MIGRATIONS[v]:
+                    self.conn.execute(sql)
+            self.conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:

@@ -1,9 +1,16 @@
-"""Ledger schema. Versioned, migration-free: a file of another version is refused, not rewritten.
+"""Ledger schema. Versioned: an older file is brought up to date by the additive steps in
+``MIGRATIONS`` (columns with defaults, in one transaction); a newer one is refused, not rewritten.
 
 Times are UTC milliseconds; ``bar_ts`` is the close time of the bar a row belongs to.
 """
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# version reached -> statements taking a file of the version before to it
+MIGRATIONS = {
+    2: ["ALTER TABLE orders ADD COLUMN px REAL",  # the limit price of a post-only child
+        "ALTER TABLE orders ADD COLUMN parent TEXT NOT NULL DEFAULT ''"],  # a child's planned parent order
+}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -22,7 +29,7 @@ CREATE TABLE IF NOT EXISTS orders (
     reduce_only INTEGER NOT NULL, ord_type TEXT NOT NULL, td_mode TEXT NOT NULL, leg TEXT NOT NULL,
     attempt INTEGER NOT NULL, state TEXT NOT NULL, ord_id TEXT, acc_fill_sz REAL NOT NULL DEFAULT 0,
     avg_px REAL, fee REAL NOT NULL DEFAULT 0, code TEXT, msg TEXT,
-    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, px REAL, parent TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS orders_bar ON orders (account, bar_ts);
 CREATE INDEX IF NOT EXISTS orders_state ON orders (account, state);

@@ -62,6 +62,7 @@ class ExecReport:
     requests: dict[str, OrderRequest] = field(default_factory=dict)  # every order sent, by clOrdId
     earlier: list[str] = field(default_factory=list)  # adopted orders placed before this run (not its fills)
     taken: list[str] = field(default_factory=list)  # our ids the exchange had for a different order
+    would_take: list[str] = field(default_factory=list)  # post-only orders refused as they would have taken
     rounds: int = 0
 
     @property
@@ -72,7 +73,7 @@ class ExecReport:
         """Add a later round's outcome to this one."""
         for name in ("acks", "statuses", "rejected", "ack_times", "requests"):
             getattr(self, name).update(getattr(other, name))
-        for name in ("not_placed", "unknown", "errors", "earlier", "taken"):
+        for name in ("not_placed", "unknown", "errors", "earlier", "taken", "would_take"):
             getattr(self, name).extend(getattr(other, name))
         self.new_fills += other.new_fills
         self.rounds += other.rounds
@@ -85,7 +86,7 @@ def status_to_changes(s: OrderStatus) -> dict:
 def order_row(o: OrderRequest, account: str, bar_ts: int, run_id: str) -> OrderRow:
     return OrderRow(cl_ord_id=o.cl_ord_id, account=account, bar_ts=bar_ts, inst_id=o.inst_id, side=o.side,
                     pos_side=o.pos_side, sz=o.sz, reduce_only=o.reduce_only, ord_type=o.ord_type, td_mode=o.td_mode,
-                    leg=o.leg, attempt=o.attempt, run_id=run_id)
+                    leg=o.leg, attempt=o.attempt, run_id=run_id, px=o.px, parent=o.parent)
 
 
 class Executor:
@@ -138,8 +139,16 @@ class Executor:
         if not orders:
             return rep
         rep.rounds, self.bar_ts = 1, bar_ts
+        self.send(orders, rep)
+        self.poll(list(rep.requests.values()), rep)
+        self.record_fills(since_ms, rep)
+        return rep
+
+    def send(self, orders: list[OrderRequest], rep: ExecReport) -> None:
+        """Record ``orders`` as intents, then send them: closing legs first, each phase's batches in
+        parallel, every outcome resolved (the answers land in ``rep``; nothing is polled here)."""
         rep.requests.update({o.cl_ord_id: o for o in orders})
-        self.ledger.add_orders([order_row(o, self.account, bar_ts, self.run_id) for o in orders])
+        self.ledger.add_orders([order_row(o, self.account, self.bar_ts, self.run_id) for o in orders])
         size = self.venue.caps.max_batch
         for phase in ("close", "open"):
             todo = [o for o in orders if o.leg == phase]
@@ -149,9 +158,6 @@ class Executor:
             with ThreadPoolExecutor(min(self.policy.workers, len(batches))) as pool:
                 for _ in pool.map(lambda b: self._send(b, rep), batches):
                     pass
-        self._poll(list(rep.requests.values()), rep)
-        self._record_fills(since_ms, rep)
-        return rep
 
     def _send(self, batch: list[OrderRequest], rep: ExecReport) -> None:
         """One batch until every order is answered for good, or the retry budget is spent."""
@@ -278,6 +284,9 @@ class Executor:
                 else:
                     refusal = f"duplicate client id {a.cl_ord_id} not found"
                     retry.append(o)
+            elif a.kind == Kind.WOULD_TAKE:  # a post-only order that would have taken: not an error, re-price
+                rep.would_take.append(a.cl_ord_id)
+                updates.append((a.cl_ord_id, {"state": "canceled", "code": a.kind.value, "msg": _raw(a)}))
             elif a.kind in RETRY_KINDS or a.kind == Kind.UNKNOWN_OUTCOME:
                 refusal = f"{a.text}"
                 retry.extend(self._unresolved_after_ambiguous([o], rep) if a.kind == Kind.UNKNOWN_OUTCOME else [o])
@@ -351,7 +360,7 @@ class Executor:
         self.ledger.event(self.account, self.run_id, "error", "place_failed", msg)
 
     # ------------------------------------------------------------------ poll and fills
-    def _poll(self, orders: list[OrderRequest], rep: ExecReport) -> None:
+    def poll(self, orders: list[OrderRequest], rep: ExecReport) -> None:
         """Until every accepted order is final or the poll timeout; then cancel what still rests."""
         live = [o for o in orders if o.cl_ord_id in rep.acks]
         deadline = time.monotonic() + self.policy.poll_timeout_s
@@ -389,7 +398,7 @@ class Executor:
                 rep.unknown.append(o.cl_ord_id)
                 self.ledger.update_order(o.cl_ord_id, state="unknown")
 
-    def _record_fills(self, since_ms: int, rep: ExecReport) -> None:
+    def record_fills(self, since_ms: int, rep: ExecReport) -> None:
         run = [o for o in self.ledger.orders(self.account) if o.run_id == self.run_id]
         try:
             fills = self.venue.fills(since_ms, {o.inst_id for o in run} | {o.inst_id for o in rep.requests.values()})

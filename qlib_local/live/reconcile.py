@@ -3,7 +3,9 @@
 1. every order the ledger has not seen final is looked up by clOrdId (an order recorded
    as an intent that the exchange does not know was never placed);
 2. resting orders of ours unknown to the ledger are adopted; ours from an earlier bar are
-   canceled (their reason to trade is gone);
+   canceled (their reason to trade is gone), and so is a resting child order of any bar (the
+   run that re-priced it is gone: the account's lock says no run is working it); a parent
+   still ``working`` in the ledger is closed as interrupted, its rest re-planned from positions;
 3. fills of our orders are recorded (idempotent on trade id);
 4. positions are compared with the ledger's last snapshot; differences are reported and
    the exchange's positions recorded.
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from qlib_local.ledger import Ledger, OrderRow
-from qlib_local.live.clordid import bar_of, prefix
+from qlib_local.live.clordid import bar_of, parent_of, prefix
 from qlib_local.live.execution import Executor, status_to_changes
 from qlib_local.live.types import OrderStatus, PositionInfo
 from qlib_local.live.venue import Venue
@@ -78,12 +80,16 @@ def reconcile(venue: Venue, ledger: Ledger, executor: Executor, account: str, ru
         if st.cl_ord_id not in known:
             ledger.add_orders([adopt_row(st, account, run_id, order_bar)])
             rep.adopted.append(st.cl_ord_id)
-        if order_bar < bar_ts:
+        if order_bar < bar_ts or parent_of(st.cl_ord_id) != st.cl_ord_id:
             venue.cancel(st.inst_id, st.cl_ord_id)
             rep.canceled.append(st.cl_ord_id)
     if rep.canceled:
         rows = [r for r in (ledger.order(cl) for cl in rep.canceled) if r is not None]
         rep.resolved.update(executor.resolve(rows))
+    working = [o for o in ledger.orders(account) if o.state == "working"]
+    ledger.update_orders([(o.cl_ord_id, {"state": "canceled", "msg": "interrupted: the run working it stopped"})
+                          for o in working])
+    rep.resolved.update({o.cl_ord_id: "canceled (interrupted parent)" for o in working})
     rows = ledger.orders(account)
     ours = {o.cl_ord_id for o in rows}
     insts = {o.inst_id for o in rows if o.bar_ts >= since_ms - 86_400_000}  # a fill is never long after its bar

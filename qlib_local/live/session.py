@@ -30,6 +30,7 @@ from qlib_local.live.closes import EARLY_S
 from qlib_local.live.data import DataStatus, fetcher, wait_for_data
 from qlib_local.live.execution import ExecPolicy, ExecReport
 from qlib_local.live.lock import AccountLock
+from qlib_local.live.maker import ClockFactory
 from qlib_local.live.planning import Plan, leverage_wanted
 from qlib_local.live.reconcile import ReconcileReport, reconcile
 from qlib_local.live.retry import RetryPolicy
@@ -51,7 +52,8 @@ class LiveSession(TradingSteps):
     def __init__(self, acct: AccountConfig, secrets: AccountSecrets, at: str | int | None = None,
                  run_id: str | None = None, notebook: str | None = None, hold_lock: bool = True,
                  policy: ExecPolicy | None = None, repo: Path | None = None, timeout_s: float = 5.0,
-                 pace: bool = True, store: KlineStore | None = None, wait_close_s: float = EARLY_S):
+                 pace: bool = True, store: KlineStore | None = None, wait_close_s: float = EARLY_S,
+                 exchange_clock: ClockFactory | None = None):
         self.acct, self.secrets = acct, secrets
         self.repo = repo or Path.cwd()
         store_path, ledger_path, self.runs_dir = account_paths(acct, self.repo)
@@ -64,6 +66,7 @@ class LiveSession(TradingSteps):
             retry=RetryPolicy(attempts=50, base_s=0.1, cap_s=1.0, budget_s=acct.retry_budget_s),
             poll_timeout_s=acct.poll_timeout_s)
         self.timeout_s, self.pace, self.wait_close_s = timeout_s, pace, wait_close_s
+        self.exchange_clock = exchange_clock
         self.status = "new"
         self.current = ""
         self.error: str | None = None

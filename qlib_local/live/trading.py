@@ -32,6 +32,7 @@ from qlib_local.live.data import DataStatus
 from qlib_local.live.errors import LiveError
 from qlib_local.live.execution import ExecPolicy, ExecReport, Executor
 from qlib_local.live.funding import FUNDING_LOOKBACK_MS, record_funding
+from qlib_local.live.maker import ClockFactory, MakerFirst, MakerPolicy, VenueClock
 from qlib_local.live.planning import Plan, Skip, plan_orders
 from qlib_local.live.types import Balance, PositionInfo
 from qlib_local.live.venue import Venue
@@ -92,6 +93,7 @@ class TradingSteps:
     refusals: list[guards.Refusal]
     untraded: dict[str, str]
     funding_new: int
+    exchange_clock: ClockFactory | None  # the maker style's clock (None: the venue's server time, slept for)
     event: Callable[[str, str, str], None]
     alert: Callable[[str, str], None]
 
@@ -240,7 +242,7 @@ class TradingSteps:
         assert self.plan_ is not None and self.bar_ms is not None and self.venue is not None
         self.marks["send"] = time.monotonic()
         ex, bar, since = self.executor(), self.bar_ms, self.bar_ms - 60_000
-        self.report = rep = ex.execute(bar, self.plan_.orders, since)
+        self.report = rep = self._first_round(ex, bar, since)
         if rep.ack_times:
             self.marks["all_acked"] = max(rep.ack_times.values())
         basis, last = self.positions_before, rep
@@ -263,6 +265,24 @@ class TradingSteps:
                     "adopted, their fills not counted as this run's")
             self.event("warning", "adopted_earlier", text)
             self.alert("adopted_earlier", text)
+        return rep
+
+    def _first_round(self, ex: Executor, bar: int, since: int) -> ExecReport:
+        """The plan in the account's order style (``execution.style`` of its strategies file); any
+        further round is market: it only completes what the exchange still does not hold."""
+        assert self.plan_ is not None and self.book is not None and self.venue is not None
+        style = self.book.cfg.execution
+        if style.style != "maker_first":
+            return ex.execute(bar, self.plan_.orders, since)
+        policy = MakerPolicy(int(style.reprice_s * 1000), style.live_deadline_ms(EXCHANGE_TIMEFRAMES[self.book.base_tf]),
+                             style.fallback)
+        clock = self.exchange_clock(self.venue) if self.exchange_clock else VenueClock(self.venue)
+        maker = MakerFirst(ex, clock, policy, {i: sp.lot_sz for i, sp in self.specs.items()})
+        rep = maker.execute(bar, self.plan_.orders, since)
+        for inst, sz in sorted(maker.left.items()):
+            why = f"{sz:g} contracts left unfilled at the maker deadline (fallback: leave)"
+            self.event("warning", "maker_left", f"{inst}: {why}")
+            self.untraded.setdefault(inst, why)
         return rep
 
     def _positions_showing(self, basis: list[PositionInfo], rep: ExecReport) -> list[PositionInfo] | None:

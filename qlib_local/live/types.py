@@ -25,6 +25,7 @@ class Kind(StrEnum):
     BAD_PRECISION = "bad_precision"  # size or price off the lot/tick grid or over the precision
     REDUCE_ONLY_REJECTED = "reduce_only_rejected"  # nothing to reduce in that direction
     UNKNOWN_ORDER = "unknown_order"  # no such order (lookup, cancel of a final or unknown order)
+    WOULD_TAKE = "would_take"  # a post-only order that would have taken liquidity: refused, re-price it
     NO_CHANGE = "no_change"  # a setting already had that value (position mode, margin type)
     AUTH = "auth"  # key, signature, passphrase or permissions
     REJECTED_OTHER = "rejected_other"
@@ -43,10 +44,12 @@ class OrderRequest:
     sz: float  # contracts, a lot multiple
     pos_side: str = NET
     reduce_only: bool = False
-    ord_type: str = "market"
+    ord_type: str = "market"  # market | post_only (a limit at ``px`` that only ever rests)
     td_mode: str = "cross"
     leg: str = "open"  # close | open
     attempt: int = 1
+    px: float | None = None  # the limit price of a post_only order
+    parent: str = ""  # a child order's parent (the planned order it carries out part of); "" for a parent
 
     @property
     def signed(self) -> float:

@@ -97,6 +97,12 @@ class VenueCaps:
         return self.error_kinds.get(str(code), default)
 
 
+def sane_quotes(bids: Mapping[str, float], asks: Mapping[str, float]) -> dict[str, tuple[float, float]]:
+    """(bid, ask) per instrument where both are known (finite, positive) and the bid is below the ask:
+    a crossed or one-sided quote is no quote (a maker order is never priced from it)."""
+    return {i: (bids[i], asks[i]) for i in bids.keys() & asks.keys() if 0 < bids[i] < asks[i]}
+
+
 def order_flags(o: OrderRequest, pos_mode: str, caps: VenueCaps) -> tuple[str | None, bool]:
     """(position side to send or None, whether to send reduceOnly) for ``o`` in ``pos_mode``."""
     side = o.pos_side if pos_mode in caps.pos_side_modes else None
@@ -117,6 +123,7 @@ class Venue(Protocol):
     def instruments(self) -> dict[str, InstrumentSpec]: ...
     def last_prices(self) -> dict[str, float]: ...
     def mark_prices(self) -> dict[str, float]: ...
+    def quotes(self) -> dict[str, tuple[float, float]]: ...  # (best bid, best ask); only sane pairs
 
     # -------------------------------------------------------------- account
     def position_mode(self) -> str: ...

@@ -13,6 +13,12 @@ fee) bit for bit; anything else makes a backtest pay for liquidity:
   if one of the next ``deadline_bars`` base bars trades THROUGH it by a tick (a buy: low <= limit - tick);
   otherwise, as live would, it goes to market at the deadline bar's close (the market model above,
   taker fee), and the move from the decision's close to that fill is charged as a cost.
+
+Live (``qlib_local.live.maker``) reads the same section, so an account trades the style its
+backtest modelled: ``maker_first`` rests a post-only order at the best bid/ask, re-prices it
+every ``reprice_s`` seconds of the exchange's clock while the book moves away, and at the
+deadline (``deadline_s``, default ``deadline_bars`` base bars) sends what is left as market,
+or leaves it (``fallback: leave``, live only: the backtest always completes at market).
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from qlib_local.config_values import Bounds, number
 from qlib_local.errors import QlibError
 
 STYLES = ("market", "maker_first")
-FIELDS = {"style", "spread", "impact", "deadline_bars"}
-BOUNDS = {"spread": Bounds(0.0, 1.0), "impact": Bounds(0.0, 10.0), "deadline_bars": Bounds(1, 1000, integer=True)}
+FALLBACKS = ("market", "leave")
+FIELDS = {"style", "spread", "impact", "deadline_bars", "reprice_s", "deadline_s", "fallback"}
+BOUNDS = {"spread": Bounds(0.0, 1.0), "impact": Bounds(0.0, 10.0), "deadline_bars": Bounds(1, 1000, integer=True),
+          "reprice_s": Bounds(0.0, 3600.0, lo_open=True), "deadline_s": Bounds(0.0, 86400.0)}
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,13 @@ class Execution:
     spread: float = 0.0  # half-spread as a share of the bar's range (the book's spread_k)
     impact: float = 0.0  # square-root impact coefficient: price moves impact x sqrt(volume share)
     deadline_bars: int = 1  # maker_first: base bars a limit may wait before going to market
+    reprice_s: float = 5.0  # live maker_first: exchange-clock seconds between looks at the book
+    deadline_s: float = 0.0  # live maker_first: seconds a maker order may rest (0: deadline_bars base bars)
+    fallback: str = "market"  # live maker_first: at the deadline, send the rest as market, or leave it
+
+    def live_deadline_ms(self, base_ms: int) -> int:
+        """How long a live maker order may rest, in exchange milliseconds."""
+        return int(self.deadline_s * 1000) if self.deadline_s > 0 else self.deadline_bars * base_ms
 
     @property
     def is_default(self) -> bool:
@@ -54,7 +69,10 @@ def parse_execution(raw: Any, error: type[QlibError]) -> Execution:
     style = raw.get("style", "market")
     if style not in STYLES:
         raise error(f"execution.style: must be one of {', '.join(STYLES)}, got {style!r}")
+    fallback = raw.get("fallback", "market")
+    if fallback not in FALLBACKS:
+        raise error(f"execution.fallback: must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
     vals = {k: number(f"execution.{k}", raw[k], BOUNDS[k], error) for k in BOUNDS if k in raw}
     if "deadline_bars" in vals:
         vals["deadline_bars"] = int(vals["deadline_bars"])
-    return Execution(style=style, **vals)
+    return Execution(style=style, fallback=fallback, **vals)

@@ -128,14 +128,22 @@ def ep_history_candles(ctx: Ctx) -> Result:
     return _candles(ctx, recent_only=False)
 
 
+def _ticker(ctx: Ctx, inst_id: str) -> dict[str, str]:
+    """The market's ticker with the book's best bid and ask (``Engine.quote``)."""
+    row = ctx.market.ticker(inst_id, ctx.now)
+    bid, ask = ctx.engine.quote(inst_id, ctx.now)
+    dec = tick_decimals(ctx.market.spec(inst_id).tick_sz)
+    return {**row, "bidPx": num(bid, dec), "askPx": num(ask, dec)}
+
+
 def ep_ticker(ctx: Ctx) -> Result:
-    return [ctx.market.ticker(ctx.required("instId"), ctx.now)]
+    return [_ticker(ctx, ctx.required("instId"))]
 
 
 def ep_tickers(ctx: Ctx) -> Result:
     if ctx.required("instType") != "SWAP":
         return []
-    return [ctx.market.ticker(i, ctx.now) for i in ctx.market.inst_ids if ctx.market.listed(i, ctx.now)]
+    return [_ticker(ctx, i) for i in ctx.market.inst_ids if ctx.market.listed(i, ctx.now)]
 
 
 # ------------------------------------------------------------------ public: funding and mark prices

@@ -225,6 +225,14 @@ class Engine:
                 order.frozen = order_margin(self.market, o.inst_id, opening, left, px, lever, 0.0)[0]
             return order
 
+    def quote(self, inst_id: str, now: int) -> tuple[float, float]:
+        """(best bid, best ask) a maker can rest at without taking: the book's, at least a tick
+        from the last price (with no spread the book is the last price itself, which a resting
+        order may not touch)."""
+        spec, last = self.market.spec(inst_id), self.last(inst_id, now)
+        h = max(spec.tick_sz, self.book.half_spread(self.market, inst_id, now))
+        return max(spec.tick_sz, spec.round_price(last - h)), spec.round_price(last + h)
+
     def would_take(self, inst_id: str, side: str, px: float, now: int) -> bool:
         """Whether a limit at ``px`` crosses the book (meets the best ask for a buy, bid for a sell)."""
         best = self.book.best(self.market, inst_id, side, self.last(inst_id, now), now)

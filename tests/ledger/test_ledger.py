@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -25,6 +26,39 @@ def test_wal_and_version(tmp_path):
     c.close()
     with pytest.raises(LedgerError, match="schema version 99"):
         Ledger(path)
+
+
+V1_ORDERS = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+CREATE TABLE orders (
+    cl_ord_id TEXT PRIMARY KEY, account TEXT NOT NULL, bar_ts INTEGER NOT NULL, run_id TEXT,
+    inst_id TEXT NOT NULL, side TEXT NOT NULL, pos_side TEXT NOT NULL, sz REAL NOT NULL,
+    reduce_only INTEGER NOT NULL, ord_type TEXT NOT NULL, td_mode TEXT NOT NULL, leg TEXT NOT NULL,
+    attempt INTEGER NOT NULL, state TEXT NOT NULL, ord_id TEXT, acc_fill_sz REAL NOT NULL DEFAULT 0,
+    avg_px REAL, fee REAL NOT NULL DEFAULT 0, code TEXT, msg TEXT,
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+);
+INSERT INTO orders VALUES ('old1', 'acct', 3600000, 'r0', 'BTC-USDT-SWAP', 'buy', 'net', 1, 0, 'market', 'cross',
+                           'open', 1, 'filled', '7', 1, 100, -0.05, NULL, NULL, 1, 2);
+"""
+
+
+def test_a_version_1_ledger_is_migrated_in_place_and_keeps_its_orders(tmp_path):
+    path = tmp_path / "v1.sqlite"
+    c = sqlite3.connect(path)
+    c.executescript(V1_ORDERS)
+    c.close()
+    led = Ledger(path)
+    old = led.order("old1")
+    assert old is not None and old.state == "filled" and old.parent == "" and old.px is None
+    led.add_orders([replace(order("child"), px=101.5, parent="old1")])
+    assert led.order("child").px == 101.5 and led.order("child").parent == "old1"
+    led.close()
+    c = sqlite3.connect(path)
+    assert c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    c.close()
+    Ledger(path).close()  # a migrated file opens as a current one
 
 
 def test_not_a_ledger_is_refused(tmp_path):

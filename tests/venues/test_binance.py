@@ -158,9 +158,24 @@ def test_too_large_a_batch_or_a_limit_order_is_refused_before_sending(rec):
     v = venue(rec)
     with pytest.raises(ValueError, match="1..5 orders"):
         v.place_batch([OrderRequest(our_id(attempt=n), "BTCUSDT", "buy", 1.0) for n in range(1, 7)], "net_mode")
-    with pytest.raises(ValueError, match="only market orders"):
-        v.place_batch([OrderRequest(our_id(), "BTCUSDT", "buy", 1.0, ord_type="limit")], "net_mode")
+    with pytest.raises(ValueError, match="not supported"):
+        v.place_batch([OrderRequest(our_id(), "BTCUSDT", "buy", 1.0, ord_type="limit", px=90_000.0)], "net_mode")
+    with pytest.raises(ValueError, match="needs a price"):
+        v.place_batch([OrderRequest(our_id(), "BTCUSDT", "buy", 1.0, ord_type="post_only")], "net_mode")
     assert rec.requests == []
+
+
+def test_a_post_only_child_is_a_gtx_limit_and_one_that_would_take_is_its_own_kind(rec):
+    kid = our_id() + "00m"
+    rec.answer("POST", f"{F}/batchOrders", (200, [shapes.error(-5022, "Due to the order could not be executed as "
+                                                                      "maker, the Post Only order will be rejected.")]))
+    [ack] = venue(rec).place_batch([OrderRequest(kid, "BTCUSDT", "sell", 0.003, reduce_only=True, leg="close",
+                                                 ord_type="post_only", px=94012.3, parent=our_id())], "net_mode")
+    assert ack.kind == Kind.WOULD_TAKE and ack.code == "-5022"
+    [req] = rec.sent("POST", f"{F}/batchOrders")
+    assert json.loads(req["params"]["batchOrders"]) == [
+        {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTX", "price": "94012.3",
+         "quantity": "0.003", "newClientOrderId": kid, "reduceOnly": "true"}]
 
 
 # ---------------------------------------------------------------------- whole-request errors and transport
@@ -381,6 +396,15 @@ def test_last_and_mark_prices_drop_what_is_not_a_price(rec):
                                                    {"symbol": "ETHUSDT", "markPrice": "inf"}]))
     v = venue(rec)
     assert v.last_prices() == {"BTCUSDT": 94012.3} and v.mark_prices() == {"BTCUSDT": 94010.0}
+
+
+def test_quotes_keep_only_two_sided_uncrossed_books(rec):
+    rec.answer("GET", f"{F}/ticker/bookTicker", (200, [
+        {"symbol": "BTCUSDT", "bidPrice": "94012.20", "bidQty": "3", "askPrice": "94012.30", "askQty": "1"},
+        {"symbol": "ETHUSDT", "bidPrice": "3300", "askPrice": "3299"},  # crossed
+        {"symbol": "SOLUSDT", "bidPrice": "0", "askPrice": "150"},  # one-sided
+        {"symbol": "XRPUSDT", "bidPrice": "NaN", "askPrice": "2.1"}]))
+    assert venue(rec).quotes() == {"BTCUSDT": (94012.2, 94012.3)}
 
 
 # ---------------------------------------------------------------------- the engine on a venue whose ids are unique among open orders

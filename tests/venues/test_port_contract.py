@@ -12,7 +12,7 @@ from tests_support import GUARD_S
 from venue_kits import LOCAL_KITS, VenueKit
 
 from qlib_local.live.accounts import AccountConfig, AccountSecrets, Secret
-from qlib_local.live.clordid import cl_ord_id
+from qlib_local.live.clordid import child_id, cl_ord_id
 from qlib_local.live.errors import AuthError
 from qlib_local.live.planning import plan_orders
 from qlib_local.live.retry import RetryPolicy
@@ -136,6 +136,29 @@ def test_resting_orders_are_listed_and_canceled_by_client_id(kit, exchange):
     assert v.cancel(btc, cl) is True and v.order(btc, cl).state == "canceled"
     assert v.cancel(btc, cl) is False  # already final
     assert [o.cl_ord_id for o in v.pending_orders()] == [next(o.cl_ord_id for o in pending if o.cl_ord_id != cl)]
+
+
+def test_quotes_and_post_only_children_rest_or_are_refused_as_takers(kit, exchange):
+    v = port(kit, exchange)
+    btc = kit.inst("BTC")
+    spec, last = v.instruments()[btc], v.last_prices()[btc]
+    quotes = v.quotes()
+    bid, ask = quotes[btc]
+    assert set(quotes) == {btc, kit.inst("ETH")} and bid < last < ask  # the local book: a tick or more each side
+    assert (bid, ask) == exchange.engine.quote(btc, exchange.clock.now_ms())
+    parent = cl_ord_id("c", to_ms(START), btc, "net", "open", 1, v.caps.id_rule)
+    rest, take = child_id(parent, 0, "maker"), child_id(parent, 1, "maker")
+    sz = max(spec.min_sz, spec.lot_sz)
+    [ok] = v.place_batch([OrderRequest(rest, btc, "buy", sz, ord_type="post_only", px=bid, parent=parent)], "net_mode")
+    assert ok.kind == Kind.ACCEPTED
+    st = v.order(btc, rest)
+    assert (st.state, st.acc_fill_sz, st.ord_type) == ("live", 0.0, "post_only")  # it rests at the bid
+    # at the ask a buy would take: refused (Binance -5022) or cancelled at once (OKX cancelSource 31); never filled
+    [ack] = v.place_batch([OrderRequest(take, btc, "buy", sz, ord_type="post_only", px=ask, parent=parent)], "net_mode")
+    st = v.order(btc, take)
+    assert ack.kind == Kind.WOULD_TAKE or (ack.kind == Kind.ACCEPTED and st.state == "canceled")
+    assert st is None or st.acc_fill_sz == 0
+    assert v.positions() == []
 
 
 def test_a_bad_signature_is_an_auth_error_not_retried(kit, exchange):

@@ -161,6 +161,25 @@ def ep_ticker_price(ctx: Ctx) -> Any:
     return rows
 
 
+def ep_book_ticker(ctx: Ctx) -> Any:
+    """Best bid and ask from the shared book (``Engine.quote``): fapi answers an object for one
+    symbol and a list for all; dapi always a list (rows carry ``pair``)."""
+    inst = ctx.symbol(required=False)
+    fam = "dapi" if ctx.family == "dapi" else "fapi"
+    insts = [inst] if inst else [i for i in ctx.state.symbols(fam) if ctx.market.listed(i, ctx.now)]
+    rows = []
+    for i in insts:
+        dec = decimals(ctx.spec(i).tick_sz)
+        bid, ask = ctx.engine.quote(i, ctx.now)
+        depth = num(100 * ctx.spec(i).lot_sz)
+        row = {"symbol": i, "bidPrice": num(bid, dec), "bidQty": depth, "askPrice": num(ask, dec), "askQty": depth,
+               "time": ctx.now, "lastUpdateId": ctx.now}
+        rows.append({**row, "pair": pair(i)} if fam == "dapi" else row)
+    if fam == "fapi" and inst:
+        return rows[0]
+    return rows
+
+
 FUNDING_CAP = "0.03000000"  # the adjusted funding rate cap and floor a fundingInfo row shows
 DEFAULT_INTERVAL_H = 8
 

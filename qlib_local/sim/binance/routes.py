@@ -18,7 +18,7 @@ _FUTURES_PUBLIC: list[tuple[str, str, Handler]] = [
     ("GET", "/v1/exchangeInfo", mkt.ep_exchange_info), ("GET", "/v1/klines", mkt.ep_klines),
     ("GET", "/v1/markPriceKlines", mkt.ep_mark_klines), ("GET", "/v1/premiumIndex", mkt.ep_premium_index),
     ("GET", "/v1/fundingRate", mkt.ep_funding_rate), ("GET", "/v1/ticker/price", mkt.ep_ticker_price),
-    ("GET", "/v1/fundingInfo", mkt.ep_funding_info),
+    ("GET", "/v1/fundingInfo", mkt.ep_funding_info), ("GET", "/v1/ticker/bookTicker", mkt.ep_book_ticker),
 ]
 _FUTURES_PRIVATE: list[tuple[str, str, Handler]] = [
     ("POST", "/v1/leverage", acc.ep_leverage), ("POST", "/v1/marginType", acc.ep_margin_type),

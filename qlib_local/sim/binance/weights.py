@@ -35,6 +35,7 @@ WEIGHTS: dict[tuple[str, str], int | Callable[[Params, str], int]] = {
     ("GET", "/v1/fundingRate"): 1, ("GET", "/v1/fundingInfo"): 1,
     ("GET", "/v1/ticker/price"): lambda p, f: 1 if p.text("symbol") else 2,
     ("GET", "/v2/ticker/price"): lambda p, f: 1 if p.text("symbol") else 2,
+    ("GET", "/v1/ticker/bookTicker"): lambda p, f: 2 if p.text("symbol") else 5,
     ("GET", "/v1/account"): 5, ("GET", "/v2/account"): 5, ("GET", "/v3/account"): 5,
     ("GET", "/v2/balance"): 5, ("GET", "/v3/balance"): 5, ("GET", "/v1/balance"): 1,
     ("GET", "/v2/positionRisk"): 5, ("GET", "/v3/positionRisk"): 5,

@@ -31,7 +31,7 @@ from qlib_local.live.types import (
     OrderStatus,
     PositionInfo,
 )
-from qlib_local.live.venue import LONG_SHORT_MODE, NET_MODE, VenueCaps
+from qlib_local.live.venue import LONG_SHORT_MODE, NET_MODE, VenueCaps, sane_quotes
 from qlib_local.specs import InstrumentSpec
 from qlib_local.venues.binance import parse
 from qlib_local.venues.binance.caps import COINM, COINM_CAPS, USDM, USDM_CAPS, Family
@@ -166,6 +166,11 @@ class BinanceVenue(BinanceFeeTopup):
 
     def last_prices(self) -> dict[str, float]:
         return parse.prices(self.call("ticker_price", {}, "last prices"), "price")
+
+    def quotes(self) -> dict[str, tuple[float, float]]:
+        """Best bid and ask of every symbol (one ``ticker/bookTicker`` call); insane pairs left out."""
+        rows = self.call("book_ticker", {}, "best bid and ask")
+        return sane_quotes(parse.prices(rows, "bidPrice"), parse.prices(rows, "askPrice"))
 
     def mark_prices(self) -> dict[str, float]:
         return parse.prices(self.call("premium_index", {}, "mark prices"), "markPrice")

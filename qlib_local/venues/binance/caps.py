@@ -38,6 +38,7 @@ ERROR_KINDS: dict[str, Kind] = {
     "-4014": Kind.BAD_PRECISION,  # PRICE_NOT_INCREASED_BY_TICK_SIZE
     "-4023": Kind.BAD_PRECISION,  # QTY_NOT_INCREASED_BY_STEP_SIZE
     "-2022": Kind.REDUCE_ONLY_REJECTED,  # ReduceOnly Order is rejected
+    "-5022": Kind.WOULD_TAKE,  # a GTX (post-only) order that could not rest as a maker
     "-4118": Kind.REDUCE_ONLY_REJECTED,  # REDUCE_ONLY_MARGIN_CHECK_FAILED
     "-2011": Kind.UNKNOWN_ORDER,  # CANCEL_REJECTED: Unknown order sent
     "-2013": Kind.UNKNOWN_ORDER,  # NO_SUCH_ORDER: Order does not exist
@@ -85,6 +86,7 @@ def _family(prefix: str, api: str, inverse: bool, versions: dict[str, str]) -> F
         "exchange_info": ("GET", "exchangeInfo", "Public", "GetExchangeInfo"),
         "funding_info": ("GET", "fundingInfo", "Public", "GetFundingInfo"),
         "ticker_price": ("GET", "ticker/price", "Public", "GetTickerPrice"),
+        "book_ticker": ("GET", "ticker/bookTicker", "Public", "GetTickerBookTicker"),
         "premium_index": ("GET", "premiumIndex", "Public", "GetPremiumIndex"),
         "leverage_bracket": ("GET", "leverageBracket", "Private", "GetLeverageBracket"),
         "account": ("GET", "account", "Private", "GetAccount"),
@@ -127,13 +129,13 @@ def _weights(family: Family, weights: dict[str, int], orders: dict[str, Window],
 
 # Published request weights (no symbol where a listing serves every instrument).
 USDM_PACING = _weights(USDM, {
-    "time": 1, "exchange_info": 1, "funding_info": 1, "ticker_price": 2, "premium_index": 10,
+    "time": 1, "exchange_info": 1, "funding_info": 1, "ticker_price": 2, "book_ticker": 5, "premium_index": 10,
     "leverage_bracket": 1, "account": 5, "position_risk": 5, "position_mode": 30, "set_position_mode": 1,
     "set_leverage": 1, "set_margin_type": 1, "batch_orders": 5, "order": 1, "cancel": 1, "open_orders": 40,
     "all_orders": 5, "user_trades": 5, "income": 30,
 }, {"orders_10s": Window(300, 10.0), "orders_1m": Window(1200, 60.0)}, 2400)
 COINM_PACING = _weights(COINM, {
-    "time": 1, "exchange_info": 1, "funding_info": 1, "ticker_price": 2, "premium_index": 10,
+    "time": 1, "exchange_info": 1, "funding_info": 1, "ticker_price": 2, "book_ticker": 5, "premium_index": 10,
     "leverage_bracket": 1, "account": 5, "position_risk": 1, "position_mode": 30, "set_position_mode": 1,
     "set_leverage": 1, "set_margin_type": 1, "batch_orders": 5, "order": 1, "cancel": 1, "open_orders": 40,
     "all_orders": 40, "user_trades": 40, "income": 20,

@@ -82,10 +82,14 @@ def error_of(status: int | None, body: Any, what: str, caps: VenueCaps) -> Venue
 def order_item(o: OrderRequest, pos_mode: str, caps: VenueCaps) -> dict[str, str]:
     """One batchOrders entry: our client id as ``newClientOrderId``; ``positionSide`` and
     ``reduceOnly`` where the capabilities say they apply (hedge mode refuses reduceOnly)."""
-    if o.ord_type != "market":
-        raise ValueError(f"{o.cl_ord_id}: only market orders are supported, got {o.ord_type}")
     item = {"symbol": o.inst_id, "side": o.side.upper(), "type": "MARKET", "quantity": fmt(o.sz),
             "newClientOrderId": o.cl_ord_id}
+    if o.ord_type == "post_only":  # Binance's post-only: a limit order good-till-crossing
+        if o.px is None:
+            raise ValueError(f"{o.cl_ord_id}: a post_only order needs a price")
+        item.update(type="LIMIT", timeInForce="GTX", price=fmt(o.px))
+    elif o.ord_type != "market":
+        raise ValueError(f"{o.cl_ord_id}: order type {o.ord_type} is not supported (market, post_only)")
     pos_side, reduce_only = order_flags(o, pos_mode, caps)
     if pos_side is not None:
         item["positionSide"] = POSITION_SIDES[pos_side]
@@ -116,7 +120,8 @@ def status_from_order(r: Mapping[str, Any]) -> OrderStatus:
         side=str(r["side"]).lower(), pos_side=SIDES.get(str(r.get("positionSide") or "BOTH"), NET),
         sz=num(r.get("origQty"), 0.0), state=STATES.get(str(r.get("status")), "unknown"), acc_fill_sz=filled,
         avg_px=avg if filled > 0 and avg > 0 else None, fee=0.0, reduce_only=bool(r.get("reduceOnly")),
-        ord_type=str(r.get("type") or "MARKET").lower(), td_mode="cross",
+        ord_type="post_only" if r.get("timeInForce") == "GTX" else str(r.get("type") or "MARKET").lower(),
+        td_mode="cross",
     )
 
 

@@ -25,7 +25,7 @@ from qlib_local.live.types import (
     OrderStatus,
     PositionInfo,
 )
-from qlib_local.live.venue import order_flags
+from qlib_local.live.venue import order_flags, sane_quotes
 from qlib_local.specs import InstrumentSpec
 from qlib_local.venues.okx.caps import CAPS, DEFAULT_URL, kind_of
 from qlib_local.venues.okx.http import OkxHttp
@@ -72,6 +72,10 @@ def order_body(o: OrderRequest, pos_mode: str) -> dict[str, str]:
     """The batch-orders item; ``reduceOnly`` and ``posSide`` where the capabilities say they apply."""
     body = {"instId": o.inst_id, "tdMode": o.td_mode, "side": o.side, "ordType": o.ord_type, "sz": fmt(o.sz),
             "clOrdId": o.cl_ord_id}
+    if o.ord_type != "market":
+        if o.px is None:
+            raise ValueError(f"{o.cl_ord_id}: a {o.ord_type} order needs a price")
+        body["px"] = fmt(o.px)
     pos_side, reduce_only = order_flags(o, pos_mode, CAPS)
     if pos_side is not None:
         body["posSide"] = pos_side
@@ -147,6 +151,12 @@ class OkxVenue:
         """Last traded price of every swap (one ``market/tickers`` call); unusable values left out."""
         r = self.http.call("GET", "/api/v5/market/tickers", lambda: self.http.market.get_tickers("SWAP"), "tickers")
         return _prices(r["data"], "last")
+
+    def quotes(self) -> dict[str, tuple[float, float]]:
+        """Best bid and ask of every swap (one ``market/tickers`` call); pairs that are not two finite
+        positive prices with bid < ask are left out."""
+        r = self.http.call("GET", "/api/v5/market/tickers", lambda: self.http.market.get_tickers("SWAP"), "tickers")
+        return sane_quotes(_prices(r["data"], "bidPx"), _prices(r["data"], "askPx"))
 
     def mark_prices(self) -> dict[str, float]:
         """Mark price of every swap (one ``public/mark-price`` call); unusable values left out."""
