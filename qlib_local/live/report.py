@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from qlib_local.live.maker import PARENT_TYPE
 from qlib_local.timeframes import from_ms
 
 if TYPE_CHECKING:
@@ -62,6 +63,40 @@ def orders_table(s: LiveSession) -> pd.DataFrame:
                         "acc_fill_sz, avg_px, fee, code, msg FROM orders WHERE account=? AND bar_ts=? "
                         "ORDER BY leg, inst_id", (s.acct.name, s.bar_ms))
     return df
+
+
+def execution_table(s: LiveSession) -> pd.DataFrame:
+    """Each planned order (parent) of this bar with what carried it out: children, filled size,
+    average fill price against the bar's close (implementation shortfall in bps, > 0 a cost),
+    fees paid and the share filled as a maker. A market-style order is its own only child."""
+    cols = ["parent", "instrument", "side", "planned", "filled", "children", "avg_px", "close", "shortfall_bps",
+            "fees", "maker_share"]
+    if s.ledger is None or s.bar_ms is None:
+        return pd.DataFrame(columns=cols)
+    rows = s.ledger.orders(s.acct.name, bar_ts=s.bar_ms)
+    heads = {o.cl_ord_id: o for o in rows if o.ord_type == PARENT_TYPE or not o.parent}
+    members: dict[str, list] = {k: [] for k in heads}
+    for o in rows:
+        if o.ord_type != PARENT_TYPE:
+            members.setdefault(o.parent or o.cl_ord_id, []).append(o)
+    fills = s.ledger.fills(s.acct.name)
+    fills = fills[fills["cl_ord_id"].isin({o.cl_ord_id for o in rows})]
+    maker_ids = {o.cl_ord_id for o in rows if o.ord_type == "post_only"}
+    close = s.result.prices if s.result is not None else pd.Series(dtype=float)
+    out = []
+    for pid, head in heads.items():
+        kids = members.get(pid, [])
+        f = fills[fills["cl_ord_id"].isin({k.cl_ord_id for k in kids})]
+        qty = float(f["fill_sz"].sum())
+        avg = float((f["fill_px"] * f["fill_sz"]).sum() / qty) if qty > 0 else float("nan")
+        ref = float(close.get(head.inst_id, float("nan")))
+        sign = 1.0 if head.side == "buy" else -1.0
+        maker = float(f.loc[f["cl_ord_id"].isin(maker_ids), "fill_sz"].sum())
+        out.append({"parent": pid, "instrument": head.inst_id, "side": head.side, "planned": head.sz, "filled": qty,
+                    "children": len(kids), "avg_px": avg, "close": ref,
+                    "shortfall_bps": sign * (avg - ref) / ref * 1e4 if qty > 0 and ref > 0 else float("nan"),
+                    "fees": float(-f["fee"].sum()), "maker_share": maker / qty if qty > 0 else float("nan")})
+    return pd.DataFrame(out, columns=cols)
 
 
 def positions_table(s: LiveSession) -> pd.DataFrame:

@@ -18,6 +18,7 @@ import yaml
 from tests_support import until
 
 from qlib_local.ledger import Ledger
+from qlib_local.live import report
 from qlib_local.live.clordid import CHILD_LENGTH, child_id, parent_of
 from qlib_local.live.maker import PARENT_TYPE
 from qlib_local.live.session import LiveSession
@@ -98,6 +99,23 @@ def test_maker_children_rest_at_the_best_price_fill_as_makers_and_the_rest_goes_
     acct = exchange.accounts[ACCOUNT]
     assert not [o for o in acct.orders.values() if o.state in ("live", "partially_filled")]  # nothing left resting
     assert s.net_positions() == {k: v for k, v in s.result.net.items() if v != 0}
+    t = report.execution_table(s).set_index("parent")  # what the run's notebook shows
+    assert set(t.index) == set(parents) and (t["filled"] == t["planned"]).all()
+    assert (t["children"] == [len(kids[p]) for p in t.index]).all() and t["shortfall_bps"].notna().all()
+    assert t["maker_share"].between(0, 1).all() and t["maker_share"].max() > 0 and (t["fees"] > 0).all()
+    makers = t[t["maker_share"] == 1]
+    assert (makers["shortfall_bps"] < 0).all()  # a whole maker fill beats the bar's close: bought below, sold above
+
+
+def test_market_orders_are_their_own_only_child_in_the_execution_table(accounts_file, exchange):
+    path = accounts_file()
+    exchange.clock.set(bar(0) + 1_000)
+    s, clock = session(path, exchange, bar(0))
+    assert s.run() == "ok", s.error
+    assert clock.waits == []  # the market style never waits on the clock
+    t = report.execution_table(s)
+    assert len(t) == len(s.plan_.orders) and (t["children"] == 1).all() and (t["maker_share"] == 0).all()
+    assert (t["filled"] == t["planned"]).all() and (t["fees"] > 0).all()
 
 
 def test_fallback_leave_cancels_the_makers_and_names_what_it_left(accounts_file, exchange):
