@@ -21,6 +21,7 @@ from .conftest import ACCOUNT, DATA, bar, ledger_runs, write_tick_data
 LOOKUPS = 10_000
 
 
+@pytest.mark.every_kit
 def test_killed_after_sending_before_recording_then_rerun(accounts_file, kit, exchange, tmp_path):
     if not kit.ids_unique_after_final:
         pytest.skip(f"{kit}: every id is looked up BEFORE it is sent (client ids unique among open orders only), "
@@ -85,6 +86,7 @@ def pd_isnan(v) -> bool:
     return v != v
 
 
+@pytest.mark.every_kit
 def test_ledger_disagreeing_with_the_exchange_is_reconciled(accounts_file, kit, exchange, insts, q, tmp_path):
     path = accounts_file()
     exchange.clock.set(bar(0) + 1_000)
@@ -106,6 +108,7 @@ def test_ledger_disagreeing_with_the_exchange_is_reconciled(accounts_file, kit, 
     assert acct.signed_exposure(BTC) == pytest.approx(s.result.net[BTC])  # traded from the exchange's truth
 
 
+@pytest.mark.every_kit
 def test_started_before_the_close_waits_for_it(accounts_file, exchange, tmp_path):
     """Held 1.5 s before the close the run waits, having traded nothing; stepped past it, it trades."""
     close = bar(5)
