@@ -23,15 +23,13 @@ LOOKUPS = 10_000
 
 @pytest.mark.every_kit
 def test_killed_after_sending_before_recording_then_rerun(accounts_file, kit, exchange, tmp_path):
-    if not kit.ids_unique_after_final:
-        pytest.skip(f"{kit}: every id is looked up BEFORE it is sent (client ids unique among open orders only), "
-                    "so hanging the lookup path stops the run before it sends; this scenario needs a fault that "
-                    "starts after the send, which the local exchange's faults cannot express yet")
     path = accounts_file()
     exchange.clock.set(bar(0) + 1_000)
     exchange.faults.drop_response(kit.paths["place"], times=None)  # orders take effect, answers are lost
-    # ... and the lookups that follow never return; each one counts the fault down
-    lookup = exchange.faults.hang(kit.paths["lookup"], 600, times=LOOKUPS)
+    # ... and the lookups that follow the placement never return; each one counts the fault down (a
+    # venue whose ids are unique among open orders only looks every id up BEFORE sending too: those
+    # answer, the fault sleeping until the placement went through)
+    lookup = exchange.faults.hang(kit.paths["lookup"], 600, times=LOOKUPS, after=kit.paths["place"])
     proc = subprocess.Popen([sys.executable, "-m", "qlib_local", "live", "run", ACCOUNT, "--accounts", str(path),
                              "--at", from_ms(bar(0)).isoformat(), "--in-process"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

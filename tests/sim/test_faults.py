@@ -63,3 +63,15 @@ def test_late_bar(exchange, okx_apis):
     exchange.clock.advance(20_000)
     rows = m.get_candlesticks(BTC, bar="1m", limit="2")["data"]
     assert rows[1][0] == str(just_closed) and rows[1][8] == "1" and rows[0][8] == "0"
+
+
+def test_a_fault_after_another_path_sleeps_until_that_path_was_processed(exchange):
+    hang = exchange.faults.hang(CANDLES, 3600, times=1, after="/api/v5/public/time")
+    assert httpx.get(exchange.url + CANDLES, params={"instId": BTC}, timeout=GUARD_S).json()["code"] == "0"  # dormant
+    assert hang.times == 1
+    assert httpx.get(exchange.url + "/api/v5/public/time").json()["code"] == "0"  # processed: the fault wakes
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(exchange.url + CANDLES, params={"instId": BTC}, timeout=0.5)
+    assert hang.times == 0 and exchange.faults.faults == []
+    with pytest.raises(ValueError, match="after"):
+        exchange.faults.hang(CANDLES, 1, after="")
