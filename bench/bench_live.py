@@ -28,9 +28,17 @@ GOAL_S = 3.0
 LEAD_S = 15.0
 
 
-def venue_id(exchange: str, synthetic_id: str) -> str:
-    """The venue's name of a generated swap: OKX keeps ``BTC-USDT-SWAP``, Binance ``BTCUSDT``."""
-    return synthetic_id if exchange == "okx" else synthetic_id.split("-")[0] + "USDT"
+def binance_units(price: float) -> int:
+    """Coins a Binance USDⓈ-M quantity unit holds: 1000 for coins under 0.001 USDT (Binance lists
+    them as ``1000PEPEUSDT``, priced per 1000, so an order stays under the 100,000,000 maxQty)."""
+    return 1000 if price < 0.001 else 1
+
+
+def venue_id(exchange: str, synthetic_id: str, units: int = 1) -> str:
+    """The venue's name of a generated swap: OKX keeps ``BTC-USDT-SWAP``, Binance ``BTCUSDT``
+    (``1000PEPEUSDT`` for a coin quoted per 1000)."""
+    coin = synthetic_id.split("-")[0]
+    return synthetic_id if exchange == "okx" else f"{units if units > 1 else ''}{coin}USDT"
 
 
 def write_store(root: Path, n: int, exchange: str = "okx") -> list[str]:
@@ -42,18 +50,26 @@ def write_store(root: Path, n: int, exchange: str = "okx") -> list[str]:
 
     store = KlineStore(root, create=True, durable=False)
     bars, specs = generate(SynthConfig(instruments=n, timeframe="1H", days=20, seed=5))
+    ids, out_specs = [], {}
     for inst, df in bars.items():
-        tick = specs[inst].tick_sz
+        sp = specs[inst]
+        m = binance_units(float(df["close"].min())) if exchange != "okx" else 1
+        tick = sp.tick_sz * m
         df = df.copy()
         for c in ("open", "high", "low", "close"):
-            df[c] = (df[c] / tick).round() * tick
-        store.upsert(exchange, venue_id(exchange, inst), "1H", df)
-    if exchange != "okx":  # Binance's linear contract is one coin: the same lots, in coins
-        specs = {i: replace(sp, ct_val=1.0, lot_sz=round(sp.lot_sz * sp.ct_val, 12),
-                            min_sz=round(sp.min_sz * sp.ct_val, 12)) for i, sp in specs.items()}
-    save_specs(root, exchange, {venue_id(exchange, i): replace(sp, inst_id=venue_id(exchange, i))
-                                for i, sp in specs.items()})
-    return [venue_id(exchange, i) for i in bars]
+            df[c] = (df[c] * m / tick).round() * tick
+        if m > 1:
+            df["volume"] = df["volume"] / m
+        vid = venue_id(exchange, inst, m)
+        store.upsert(exchange, vid, "1H", df)
+        if exchange != "okx":  # Binance's linear contract is one unit (a coin, or 1000): the same lots in units
+            sp = replace(sp, ct_val=1.0, lot_sz=round(sp.lot_sz * sp.ct_val / m, 12),
+                         min_sz=round(sp.min_sz * sp.ct_val / m, 12), tick_sz=tick,
+                         ct_val_ccy=f"{m}{inst.split('-')[0]}" if m > 1 else sp.ct_val_ccy)
+        out_specs[vid] = replace(sp, inst_id=vid)
+        ids.append(vid)
+    save_specs(root, exchange, out_specs)
+    return ids
 
 
 def write_accounts(

@@ -41,6 +41,7 @@ def test_notional_too_small_is_4164_unless_reduce_only(usdm, bex):
     ("symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1e3", -1100),
     ("symbol=BTCUSDT&side=BUY&type=MARKET&quantity=nan", -1100),
     ("symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0", -4003),
+    ("symbol=BTCUSDT&side=BUY&type=MARKET&quantity=100000001", -4005),  # over MARKET_LOT_SIZE maxQty
     ("symbol=BTCUSDT&side=BUY&type=MARKET", -1102),
     ("symbol=BTCUSDT&side=UP&type=MARKET&quantity=0.01", -1117),
     ("symbol=BTCUSDT&side=BUY&type=STOP&quantity=0.01", -1116),
