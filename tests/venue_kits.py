@@ -41,6 +41,7 @@ class VenueKit:
     ids_unique_after_final: bool = True  # as the adapter's caps: False = every id is looked up before sending
     inverse: bool = False  # coin-margined: USD contracts settling in their coin, balances per coin
     every_test: bool = True  # False: only the tests marked ``every_kit`` run on it (suite time)
+    usd_value: bool = True  # a coin balance comes with its USD value (OKX's eqUsd; Binance's has none)
 
     def __str__(self) -> str:
         return self.exchange
@@ -192,6 +193,7 @@ BINANCE_USDM = VenueKit(
     by_hand=BinanceByHand,
     coin_contracts=True,
     ids_unique_after_final=False,
+    usd_value=False,
 )
 
 
