@@ -28,7 +28,6 @@ N_BARS = 200
 PAPERMILL_BARS = {120}
 
 
-@pytest.mark.every_kit
 def test_live_matches_backtest_over_200_bars(accounts_file, kit, exchange, live_root, tmp_path, capsys):
     path = accounts_file()
     exchange.rate_limit = False  # 200 runs back to back; rate limits have their own tests
