@@ -80,7 +80,6 @@ class VenueKit:
             spec = replace(spec, ct_val=1.0, lot_sz=round(spec.lot_sz * ct, 12), min_sz=round(spec.min_sz * ct, 12))
         return spec
 
-
     def quantity(self, synthetic: InstrumentSpec, price: float, n: float) -> float:
         """The venue's quantity of ``n`` of the generator's contracts at ``price``: the same on OKX,
         coins on USDⓈ-M, whole USD contracts (at least one) of about the same notional on COIN-M."""
@@ -195,7 +194,6 @@ BINANCE_USDM = VenueKit(
     ids_unique_after_final=False,
     usd_value=False,
 )
-
 
 
 # ------------------------------------------------------------------------------ Binance COIN-M
