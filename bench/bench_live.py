@@ -5,7 +5,8 @@ The local exchange replays in real time (speed 1) with the venue's rate limits e
 added to every request (OKX: batches of 20; Binance: batches of 5, weights and order counts). The run starts 15 s before the close (as cron does, to hide start-up):
 connect, instrument specs, leverage for 100 instruments and reconcile happen before it. A
 collector thread marks the store complete at the close. Measured: the close to the last
-acknowledgement, with the breakdown, and the floor OKX's rate limits put under it. Then one
+acknowledgement, with the breakdown, and each venue's floor under it (its rate limits plus the
+dependent round trips; the figure is reported as a ratio to that floor). Then one
 run through papermill for its own overhead (kernel start to first cell).
 """
 
