@@ -352,8 +352,10 @@ class TradingSteps:
         prev_eq = self.ledger.strategy_equity(self.acct.name, prev["bar_ts"])
         prev_equity = dict(zip(prev_eq["strategy"], prev_eq["equity"], strict=True))
         ct = pd.Series({i: self.book.specs[i].ct_val if i in self.book.specs else 1.0 for i in self.book.instruments})
-        fees = self.ledger.query(
-            "SELECT o.inst_id, SUM(o.fee) AS fee FROM orders o WHERE o.account=? AND o.bar_ts=? GROUP BY o.inst_id",
+        fees = self.ledger.query(  # an order's fee, or its fills' where the venue's order carries none (Binance)
+            "SELECT o.inst_id, SUM(CASE WHEN o.fee != 0 THEN o.fee ELSE COALESCE((SELECT SUM(f.fee) FROM fills f "
+            "WHERE f.cl_ord_id = o.cl_ord_id AND f.account = o.account), 0) END) AS fee "
+            "FROM orders o WHERE o.account=? AND o.bar_ts=? GROUP BY o.inst_id",
             (self.acct.name, self.bar_ms))
         paid = pd.Series(dict(zip(fees["inst_id"], -fees["fee"], strict=True)), dtype=float)
         inverse = pd.Series({i: self.book.specs[i].inverse if i in self.book.specs else False

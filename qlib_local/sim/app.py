@@ -148,6 +148,7 @@ def make_handler(state: State, method: str, path: str, fn: Callable[[Ctx], Resul
             log.exception("local exchange: unexpected error answering %s %s", method, path)
             e = OkxError("50026")
             response = _json(_stamped(envelope([], e.code, e.msg), trade, in_time), e.status)
+        state.faults.processed(path)
         if plan.drop:
             return DroppedResponse()
         return response

@@ -4,9 +4,10 @@ Faults attach to endpoint paths (``fnmatch`` patterns such as ``/api/v5/trade/*`
 ``*``) and fire every time or a given number of times: added latency, an HTTP 5xx, a hang
 longer than the client's timeout, a response dropped after the request took effect (an
 order exists but the client never hears of it), and a late bar (the bar that just closed
-stays unpublished for some seconds of simulated time). A fault may wait for another
-path: ``armed_by`` keeps it asleep until a request to that path arrives (hang the order
-lookups only once an order placement has gone through, for example).
+stays unpublished for some seconds of simulated time). A fault given ``after`` (a pattern)
+sleeps until a request matching it has been processed: "hang every lookup once an order
+placement has gone through" is how a test kills a run after the exchange has its orders
+but before it records the acks, on a venue whose client looks every id up before sending.
 """
 
 from __future__ import annotations
@@ -25,11 +26,10 @@ class Fault:
     pattern: str
     value: float = 0.0  # seconds (latency, hang) or HTTP status (fail)
     times: int | None = None  # None: every matching request
-    armed_by: str | None = None  # asleep until a request to a path matching this arrives
-    armed: bool = True
+    after: str | None = None  # dormant until a request matching this pattern was processed
 
     def matches(self, path: str) -> bool:
-        return self.armed and fnmatchcase(path, self.pattern)
+        return fnmatchcase(path, self.pattern)
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Faults:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, kind: str, pattern: str = "*", value: float = 0.0, times: int | None = None,
-            armed_by: str | None = None) -> Fault:
+            after: str | None = None) -> Fault:
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}: use one of {', '.join(KINDS)}")
         if not math.isfinite(value):
@@ -60,7 +60,9 @@ class Faults:
             raise ValueError(f"fail status must be a 5xx, got {value:g}")
         if kind in ("latency", "hang") and value < 0:
             raise ValueError(f"{kind} seconds must be 0 or more")
-        f = Fault(kind, pattern, float(value), times, armed_by, armed_by is None)
+        if after is not None and not after:
+            raise ValueError("after must be a path pattern")
+        f = Fault(kind, pattern, float(value), times, after)
         with self._lock:
             self.faults.append(f)
         return f
@@ -73,11 +75,10 @@ class Faults:
         """Answer matching requests with an HTTP 5xx before doing anything."""
         return self.add("fail", pattern, status, times)
 
-    def hang(self, pattern: str, seconds: float = 60.0, times: int | None = None,
-             armed_by: str | None = None) -> Fault:
-        """Hold matching requests for ``seconds`` (longer than the client timeout) unprocessed
-        (from the first request to ``armed_by`` on, when given)."""
-        return self.add("hang", pattern, seconds, times, armed_by)
+    def hang(self, pattern: str, seconds: float = 60.0, times: int | None = None, after: str | None = None) -> Fault:
+        """Hold matching requests for ``seconds`` (longer than the client timeout) unprocessed;
+        with ``after``, only once a request matching that pattern was processed."""
+        return self.add("hang", pattern, seconds, times, after)
 
     def drop_response(self, pattern: str, times: int | None = 1) -> Fault:
         """Process matching requests, then cut the connection instead of answering."""
@@ -94,14 +95,19 @@ class Faults:
             self.faults.clear()
             self.late_bar_ms = 0
 
+    def processed(self, path: str) -> None:
+        """A request to ``path`` was processed (answered or dropped): wake the faults waiting for it."""
+        with self._lock:
+            for f in self.faults:
+                if f.after is not None and fnmatchcase(path, f.after):
+                    f.after = None
+
     def plan(self, path: str) -> Plan:
-        """The faults due for a request to ``path``; counted faults are used up. A request arms the
-        faults waiting for its path after theirs are planned (it is not itself affected by them)."""
+        """The faults due for a request to ``path``; counted faults are used up, dormant ones wait."""
         p = Plan()
         with self._lock:
-            arming = [f for f in self.faults if not f.armed and f.armed_by and fnmatchcase(path, f.armed_by)]
             for f in list(self.faults):
-                if not f.matches(path):
+                if f.after is not None or not f.matches(path):
                     continue
                 if f.kind == "latency":
                     p.latency_s += f.value
@@ -115,8 +121,6 @@ class Faults:
                     f.times -= 1
                     if f.times == 0:
                         self.faults.remove(f)
-            for f in arming:
-                f.armed = True
         return p
 
 

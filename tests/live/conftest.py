@@ -2,7 +2,10 @@
 
 Every fixture here is parametrized by ``kit``, one per venue with a local exchange
 (``tests/venue_kits.py``): the tests use the venue port, the account config and ``insts``,
-never a venue's name, so they run unchanged on each.
+never a venue's name, so they run unchanged on each. A kit with ``every_test`` False (the
+coin-margined one, for the suite's time) runs only the tests marked ``every_kit``: those that
+exercise money, sizing, settlement, parity or recovery; its runs trade BTC only (an account
+settles in one currency).
 """
 
 from __future__ import annotations
@@ -35,6 +38,23 @@ ACCOUNT = "alice"
 DATA = SynthConfig(instruments=4, timeframe="1H", days=25, seed=11)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "every_kit: runs on every venue kit, the coin-margined one too")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (not skip) the live tests a partial kit does not run."""
+    here = Path(__file__).parent
+    keep, drop = [], []
+    for item in items:
+        kit = getattr(getattr(item, "callspec", None), "params", {}).get("kit")
+        partial = isinstance(kit, VenueKit) and not kit.every_test and here in Path(str(item.path)).parents
+        (drop if partial and item.get_closest_marker("every_kit") is None else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session", params=LOCAL_KITS, ids=str)
 def kit(request: pytest.FixtureRequest) -> VenueKit:
     """The venue under test (one run of every live test per venue with a local exchange)."""
@@ -47,25 +67,37 @@ def insts(kit: VenueKit) -> SimpleNamespace:
     return SimpleNamespace(**{c: kit.inst(c) for c in COINS})
 
 
+def start_prices(cfg: SynthConfig = DATA) -> dict[str, float]:
+    """Each coin's last close before START (what a coin-margined account's funds and tiers use)."""
+    return {i.split("-")[0]: float(df["close"][df.index < pd.Timestamp(START)].iloc[-1])
+            for i, df in generate(cfg)[0].items()}
+
+
 @pytest.fixture(scope="session")
 def q(kit: VenueKit) -> Callable[[str, float], float]:
     """The venue's quantity of ``n`` of the generator's contracts of ``inst``: the same on OKX, the
-    coins they are where a contract is one coin (Binance), so a test's order is the same money."""
-    ct = {kit.rename(i): sp.ct_val for i, sp in generate(DATA)[1].items()}
-    return lambda inst, n: round(n * ct[inst], 12) if kit.coin_contracts else n
+    coins they are where a contract is one coin (Binance USDⓈ-M), whole USD contracts of about the
+    same notional on a coin-margined venue, so a test's order is about the same money."""
+    specs, px = generate(DATA)[1], start_prices()
+    by_inst = {kit.rename(i): sp for i, sp in specs.items()}
+    return lambda inst, n: kit.quantity(by_inst[inst], px[by_inst[inst].inst_id.split("-")[0]], n)
 
 
 def strategies_config(kit: VenueKit) -> dict:
-    """Two strategies, both hourly: a timing one on BTC/ETH, an event one rolling 2 tranches."""
+    """Two strategies, both hourly: a timing one on BTC/ETH, an event one rolling 2 tranches (on a
+    coin-margined venue both on BTC, in BTC: an account settles in one currency)."""
     btc, eth, sol, xrp = (kit.inst(c) for c in COINS)
+    if kit.inverse:
+        eth = sol = xrp = btc
     return {
-        "exchange": kit.exchange, "initial_equity": 10_000,
+        "exchange": kit.exchange, "initial_equity": kit.funds(10_000, start_prices()).get("balances", {}).get("BTC", 10_000),
         "fees": {"taker": 0.0005, "maker": 0.0002, "slippage": 0.0},
         "strategies": [
-            {"strategy_name": "SmaCross_5_10", "kind": "timing", "instruments": [btc, eth], "rule_type": "1H",
+            {"strategy_name": "SmaCross_5_10", "kind": "timing", "instruments": sorted({btc, eth}), "rule_type": "1H",
              "offset": "0h", "position": 0.5, "leverage": 2, "volatility_ratio": 1.0},
-            {"strategy_name": "RankOnly", "kind": "event", "universe": [btc, eth, sol, xrp], "rule_type": "1H",
-             "position": 0.4, "leverage": 1, "hold_period": 2, "max_cap_num": 2, "symbol_num_limit": 2,
+            {"strategy_name": "RankOnly", "kind": "event", "universe": sorted({btc, eth, sol, xrp}), "rule_type": "1H",
+             "position": 0.4, "leverage": 1, "hold_period": 2, "max_cap_num": 2,
+             "symbol_num_limit": 1 if kit.inverse else 2,
              "rank_factor": "QuoteVolumeMean_3", "side": "long"},
         ],
     }
@@ -89,7 +121,8 @@ def write_tick_data(store: KlineStore, cfg: SynthConfig, kit: VenueKit, cut: dic
             df = df[df.index < pd.Timestamp(cut[inst], unit="ms", tz="UTC")]
         store.upsert(kit.exchange, inst, cfg.timeframe, df)
         store.set_complete_up_to(kit.exchange, inst, cfg.timeframe, df.index[-1] + pd.Timedelta(cfg.timeframe.lower()))
-    save_specs(store.root, kit.exchange, {kit.rename(i): kit.spec(sp) for i, sp in specs.items()})
+    px = start_prices(cfg)
+    save_specs(store.root, kit.exchange, {kit.rename(i): kit.spec(sp, px[i.split("-")[0]]) for i, sp in specs.items()})
     return [kit.rename(i) for i in bars]
 
 
@@ -101,9 +134,11 @@ def fake_secrets() -> dict[str, str]:
 
 
 def open_exchange(kit: VenueKit, root: Path, secrets: dict[str, str]):
-    """The venue's local exchange on ``root`` with the test account (10,000 USDT), not yet started."""
+    """The venue's local exchange on ``root`` with the test account (10,000 USDT, or 10,000 USD of
+    each coin on a coin-margined venue), not yet started."""
     ex = kit.open(root, START)
-    ex.add_account(ACCOUNT, secrets["API_KEY"], secrets["SECRET_KEY"], secrets["PASSPHRASE"], usdt=10_000)
+    ex.add_account(ACCOUNT, secrets["API_KEY"], secrets["SECRET_KEY"], secrets["PASSPHRASE"],
+                   **kit.funds(10_000, start_prices()))
     return ex
 
 

@@ -19,6 +19,8 @@ from qlib_local.live.types import Kind, PositionInfo
 
 from .conftest import ACCOUNT, bar
 
+pytestmark = pytest.mark.every_kit  # money and sizing through the port: the coin-margined kit too
+
 # The retry budget is a deadlock guard except where a test is about the budget (ONE_SECOND).
 FAST = ExecPolicy(retry=RetryPolicy(attempts=50, base_s=0.02, cap_s=0.1, budget_s=GUARD_S), poll_timeout_s=0.5,
                   poll_interval_s=0.05)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from qlib_local.backtest.engine import run_backtest
@@ -79,6 +80,7 @@ def test_live_matches_backtest_over_200_bars(accounts_file, kit, exchange, live_
 KEEP_BARS = 60
 
 
+@pytest.mark.every_kit
 def test_live_matches_backtest_with_keep_and_min_trade(accounts_file, kit, exchange, live_root, tmp_path):
     """``rebalance: keep`` (event) and ``resize`` with ``min_trade`` (timing) through the live path:
     the slots' members travel in the ledger's bar state, so contracts are identical at every bar."""

@@ -1,4 +1,5 @@
-"""Live == backtest across funding times, for a linear (USDT) and an inverse (BTC) account.
+"""Live == backtest across funding times, for a linear (USDT) and an inverse (BTC) account on OKX,
+and an inverse (BTC) account on Binance COIN-M (its local exchange's /dapi through ccxt).
 
 200 hourly bars through the local exchange's stepped clock, the live path at every close; funding
 rates in the store settle at 00:00/08:00/16:00 on the exchange (bills) and in the backtest.
@@ -17,6 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 from tests_support import REPO
+from venue_kits import BINANCE_COINM, OKX, VenueKit
 
 from qlib_local.backtest.engine import run_backtest
 from qlib_local.ledger import Ledger
@@ -26,7 +28,6 @@ from qlib_local.notebook_runner import run_notebook
 from qlib_local.ops import monitor as m
 from qlib_local.research import load_config
 from qlib_local.research.data import load_market_data
-from qlib_local.sim import LocalExchange
 from qlib_local.specs import InstrumentSpec, load_specs, save_specs
 from qlib_local.store import KlineStore
 from qlib_local.synth import SynthConfig, generate
@@ -50,26 +51,27 @@ def rates(k: int) -> pd.Series:
     return pd.Series(0.0008 * sign, index=idx, dtype=float)
 
 
-def make_store(root: Path, inverse: bool) -> dict[str, InstrumentSpec]:
+def make_store(root: Path, kit: VenueKit, inverse: bool) -> dict[str, InstrumentSpec]:
     store = KlineStore(root, create=True, durable=False)
     bars, specs = generate(DATA)
-    if inverse:
+    if inverse:  # BTC's inverse swap: OKX's BTC-USD-SWAP, a coin-margined venue's own (BTCUSD_PERP)
         btc = next(i for i in bars if i.startswith("BTC-"))
-        bars = {BTC_USD: bars[btc]}
-        specs = {BTC_USD: InstrumentSpec(BTC_USD, ct_val=100.0, lot_sz=1.0, min_sz=1.0, tick_sz=specs[btc].tick_sz,
-                                         max_lever=100.0, ct_val_ccy="USD", settle_ccy="BTC", ct_type="inverse")}
+        inv = kit.inst("BTC") if kit.inverse else BTC_USD
+        bars = {inv: bars[btc]}
+        specs = {inv: InstrumentSpec(inv, ct_val=100.0, lot_sz=1.0, min_sz=1.0, tick_sz=specs[btc].tick_sz,
+                                     max_lever=100.0, ct_val_ccy="USD", settle_ccy="BTC", ct_type="inverse")}
     for k, (inst, df) in enumerate(bars.items()):
-        store.upsert("okx", inst, DATA.timeframe, df)
-        store.set_complete_up_to("okx", inst, DATA.timeframe, df.index[-1] + pd.Timedelta("1h"))
-        store.upsert_funding("okx", inst, rates(k))
-    save_specs(root, "okx", specs)
+        store.upsert(kit.exchange, inst, DATA.timeframe, df)
+        store.set_complete_up_to(kit.exchange, inst, DATA.timeframe, df.index[-1] + pd.Timedelta("1h"))
+        store.upsert_funding(kit.exchange, inst, rates(k))
+    save_specs(root, kit.exchange, specs)
     return specs
 
 
-def strategies(insts: list[str], equity: float) -> dict:
+def strategies(kit: VenueKit, insts: list[str], equity: float) -> dict:
     """Two timing strategies sharing the instruments (so a bill is split between them)."""
     return {
-        "exchange": "okx", "initial_equity": equity, "fees": {"taker": 0.0005, "maker": 0.0002, "slippage": 0.0},
+        "exchange": kit.exchange, "initial_equity": equity, "fees": {"taker": 0.0005, "maker": 0.0002, "slippage": 0.0},
         "strategies": [
             {"strategy_name": "SmaCross_3_8", "kind": "timing", "instruments": insts, "rule_type": "1H",
              "offset": "0h", "position": 0.5, "leverage": 2, "volatility_ratio": 1.0},
@@ -86,17 +88,19 @@ def price_rounding(specs: dict[str, InstrumentSpec], inst: str, px: float, contr
     return abs(contracts) * per
 
 
-@pytest.mark.parametrize("inverse", [False, True], ids=["linear-usdt", "inverse-btc"])
-def test_live_matches_backtest_across_funding(inverse, tmp_path, monkeypatch):
+@pytest.mark.every_kit
+@pytest.mark.parametrize(("kit", "inverse"), [(OKX, False), (OKX, True), (BINANCE_COINM, True)],
+                         ids=["okx-linear-usdt", "okx-inverse-btc", "binancecoinm-inverse-btc"])
+def test_live_matches_backtest_across_funding(kit, inverse, tmp_path, monkeypatch):
     root = tmp_path / "store"
-    specs = make_store(root, inverse)
+    specs = make_store(root, kit, inverse)
     insts = sorted(specs)
     equity0 = 1.0 if inverse else 10_000.0
-    (tmp_path / "strategies.yaml").write_text(yaml.safe_dump(strategies(insts, equity0)))
+    (tmp_path / "strategies.yaml").write_text(yaml.safe_dump(strategies(kit, insts, equity0)))
     store = KlineStore(root)
     cfg = load_config(tmp_path / "strategies.yaml", store)
     start, end = from_ms(bar(0) - HOUR_MS), from_ms(bar(N_BARS - 1))
-    funding = {i: store.read_funding("okx", i) for i in insts}
+    funding = {i: store.read_funding(kit.exchange, i) for i in insts}
     data = load_market_data(cfg, store, start, end, funding=funding)
     bt = run_backtest(cfg, store, start=start, end=end, data=data)
     assert bt.positions.index[0] == from_ms(bar(0)) and bt.settle_ccy == ("BTC" if inverse else "USDT")
@@ -105,14 +109,15 @@ def test_live_matches_backtest_across_funding(inverse, tmp_path, monkeypatch):
             "PASSPHRASE": "Pp-" + _secrets.token_hex(6)}
     for k, v in keys.items():
         monkeypatch.setenv(f"QLIB_LOCAL_{ACCOUNT.upper()}_{k}", v)
-    ex = LocalExchange(root, start=from_ms(bar(0)).isoformat(), rate_limit=False)
+    ex = kit.open(root, from_ms(bar(0)).isoformat())
+    ex.rate_limit = False
     acct = ex.add_account(ACCOUNT, keys["API_KEY"], keys["SECRET_KEY"], keys["PASSPHRASE"],
                           balances={"BTC": 1.0} if inverse else {"USDT": 10_000.0})
-    stored = load_specs(root, "okx")
+    stored = load_specs(root, kit.exchange)
     with ex:
         path = tmp_path / "accounts.yaml"
         path.write_text(yaml.safe_dump({"accounts": {ACCOUNT: {
-            "exchange": "okx", "mode": "paper", "url": ex.url, "strategies": "strategies.yaml", "store": str(root),
+            "exchange": kit.exchange, "mode": "paper", "url": ex.url, "strategies": "strategies.yaml", "store": str(root),
             "ledger": "ledger/perp.sqlite", "runs_dir": "runs/live", "wait_data_s": 0.5, "fetch_missing": False,
             "leverage": 5}}}))
         live_pos, bound, rounding = [], [], 0.0
@@ -123,7 +128,8 @@ def test_live_matches_backtest_across_funding(inverse, tmp_path, monkeypatch):
             assert s.balance_after is not None and s.balance_after.ccy == ("BTC" if inverse else "USDT")
             if i == 3:  # a funding time: the summary shows the bills in the settlement currency
                 text = summary_text(s)
-                assert "funding this bar:" in text and ("BTC (~" in text if inverse else "USDT" in text)
+                coin = "BTC (~" if kit.usd_value else "BTC\n"  # with its USD value where the venue gives it
+                assert "funding this bar:" in text and (coin in text if inverse else "USDT" in text)
             if i in (3, 11):  # rerun a funding bar: nothing recorded or attributed twice
                 led = Ledger(tmp_path / "ledger" / "perp.sqlite")
                 before = (led.funding(ACCOUNT), led.strategy_funding(ACCOUNT), led.strategy_equity(ACCOUNT))

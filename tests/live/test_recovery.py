@@ -21,13 +21,15 @@ from .conftest import ACCOUNT, DATA, bar, ledger_runs, write_tick_data
 LOOKUPS = 10_000
 
 
+@pytest.mark.every_kit
 def test_killed_after_sending_before_recording_then_rerun(accounts_file, kit, exchange, tmp_path):
     path = accounts_file()
     exchange.clock.set(bar(0) + 1_000)
     exchange.faults.drop_response(kit.paths["place"], times=None)  # orders take effect, answers are lost
-    # ... and, from the placement on, the lookups that follow never return; each one counts the fault
-    # down (armed by the placement: a venue that looks every id up BEFORE sending must get to send)
-    lookup = exchange.faults.hang(kit.paths["lookup"], 600, times=LOOKUPS, armed_by=kit.paths["place"])
+    # ... and the lookups that follow the placement never return; each one counts the fault down (a
+    # venue whose ids are unique among open orders only looks every id up BEFORE sending too: those
+    # answer, the fault sleeping until the placement went through)
+    lookup = exchange.faults.hang(kit.paths["lookup"], 600, times=LOOKUPS, after=kit.paths["place"])
     proc = subprocess.Popen([sys.executable, "-m", "qlib_local", "live", "run", ACCOUNT, "--accounts", str(path),
                              "--at", from_ms(bar(0)).isoformat(), "--in-process"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -82,6 +84,7 @@ def pd_isnan(v) -> bool:
     return v != v
 
 
+@pytest.mark.every_kit
 def test_ledger_disagreeing_with_the_exchange_is_reconciled(accounts_file, kit, exchange, insts, q, tmp_path):
     path = accounts_file()
     exchange.clock.set(bar(0) + 1_000)
@@ -103,6 +106,7 @@ def test_ledger_disagreeing_with_the_exchange_is_reconciled(accounts_file, kit, 
     assert acct.signed_exposure(BTC) == pytest.approx(s.result.net[BTC])  # traded from the exchange's truth
 
 
+@pytest.mark.every_kit
 def test_started_before_the_close_waits_for_it(accounts_file, exchange, tmp_path):
     """Held 1.5 s before the close the run waits, having traded nothing; stepped past it, it trades."""
     close = bar(5)

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from qlib_local.cli.main import main
 from qlib_local.ledger import Ledger
 from qlib_local.live import index
@@ -33,6 +35,7 @@ def all_text(tmp_path: Path, log: str) -> str:
     return "\n".join(parts + [log])
 
 
+@pytest.mark.every_kit
 def test_papermill_run_audits_notifies_and_leaks_no_secret(accounts_file, exchange, capture, notify_secrets,
                                                            fake_secrets, tmp_path):
     path = accounts_file(notify=notify_config(capture.url))

@@ -51,19 +51,6 @@ def test_dropped_response_after_order_accepted(exchange, okx_apis):
     assert t.place_order(BTC, "cross", "buy", "market", "1", clOrdId="lost1")["data"][0]["sCode"] == "51016"
 
 
-def test_a_fault_armed_by_another_path_sleeps_until_that_path_is_requested(exchange, okx_apis):
-    t = okx_apis["trade"]
-    hang = exchange.faults.hang("/api/v5/trade/order", seconds=3600, times=1, armed_by="/api/v5/trade/batch-orders")
-    assert t.get_order(BTC, clOrdId="none1")["code"] == "51603"  # asleep: answered at once
-    assert hang.times == 1  # ... and not counted down
-    t.place_multiple_orders([{"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "1",
-                              "clOrdId": "armer1"}])  # the arming request itself is not held
-    assert exchange.accounts["alice"].orders
-    with pytest.raises(httpx.ReadTimeout):
-        httpx.get(exchange.url + "/api/v5/trade/order", params={"instId": BTC, "clOrdId": "armer1"}, timeout=0.5)
-    assert exchange.faults.faults == []  # used up
-
-
 def test_late_bar(exchange, okx_apis):
     m = okx_apis["market"]
     exchange.clock.set(exchange.clock.now_ms() // MINUTE_MS * MINUTE_MS + MINUTE_MS)  # a bar just closed
@@ -76,3 +63,15 @@ def test_late_bar(exchange, okx_apis):
     exchange.clock.advance(20_000)
     rows = m.get_candlesticks(BTC, bar="1m", limit="2")["data"]
     assert rows[1][0] == str(just_closed) and rows[1][8] == "1" and rows[0][8] == "0"
+
+
+def test_a_fault_after_another_path_sleeps_until_that_path_was_processed(exchange):
+    hang = exchange.faults.hang(CANDLES, 3600, times=1, after="/api/v5/public/time")
+    assert httpx.get(exchange.url + CANDLES, params={"instId": BTC}, timeout=GUARD_S).json()["code"] == "0"  # dormant
+    assert hang.times == 1
+    assert httpx.get(exchange.url + "/api/v5/public/time").json()["code"] == "0"  # processed: the fault wakes
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(exchange.url + CANDLES, params={"instId": BTC}, timeout=0.5)
+    assert hang.times == 0 and exchange.faults.faults == []
+    with pytest.raises(ValueError, match="after"):
+        exchange.faults.hang(CANDLES, 1, after="")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from tests_support import GUARD_S
 from venue_kits import LOCAL_KITS, VenueKit
@@ -29,10 +30,17 @@ START = "2025-01-03T00:00Z"
 DATA = SynthConfig(instruments=2, timeframe="1H", days=5, seed=2)
 
 
+def prices() -> dict[str, float]:
+    """Each coin's last close before START."""
+    return {i.split("-")[0]: float(df["close"][df.index < pd.Timestamp(START)].iloc[-1])
+            for i, df in generate(DATA)[0].items()}
+
+
 def q(kit: VenueKit, inst: str, n: float) -> float:
-    """The venue's quantity of ``n`` of the generator's contracts (Binance: the coins they are)."""
-    ct = {kit.rename(i): sp.ct_val for i, sp in generate(DATA)[1].items()}[inst]
-    return round(n * ct, 12) if kit.coin_contracts else n
+    """The venue's quantity of ``n`` of the generator's contracts (Binance USDⓈ-M: the coins they are;
+    COIN-M: USD contracts of about the same notional)."""
+    sp = {kit.rename(i): sp for i, sp in generate(DATA)[1].items()}[inst]
+    return kit.quantity(sp, prices()[sp.inst_id.split("-")[0]], n)
 
 
 QUICK = RetryPolicy(attempts=3, base_s=0.01, cap_s=0.05, budget_s=GUARD_S)
@@ -50,14 +58,15 @@ def root(tmp_path_factory, kit: VenueKit) -> Path:
     bars, specs = generate(DATA)
     for inst, df in bars.items():
         store.upsert(kit.exchange, kit.rename(inst), "1H", df)
-    save_specs(r, kit.exchange, {kit.rename(i): kit.spec(sp) for i, sp in specs.items()})
+    px = prices()
+    save_specs(r, kit.exchange, {kit.rename(i): kit.spec(sp, px[i.split("-")[0]]) for i, sp in specs.items()})
     return r
 
 
 @pytest.fixture
 def exchange(kit: VenueKit, root: Path) -> Iterator:
     ex = kit.open(root, START)
-    ex.add_account("c", KEY, SECRET, PASS, usdt=10_000)
+    ex.add_account("c", KEY, SECRET, PASS, **kit.funds(10_000, prices()))
     with ex:
         yield ex
 
@@ -88,7 +97,10 @@ def test_account_settings_balance_and_positions(kit, exchange):
     v.set_position_mode("net_mode")
     v.set_leverage(kit.inst("BTC"), 7, "cross")
     assert exchange.accounts["c"].leverage[kit.inst("BTC")] == 7
-    assert v.balance(v.caps.settle_ccy).total_eq == 10_000
+    ccy = kit.settle_ccy("BTC")
+    funds = kit.funds(10_000, prices())
+    bal = v.balance(ccy)
+    assert (bal.ccy, bal.total_eq) == (ccy, funds.get("balances", {}).get(ccy, funds.get("usdt")))
 
 
 def test_orders_by_our_client_ids(kit, exchange):
@@ -164,5 +176,5 @@ def test_quotes_and_post_only_children_rest_or_are_refused_as_takers(kit, exchan
 def test_a_bad_signature_is_an_auth_error_not_retried(kit, exchange):
     v = port(kit, exchange, secret="wrong-secret")
     with pytest.raises(AuthError) as e:
-        v.balance(v.caps.settle_ccy)
+        v.balance(kit.settle_ccy("BTC"))
     assert e.value.kind == Kind.AUTH and v.requests == 1

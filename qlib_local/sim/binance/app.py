@@ -96,6 +96,7 @@ def make_handler(state: BinanceState, method: str, family: str, sub: str, fn: Ha
         except Exception:  # the catch-all: a bug must still answer like Binance, and be seen in the log
             log.exception("local exchange (binance): unexpected error answering %s %s", method, path)
             response = _error(BinanceError(-1001))
+        state.faults.processed(path)
         if plan.drop:
             return DroppedResponse()
         return response

@@ -37,6 +37,7 @@ CODES: dict[int, tuple[int, str]] = {
     -2022: (400, "ReduceOnly Order is rejected."),
     -4001: (400, "Asset is not supported."),
     -4003: (400, "Quantity less than or equal to zero."),
+    -4005: (400, "Quantity greater than max quantity."),
     -4014: (400, "Price not increased by tick size."),
     -4028: (400, "Leverage {0} is not valid"),
     -4046: (400, "No need to change margin type."),
@@ -75,7 +76,7 @@ _FROM_OKX: dict[str, int] = {
     "51020": -4003,  # below the minimum size (the notional check, -4164, runs first)
     "51121": -1111,  # off the lot size
     "51169": -2022,  # reduce-only with nothing to reduce
-    "51202": -1130, "51203": -1130,  # above the maximum size
+    "51202": -4005, "51203": -4005,  # above the maximum size (MARKET_LOT_SIZE / LOT_SIZE maxQty)
     "51400": -2011,  # cancel: unknown or finished order
     "51603": -2013,  # query: no such order
     "59000": -4068,  # position mode with positions or orders open

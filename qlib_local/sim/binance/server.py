@@ -13,7 +13,7 @@ from pathlib import Path
 from qlib_local.sim.accounts import USDT, Account
 from qlib_local.sim.binance.app import build_app
 from qlib_local.sim.binance.context import BinanceState, wall_ms
-from qlib_local.sim.binance.specs import fill_defaults
+from qlib_local.sim.binance.specs import check_linear_contracts, fill_defaults
 from qlib_local.sim.binance.trade_routes import CLIENT_ID_RE
 from qlib_local.sim.binance.weights import WeightLimiter
 from qlib_local.sim.matching import FeeModel
@@ -37,6 +37,7 @@ class BinanceExchange(LocalExchange):
         super().__init__(root, start=start, speed=speed, host=host, port=port, rate_limit=False, fees=fees,
                          exchange=exchange, funding_rate=funding_rate)
         fill_defaults(self.market.specs, self.market.inst_ids)  # before an account or order reads a spec
+        check_linear_contracts(self.market.specs)
         self.limiter = WeightLimiter(rate_limit)  # type: ignore[assignment]
         self.binance = BinanceState(self.market, self.engine, self.clock, self.faults, self.limiter, wall_ms,
                                     min_notional=min_notional)

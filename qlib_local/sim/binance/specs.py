@@ -3,7 +3,9 @@
 A symbol ending ``_PERP`` is a COIN-M inverse perpetual settling in its coin, 100 USD a
 contract for BTC and 10 USD for every other coin; any other symbol is a USDⓈ-M linear
 perpetual quoted in its quote asset, one coin a contract (Binance's quantity is in coins).
-A spec in the store's ``instruments.json`` always wins.
+A spec in the store's ``instruments.json`` always wins, but a linear one must say one coin a
+contract: Binance USDⓈ-M quantities are coins, so any other contract size (an OKX-style spec
+saved under the binance store) would price every order wrong; the exchange refuses to start.
 """
 
 from __future__ import annotations
@@ -29,3 +31,11 @@ def fill_defaults(specs: dict[str, InstrumentSpec], symbols: list[str]) -> None:
     for s in symbols:
         if s not in specs:
             specs[s] = default_binance_spec(s)
+
+
+def check_linear_contracts(specs: dict[str, InstrumentSpec]) -> None:
+    """Refuse (ValueError, one line) a linear spec whose contract is not one coin."""
+    bad = sorted(f"{s} ({sp.ct_val:g})" for s, sp in specs.items() if not sp.inverse and sp.ct_val != 1.0)
+    if bad:
+        raise ValueError(f"Binance USDⓈ-M quantities are coins: a linear spec must say one coin a contract "
+                         f"(ct_val 1), but {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''} say otherwise")

@@ -15,6 +15,7 @@ import logging
 import re
 import threading
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import ccxt
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 logging.getLogger("ccxt.base.exchange").setLevel(logging.INFO)  # its debug lines carry the key header
 _HOST = re.compile(r"^[a-z]+://[^/]+")
 PAGE = 1000  # userTrades, allOrders, income: the most rows one request returns
+FILL_WORKERS = 8  # symbols listed at once by fills() (the pacer still keeps the weights)
 NOT_PROCESSED = ("ConnectTimeout", "ConnectTimeoutError", "NewConnectionError")  # never reached the exchange
 
 
@@ -128,6 +130,7 @@ class BinanceVenue(BinanceFeeTopup):
         self.pacer = Pacer(caps.pacing, enabled=pace)
         self.requests = 0
         self._lock = threading.Lock()
+        self._cl_of: dict[str, str] = {}  # orderId -> our client id, from orders looked up or listed
 
     def close(self) -> None:
         session = getattr(self.ex, "session", None)
@@ -248,10 +251,17 @@ class BinanceVenue(BinanceFeeTopup):
             if e.kind == Kind.UNKNOWN_ORDER:
                 return None
             raise
-        return parse.status_from_order(r)
+        return self._known(parse.status_from_order(r))
 
     def pending_orders(self) -> list[OrderStatus]:
-        return [parse.status_from_order(r) for r in self.call("open_orders", {}, "pending orders")]
+        return [self._known(parse.status_from_order(r)) for r in self.call("open_orders", {}, "pending orders")]
+
+    def _known(self, st: OrderStatus) -> OrderStatus:
+        """Remember an order's client id by its exchange id (trades name only the latter)."""
+        if st.ord_id and st.cl_ord_id:
+            with self._lock:
+                self._cl_of[st.ord_id] = st.cl_ord_id
+        return st
 
     def cancel(self, inst_id: str, cl_ord_id: str) -> bool:
         """Cancel by client id; False when it was already final or unknown (-2011)."""
@@ -264,14 +274,27 @@ class BinanceVenue(BinanceFeeTopup):
         return True
 
     def fills(self, since_ms: int, inst_ids: Collection[str] = ()) -> list[FillInfo]:
-        """Fills at or after ``since_ms`` of ``inst_ids`` (Binance lists trades per symbol, without the
-        client id: the symbol's orders since then name them)."""
-        out: list[FillInfo] = []
-        for inst in sorted(set(inst_ids)):
-            cl_of = {str(r["orderId"]): str(r.get("clientOrderId") or "")
-                     for r in self._paged("all_orders", inst, since_ms, "orderId")}
-            out += [parse.fill_from_trade(t, cl_of) for t in self._paged("user_trades", inst, since_ms, "id")]
+        """Fills at or after ``since_ms`` of ``inst_ids``. Binance lists trades per symbol, without the
+        client id: the orders this adapter looked up name them, and a symbol's orders since then are
+        listed only when a trade's order is not one of those. Symbols are listed a few at a time."""
+        insts = sorted(set(inst_ids))
+        if not insts:
+            return []
+        with ThreadPoolExecutor(min(FILL_WORKERS, len(insts))) as pool:
+            out = [f for fs in pool.map(lambda inst: self._fills_of(inst, since_ms), insts) for f in fs]
         return sorted(out, key=lambda f: f.ts, reverse=True)
+
+    def _fills_of(self, inst: str, since_ms: int) -> list[FillInfo]:
+        trades = self._paged("user_trades", inst, since_ms, "id")
+        with self._lock:
+            cl_of = dict(self._cl_of)
+        if any(str(t.get("orderId")) not in cl_of for t in trades):
+            listed = {str(r["orderId"]): str(r.get("clientOrderId") or "")
+                      for r in self._paged("all_orders", inst, since_ms, "orderId")}
+            cl_of.update(listed)
+            with self._lock:
+                self._cl_of.update({k: v for k, v in listed.items() if v})
+        return [parse.fill_from_trade(t, cl_of) for t in trades]
 
     def _paged(self, name: str, inst: str, since_ms: int, id_key: str) -> list[dict[str, Any]]:
         """Every row of a per-symbol listing from ``since_ms``, paging forward by id."""

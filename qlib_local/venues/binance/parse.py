@@ -155,7 +155,7 @@ def balance_from_account(a: Mapping[str, Any], ccy: str) -> Balance:
     eq = num(row.get("marginBalance"))
     if math.isnan(eq):
         eq = num(row.get("walletBalance"), 0.0) + num(row.get("unrealizedProfit"), 0.0)
-    return Balance(eq, num(row.get("availableBalance"), 0.0), num(row.get("unrealizedProfit"), 0.0))
+    return Balance(eq, num(row.get("availableBalance"), 0.0), num(row.get("unrealizedProfit"), 0.0), ccy=ccy)
 
 
 def funding_from_income(r: Mapping[str, Any]) -> FundingInfo:

@@ -53,3 +53,21 @@ def test_binance_bad_input_is_one_error_line(binance_root):
         assert p.returncode != 0 and message in lines[-1], (args, p.stderr)
         if message != "invalid choice":  # argparse's own usage lines come before its error
             assert len(lines) == 1 and lines[0].startswith("error: "), (args, lines)
+
+
+def test_a_linear_spec_of_other_than_one_coin_is_refused_at_start(tmp_path):
+    """An OKX-style linear spec (0.01 BTC a contract) under the binance store: one error line, no server."""
+    from qlib_local.specs import InstrumentSpec, save_specs
+    from qlib_local.store import KlineStore
+
+    from ..perp_data import stepped_bars
+
+    store = KlineStore(tmp_path, create=True, durable=False)
+    store.upsert("binance", "BTCUSDT", "1m", stepped_bars({"2025-03-01T00:00Z": 50_000.0}, start="2025-03-01T00:00Z",
+                                                          end="2025-03-01T06:00Z"))
+    save_specs(tmp_path, "binance", {"BTCUSDT": InstrumentSpec("BTCUSDT", ct_val=0.01, lot_sz=1.0, min_sz=1.0,
+                                                               tick_sz=0.1, max_lever=125.0, ct_val_ccy="BTC")})
+    p = run_cli("--venue", "binance", "--root", str(tmp_path))
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: "), p.stderr
+    assert "quantities are coins" in lines[0] and "BTCUSDT (0.01)" in lines[0]
