@@ -135,6 +135,7 @@ def test_fallback_leave_cancels_the_makers_and_names_what_it_left(accounts_file,
     assert (events["kind"] == "maker_left").sum() == len({p.inst_id for p in parents.values()})
 
 
+@pytest.mark.every_kit
 def test_killed_while_makers_rest_then_rerun_doubles_no_child(accounts_file, exchange, tmp_path):
     path = accounts_file()
     with_execution(path, MAKER)
