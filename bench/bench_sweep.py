@@ -138,12 +138,15 @@ def main() -> None:
         t_vbt, ref = _timed(lambda: vectorbt_sweep(close), repeat=1)
         assert len(ref) == len(table) == len(plan)
         print(f"  ours serial   {t_serial:7.2f}s  vectorbt {t_vbt:7.2f}s  ratio {t_vbt / t_serial:5.1f}x (goal >= 5x)")
-        print(f"  ours parallel {t_parallel:7.2f}s  ({os.cpu_count()} cores)     ratio {t_vbt / t_parallel:5.1f}x")
+        print(f"  ours parallel {t_parallel:7.2f}s  ({os.cpu_count()} cores)     ratio {t_vbt / t_parallel:5.1f}x"
+              f"  (load average {os.getloadavg()[0]:.1f})")
         for mode in ("serial", "parallel"):
             big = big_sweep(root, insts, mode == "parallel")
-            print(f"  10,000 combinations ({mode}): plan {big['plan_s']:.1f}s, sweep {big['sweep_s']:.1f}s, "
+            print(f"  10,000 combinations ({mode}): plan {big['plan_s']:.1f}s "
+                  f"({big['plan_s'] / 10:.2f} ms per combination), sweep {big['sweep_s']:.1f}s, "
                   f"{big['chunks']} chunk(s) of <= {big['max_intents']} signals, peak RSS {big['peak_rss_mb']:.0f} MB "
-                  f"({big['rss_before_mb']:.0f} MB before the sweep: imports and the plan)")
+                  f"({big['rss_before_mb']:.0f} MB before the sweep: imports and the plan), "
+                  f"load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from qlib_local.research.config import (
 from qlib_local.research.factors import FactorRegistry
 from qlib_local.research.plugins import parse_name
 from qlib_local.research.strategy import StrategyRegistry
+from qlib_local.specs import load_specs
 from qlib_local.yamlfile import read_yaml
 
 MAX_COMBINATIONS = 100_000  # a grid larger than this is refused before it is expanded
@@ -196,9 +197,24 @@ def parse_grid(grid: Any, raw: dict, cfg: ResearchConfig) -> list[Axis]:
     return [Axis(a.path, a.values, a.name, a.short, a.short if short.count(a.short) == 1 else a.name) for a in axes]
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _copy_tree(node: Any) -> Any:
+    """A deep copy of parsed YAML: mappings and lists rebuilt, plain scalars shared (immutable),
+    anything else through ``copy.deepcopy``; several times faster than ``deepcopy`` alone."""
+    if type(node) in _SCALARS:
+        return node
+    if isinstance(node, dict):
+        return {k: v if type(v) in _SCALARS else _copy_tree(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [v if type(v) in _SCALARS else _copy_tree(v) for v in node]
+    return copy.deepcopy(node)
+
+
 def apply(raw: dict, axes: list[Axis], values: tuple) -> dict:
     """A copy of the raw config with one combination's values written in (whole fields first)."""
-    out = copy.deepcopy(raw)
+    out = _copy_tree(raw)
     for a, v in zip(axes, values, strict=True):
         if a.param is None:
             node = out
@@ -223,11 +239,16 @@ def apply(raw: dict, axes: list[Axis], values: tuple) -> dict:
 
 
 class _ListedStore:
-    """The store as the config checks see it, its instrument list read once per plan."""
+    """The store as the config checks see it, its instrument list and specs read once per plan."""
 
     def __init__(self, store: Any):
         self.root = store.root
-        self._store, self._listed = store, {}
+        self._store, self._listed, self._specs = store, {}, {}
+
+    def specs(self, exchange: str) -> dict:
+        if exchange not in self._specs:
+            self._specs[exchange] = load_specs(self.root, exchange)
+        return self._specs[exchange]
 
     def instruments(self, exchange: str) -> list[str]:
         if exchange not in self._listed:
@@ -268,7 +289,8 @@ def plan_sweep(config: str | Path | dict, grid: Any, store: Any = None, plugins:
         plan.values.append(values)
         try:
             plan.configs.append(parse_config(apply(raw, axes, values), store=listed, plugins=plugins, path=path,
-                                             registries=registries))
+                                             registries=registries,
+                                             specs_of=listed.specs if listed is not None else None))
         except QlibError as e:
             plan.configs.append(None)
             plan.errors[k] = str(e)

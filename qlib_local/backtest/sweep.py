@@ -83,13 +83,17 @@ class ChunkInfo:
 
 @dataclass
 class GroupLayout:
-    """Per combination of a group: its model, intent rows and due rows (distinct keys numbered)."""
+    """Per combination of a group: its intent rows and due rows (distinct keys numbered).
+
+    No per-combination model is kept: a chunk builds its combinations' kernel parameters
+    when it is cut and drops the models, so what a layout holds per combination is two short
+    index tuples (a 10,000-combination group once held 10,000 models, ~6 KB each).
+    """
 
     group: DataGroup
     configs: dict[int, ResearchConfig]
-    models: dict[int, Model]
-    intent_ix: dict[int, list[int]]
-    due_ix: dict[int, list[int]]
+    intent_ix: dict[int, tuple[int, ...]]
+    due_ix: dict[int, tuple[int, ...]]
     intent_rep: list[tuple[int, int]]  # one (combination, strategy) per distinct intent
     due: np.ndarray  # [D, T]
     shared: SharedInputs
@@ -98,29 +102,31 @@ class GroupLayout:
     def build(cls, group: DataGroup, configs: dict[int, ResearchConfig], margin: bool) -> GroupLayout:
         index = group.index
         close_ms = index.as_unit("ms").asi8
-        models = {k: Model(configs[k], group.data.specs) for k in group.ids}
         ikeys: dict[tuple, int] = {}
         dkeys: dict[tuple, int] = {}
         rep, due_rows, intent_ix, due_ix = [], [], {}, {}
         for k in group.ids:
-            m = models[k]
-            intent_ix[k], due_ix[k] = [], []
+            iix, dix = [], []
             for s, sc in enumerate(configs[k].strategies):
                 key = intent_key(sc)
                 if key not in ikeys:
                     ikeys[key] = len(rep)
                     rep.append((k, s))
-                intent_ix[k].append(ikeys[key])
+                iix.append(ikeys[key])
                 dkey = (sc.rule_ms, sc.offset_ms)
                 if dkey not in dkeys:
                     dkeys[dkey] = len(due_rows)
-                    due_rows.append(m.due_mask(close_ms)[s])
-                due_ix[k].append(dkeys[dkey])
-        first = models[group.ids[0]]
+                    due_rows.append(Model(configs[k], group.data.specs).due_mask(close_ms)[s])
+                dix.append(dkeys[dkey])
+            intent_ix[k], due_ix[k] = tuple(iix), tuple(dix)
+        first = Model(configs[group.ids[0]], group.data.specs)
         shared = SharedInputs(group.data.arrays(first.instruments), first.inst, first.margin(),
                               ann_factor(group.data.base_tf), margin)
         due = np.array(due_rows, dtype=np.bool_).reshape(len(due_rows), len(index))
-        return cls(group, configs, models, intent_ix, due_ix, rep, due, shared)
+        return cls(group, configs, intent_ix, due_ix, rep, due, shared)
+
+    def model(self, k: int) -> Model:
+        return Model(self.configs[k], self.group.data.specs)
 
     def order(self) -> list[int]:
         """Combinations sharing intents next to each other (a chunk then holds fewer signals)."""
@@ -157,7 +163,7 @@ class GroupLayout:
         sc: StrategyConfig = cfg.strategies[s]
         key = panel_key(sc)
         frame = strategy_intent(sc, self.group.panels[key], cfg.factors, caches[key])
-        return encode_intent(self.models[k], s, frame, self.group.index)
+        return encode_intent(self.model(k), s, frame, self.group.index)
 
     def _build(self, ids: list[int], keys: list[int], held: dict, caches: dict) -> tuple[Chunk, dict]:
         t_len, n = len(self.group.index), len(self.shared.inst[0])
@@ -165,8 +171,13 @@ class GroupLayout:
         row = {u: j for j, u in enumerate(keys)}
         for u, j in row.items():
             codes[j] = held[u] if u in held else self._intent(u, caches)
-        m = [self.models[k] for k in ids]
-        params = tuple(np.stack([p.params[f] for p in m]) for f in range(len(m[0].params)))
+        params: tuple = ()
+        for a, k in enumerate(ids):  # one model at a time, dropped once its parameters are copied
+            own = self.model(k).params
+            if not params:
+                params = tuple(np.empty((len(ids), *f.shape), f.dtype) for f in own)
+            for dest, f in zip(params, own, strict=True):
+                dest[a] = f
         cfgs = [self.configs[k] for k in ids]
         chunk = Chunk(np.array(ids, np.int64), params, self.due,
                       np.array([self.due_ix[k] for k in ids], np.int64), codes,
@@ -188,15 +199,18 @@ def sweep_groups(groups: list[DataGroup], configs: dict[int, ResearchConfig], ex
     executor = executor or LocalExecutor()
     limit = memory_mb * 2**20 * (1 - FACTOR_SHARE) / (executor.in_flight + 1)
     log: list[ChunkInfo] = []
-    rows: dict[int, np.ndarray] = {}
+    id_parts: list[np.ndarray] = [np.empty(0, np.int64)]
+    stat_parts: list[np.ndarray] = [np.empty((0, len(STATS)))]
     for gi, group in enumerate(groups):
         layout = GroupLayout.build(group, configs, margin)
         caches = factor_caches(layout, memory_mb)
         for ids, stats in executor.map(layout.shared, layout.chunks(layout.order(), limit, caches, log, gi)):
-            rows.update(zip(ids.tolist(), stats, strict=True))
-    ids = sorted(rows)
-    table = pd.DataFrame(np.array([rows[k] for k in ids]).reshape(len(ids), len(STATS)), columns=list(STATS),
-                         index=pd.Index(ids, name="combination"))
+            id_parts.append(np.asarray(ids, np.int64))
+            stat_parts.append(stats)
+    ids = np.concatenate(id_parts)
+    order = np.argsort(ids, kind="stable")
+    table = pd.DataFrame(np.concatenate(stat_parts)[order], columns=list(STATS),
+                         index=pd.Index(ids[order], name="combination"))
     table["orders"] = table["orders"].astype(np.int64)
     return table, log
 

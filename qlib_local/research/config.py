@@ -10,6 +10,7 @@ more than one currency (one account settles in one currency).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,11 +176,13 @@ def load_registries(plugins: str | Path | None = None) -> tuple[FactorRegistry, 
 
 
 def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None, path: Path | None = None,
-                 registries: tuple[FactorRegistry, StrategyRegistry] | None = None) -> ResearchConfig:
+                 registries: tuple[FactorRegistry, StrategyRegistry] | None = None,
+                 specs_of: Callable[[str], dict] | None = None) -> ResearchConfig:
     """Validate an already-parsed config mapping (see :func:`load_config`).
 
     ``registries``: the plugin root's, already loaded (a sweep validates thousands of configs
-    against one plugin root); loaded here when not given.
+    against one plugin root); loaded here when not given. ``specs_of``: likewise, the store's
+    instrument specs of a (validated) exchange name, e.g. cached (read from the store when not given).
     """
     if not isinstance(raw, dict):
         raise ConfigError("config: expected a mapping with a 'strategies' list")
@@ -206,7 +209,10 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
     account_min_trade = _num("", "min_trade", raw.get("min_trade", 0.0))
     factor_reg, strat_reg = registries or load_registries(plugins)
     stored = store.instruments(exchange) if store is not None else None
-    specs = load_specs(store.root, exchange) if store is not None else {}
+    if store is None:
+        specs = {}
+    else:
+        specs = specs_of(exchange) if specs_of is not None else load_specs(store.root, exchange)
     strategies = [
         _strategy(f"strategies[{i}]", e, factor_reg, strat_reg, blacklist, stored, specs,
                   (account_rebalance, account_min_trade))
@@ -230,11 +236,11 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
 def one_settlement_currency(strategies: list[StrategyConfig], specs: dict) -> None:
     """One account settles in one currency: refuse linear with inverse, or inverse of different coins."""
     groups: dict[tuple[str, str], list[str]] = {}
-    for inst in sorted({i for s in strategies for i in s.instruments}):
+    for inst in dict.fromkeys(i for s in strategies for i in s.instruments):
         spec = spec_for(specs, inst)
         groups.setdefault((spec.settle_ccy, spec.ct_type), []).append(inst)
-    if len(groups) > 1:
-        parts = [f"{ccy} ({kind}: {', '.join(insts[:3])}{', ...' if len(insts) > 3 else ''})"
+    if len(groups) > 1:  # sorted only here: a sweep checks this thousands of times
+        parts = [f"{ccy} ({kind}: {', '.join(sorted(insts)[:3])}{', ...' if len(insts) > 3 else ''})"
                  for (ccy, kind), insts in sorted(groups.items())]
         raise ConfigError(f"instruments: one account settles in one currency, but these settle in "
                           f"{' and '.join(parts)}; put them in separate configs")

@@ -7,6 +7,7 @@ name, freqtrade style.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import os
@@ -78,9 +79,15 @@ def plugin_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
 
 
+@functools.lru_cache(maxsize=1024)
+def _signature(target: Callable) -> inspect.Signature:
+    """A plugin's signature, read once (a sweep binds the same plugin thousands of times)."""
+    return inspect.signature(target)
+
+
 def bind_params(name: str, target: Callable, params: tuple, skip: int) -> None:
     """Fail early, naming the parameters, when ``Name_p1_p2`` has the wrong arity."""
-    sig = inspect.signature(target)
+    sig = _signature(target)
     wanted = list(sig.parameters.values())[skip:]
     try:
         sig.bind(*([None] * skip), *params)

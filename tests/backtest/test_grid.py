@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from qlib_local.backtest.grid import GridError, plan_sweep
+from qlib_local.specs import load_specs, save_specs
+from qlib_local.store import KlineStore
+from qlib_local.synth import SynthConfig, write_synthetic
 
 
 def test_path_form_and_per_strategy_form_give_the_same_combinations(hourly_store, example_raw):
@@ -101,3 +106,19 @@ def test_strategies_option_keeps_only_the_named_ones(hourly_store, example_raw):
     plan = plan_sweep(example_raw, {"strategies[0].leverage": [1, 2]}, hourly_store, strategies=["SmaCross_20_60"])
     assert [len(c.strategies) for c in plan.configs] == [1, 1]
     assert plan.configs[0].strategies[0].position == 0.4  # position unchanged: the rest stays in cash
+
+
+def test_each_combination_is_checked_against_its_own_exchange_specs(tmp_path):
+    """A plan reads each exchange's specs once, but per exchange: a swept ``exchange`` whose
+    instruments allow less leverage refuses exactly the combinations above its maximum."""
+    store = KlineStore(tmp_path / "data", create=True, durable=False)
+    for exchange in ("okx", "binance"):
+        write_synthetic(store, SynthConfig(instruments=2, timeframe="1H", days=3, seed=4), exchange=exchange)
+    capped = {i: replace(s, max_lever=10.0) for i, s in load_specs(store.root, "binance").items()}
+    save_specs(store.root, "binance", capped)
+    raw = {"strategies": [{"strategy_name": "SmaCross_5_20", "kind": "timing", "rule_type": "1H", "position": 1.0,
+                           "leverage": 1, "instruments": store.instruments("okx")}]}
+    plan = plan_sweep(raw, {"exchange": ["okx", "binance"], "strategies[0].leverage": [5, 20]}, store)
+    assert plan.values == [("okx", 5), ("okx", 20), ("binance", 5), ("binance", 20)]
+    assert list(plan.errors) == [3] and "leverage: 20 exceeds the maximum 10" in plan.errors[3]
+    assert [plan.configs[k].exchange for k in plan.valid] == ["okx", "okx", "binance"]
