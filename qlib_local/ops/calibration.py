@@ -48,7 +48,7 @@ from qlib_local.store import KlineStore
 from qlib_local.synth import SynthConfig, generate
 from qlib_local.timeframes import from_ms
 
-TOLERANCE = 0.15  # |paper bps / backtest bps - 1| at most this, per style
+TOLERANCE = 0.05  # |paper bps / backtest bps - 1| at most this, per style (impact 0; see book_for)
 LIVE_STYLES = ("market", "maker_first")  # styles the live path trades today
 ACCOUNT = "calib"
 RANGE_QUANTILE = 0.99  # the bar range (share of the close) the depth mapping must hold for
@@ -153,11 +153,14 @@ class DrivenClock:
 
 
 # --------------------------------------------------------------------------- the two sides
-def backtest_cost(cfg: ResearchConfig, store: KlineStore, start_ms: int, end_ms: int) -> tuple[float, float, Any]:
-    """(cost, traded notional at the decision closes, result) of the backtest over the window."""
-    res = run_backtest(cfg, store, start=from_ms(start_ms), end=from_ms(end_ms))
-    cost = -float(res.flows[:, :, FLOW_FEE].sum())
-    net = res.positions.to_numpy()
+def backtest_cost(cfg: ResearchConfig, store: KlineStore, start_ms: int, end_ms: int,
+                  run_to_ms: int | None = None) -> tuple[float, float, Any]:
+    """(cost, traded notional at the decision closes, result) of the backtest's decisions up to the
+    close ``end_ms``; the bars up to ``run_to_ms`` are there for a maker order's deadline (as live waits)."""
+    res = run_backtest(cfg, store, start=from_ms(start_ms), end=from_ms(max(end_ms, run_to_ms or end_ms)))
+    n = int(res.positions.index.searchsorted(from_ms(end_ms), "right"))
+    cost = -float(res.flows[:n, :, FLOW_FEE].sum())
+    net = res.positions.to_numpy()[:n]
     delta = np.diff(net, axis=0, prepend=np.zeros((1, net.shape[1])))
     close = res.data.close.reindex(index=res.positions.index, columns=res.model.instruments).to_numpy()
     t_idx, i_idx = np.nonzero(np.abs(delta) > 1e-12)
@@ -211,7 +214,8 @@ def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int
     cfg = load_config(strategies_path, store)
     ex_cfg = cfg.execution
     end_ms = start_ms + (n_bars - 1) * bar_ms
-    bt_cost, bt_value, res = backtest_cost(cfg, store, start_ms - bar_ms, end_ms)
+    bt_cost, bt_value, res = backtest_cost(cfg, store, start_ms - bar_ms, end_ms,
+                                           end_ms + ex_cfg.deadline_bars * bar_ms)
     bt_bps = 1e4 * bt_cost / bt_value if bt_value else math.nan
     if ex_cfg.style not in LIVE_STYLES:
         return StyleCost(ex_cfg.style, bt_bps, None, bt_value, 0.0)

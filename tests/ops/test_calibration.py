@@ -36,6 +36,25 @@ def test_market_cost_of_backtest_and_paper_agree_within_the_tolerance(replay, tm
     assert r.within(), f"backtest {r.backtest_bps:.2f} bps vs paper {r.paper_bps:.2f} bps (ratio {r.ratio:.3f})"
 
 
+def test_maker_first_cost_of_backtest_and_paper_agree_within_the_tolerance(replay, tmp_path):
+    """Post-only children at the book's bid/ask through the live maker style, the rest to market at the
+    deadline: the backtest's maker model (its first bar by the close only) pays what paper paid."""
+    root, insts = replay
+    r = calibrate(root, strategies(insts, {"style": "maker_first", "spread": 0.05, "reprice_s": 600}), START,
+                  N_BARS, tmp_path / "w")
+    assert r.paper_notional == pytest.approx(r.backtest_notional, rel=0.05)
+    assert r.within(), f"backtest {r.backtest_bps:.2f} bps vs paper {r.paper_bps:.2f} bps (ratio {r.ratio:.3f})"
+
+
+def test_with_impact_the_backtest_charges_at_least_what_paper_paid(replay, tmp_path):
+    """The square-root law against the book's level walk (book_for's depth): conservative, never below."""
+    root, insts = replay
+    r = calibrate(root, strategies(insts, {**MARKET, "impact": 0.1}), START, N_BARS, tmp_path / "w")
+    base = calibrate(root, strategies(insts, MARKET), START, N_BARS, tmp_path / "b")
+    assert r.backtest_bps > base.backtest_bps  # impact charged in the backtest
+    assert r.paper_bps is not None and r.paper_bps <= r.backtest_bps
+
+
 def test_a_wrong_mapping_fails_the_tolerance(replay, tmp_path):
     """The exchange's spread doubled against the backtest's: paper pays visibly more, the check fails."""
     root, insts = replay
