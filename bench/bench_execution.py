@@ -4,8 +4,8 @@ speed with the fill model on.
 Run: ``.venv/bin/python -m bench.bench_execution``.
 
 1. Calibration (:mod:`qlib_local.ops.calibration`): a timing and an event strategy over 4 synthetic
-   swaps, 48 hourly closes, through the backtest and through paper runs on the local OKX exchange
-   (the real client, the real ledger, the exchange's book set by ``book_for``); per style the cost
+   swaps, 48 hourly closes, through the backtest and through paper runs on the local OKX and Binance
+   USDⓈ-M exchanges (the real clients, the real ledger, the book set by ``book_for``); per style the cost
    in bps of traded notional from both and the ratio paper / backtest. A style the live path
    cannot trade yet prints "live style not available".
 2. Speed: the event strategy of ``bench_research`` (300 instruments x 2 years of 1H), warm, under
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.bench_research import EVENT_DAYS, EVENT_INSTRUMENTS, _event_cfg, _store
 from qlib_local.backtest import run_backtest
-from qlib_local.ops.calibration import TOLERANCE, calibrate, demo_strategies, write_replay
+from qlib_local.ops.calibration import TOLERANCE, VENUES, calibrate, demo_strategies, write_replay
 from qlib_local.research.config import ConfigError
 from qlib_local.research.data import load_market_data
 from qlib_local.research.execution import Execution, parse_execution
@@ -45,28 +45,31 @@ SPEED = {
 
 
 def calibration(tmp: Path) -> None:
-    root = tmp / "replay"
-    insts = write_replay(root, SynthConfig(instruments=4, timeframe="1H", days=25, seed=11))
-    print(f"calibration: 2 strategies on {len(insts)} swaps, {N_BARS} hourly closes from {START}, "
+    print(f"calibration: 2 strategies on 4 swaps, {N_BARS} hourly closes from {START}, "
           f"tolerance |paper/backtest - 1| <= {TOLERANCE:.0%}")
-    print(f"{'style':44s} {'backtest bps':>13s} {'paper bps':>10s} {'ratio':>7s}  verdict")
-    for k, (name, ex) in enumerate(STYLES.items()):
-        try:
-            parse_execution(ex, ConfigError)
-        except ConfigError:
-            print(f"{name:44s} {'-':>13s} {'-':>10s} {'-':>7s}  not in the execution schema yet")
-            continue
-        t = time.perf_counter()
-        r = calibrate(root, {**demo_strategies(insts), "execution": ex}, to_ms(START), N_BARS, tmp / f"w{k}")
-        if r.paper_bps is None:
-            print(f"{name:44s} {r.backtest_bps:13.2f} {'-':>10s} {'-':>7s}  live style not available")
-            continue
-        if ex.get("impact"):
-            verdict = "backtest >= paper" if r.paper_bps <= r.backtest_bps else "PAPER ABOVE BACKTEST"
-        else:
-            verdict = "within" if r.within() else "OUTSIDE"
-        print(f"{name:44s} {r.backtest_bps:13.2f} {r.paper_bps:10.2f} {r.ratio:7.3f}  {verdict} "
-              f"({r.paper_notional:,.0f} traded, {time.perf_counter() - t:.0f} s)")
+    print(f"{'venue':12s} {'style':44s} {'backtest bps':>13s} {'paper bps':>10s} {'ratio':>7s}  verdict")
+    for exchange in VENUES:
+        root = tmp / exchange / "replay"
+        insts = write_replay(root, SynthConfig(instruments=4, timeframe="1H", days=25, seed=11), exchange)
+        for k, (name, ex) in enumerate(STYLES.items()):
+            head = f"{exchange:12s} {name:44s}"
+            try:
+                parse_execution(ex, ConfigError)
+            except ConfigError:
+                print(f"{head} {'-':>13s} {'-':>10s} {'-':>7s}  not in the execution schema yet")
+                continue
+            t = time.perf_counter()
+            r = calibrate(root, {**demo_strategies(insts, exchange), "execution": ex}, to_ms(START), N_BARS,
+                          tmp / exchange / f"w{k}")
+            if r.paper_bps is None:
+                print(f"{head} {r.backtest_bps:13.2f} {'-':>10s} {'-':>7s}  live style not available")
+                continue
+            if ex.get("impact"):
+                verdict = "backtest >= paper" if r.paper_bps <= r.backtest_bps else "PAPER ABOVE BACKTEST"
+            else:
+                verdict = "within" if r.within() else "OUTSIDE"
+            print(f"{head} {r.backtest_bps:13.2f} {r.paper_bps:10.2f} {r.ratio:7.3f}  {verdict} "
+                  f"({r.paper_notional:,.0f} traded, {time.perf_counter() - t:.0f} s)")
 
 
 def speed(tmp: Path) -> None:

@@ -23,7 +23,7 @@ import math
 import secrets as _secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,10 @@ from qlib_local.research.config import ResearchConfig
 from qlib_local.research.execution import Execution
 from qlib_local.research.kernels import FLOW_FEE
 from qlib_local.sim import LocalExchange
+from qlib_local.sim.binance import BinanceExchange
 from qlib_local.sim.book import BookModel
 from qlib_local.sim.matching import FeeModel
-from qlib_local.specs import load_specs, save_specs
+from qlib_local.specs import InstrumentSpec, load_specs, save_specs
 from qlib_local.store import KlineStore
 from qlib_local.synth import SynthConfig, generate
 from qlib_local.timeframes import from_ms
@@ -51,6 +52,8 @@ from qlib_local.timeframes import from_ms
 TOLERANCE = 0.05  # |paper bps / backtest bps - 1| at most this, per style (impact 0; see book_for)
 LIVE_STYLES = ("market", "maker_first")  # styles the live path trades today
 ACCOUNT = "calib"
+BINANCE = ("binanceusdm",)  # venues whose local exchange is the Binance front end
+VENUES = ("okx", *BINANCE)
 RANGE_QUANTILE = 0.99  # the bar range (share of the close) the depth mapping must hold for
 
 
@@ -112,15 +115,31 @@ def book_for(execution: Execution, range_frac: float, min_tick_frac: float = 0.0
 
 
 # --------------------------------------------------------------------------- the replay
+def venue_spec(spec: InstrumentSpec, exchange: str) -> InstrumentSpec:
+    """The generator's OKX-style swap as ``exchange`` lists it: Binance USDⓈ-M names it ``BTCUSDT``
+    and counts a linear contract in coins (the same lots, so an order is the same money)."""
+    if exchange not in BINANCE:
+        return spec
+    ct = spec.ct_val
+    return replace(spec, inst_id=spec.inst_id.split("-")[0] + "USDT", ct_val=1.0, lot_sz=round(spec.lot_sz * ct, 12),
+                   min_sz=round(spec.min_sz * ct, 12))
+
+
 def write_replay(root: Path, data: SynthConfig, exchange: str = "okx") -> list[str]:
-    """Synthetic bars on the tick grid, every series marked complete, with specs; returns the ids."""
+    """Synthetic bars on the tick grid, every series marked complete, with the venue's specs; the ids."""
+    if exchange not in VENUES:
+        raise ValueError(f"exchange must be one of {', '.join(VENUES)}, got {exchange!r}")
     store = KlineStore(root, create=True, durable=False)
     bars, specs = generate(data)
-    for inst, df in bars.items():
-        store.upsert(exchange, inst, data.timeframe, df)
-        store.set_complete_up_to(exchange, inst, data.timeframe, df.index[-1] + pd.Timedelta(data.timeframe.lower()))
-    save_specs(store.root, exchange, specs)
-    return list(bars)
+    out = {}
+    for synthetic, df in bars.items():
+        spec = venue_spec(specs[synthetic], exchange)
+        store.upsert(exchange, spec.inst_id, data.timeframe, df)
+        store.set_complete_up_to(exchange, spec.inst_id, data.timeframe,
+                                 df.index[-1] + pd.Timedelta(data.timeframe.lower()))
+        out[spec.inst_id] = spec
+    save_specs(store.root, exchange, out)
+    return list(out)
 
 
 def demo_strategies(insts: list[str], exchange: str = "okx") -> dict[str, Any]:
@@ -188,19 +207,29 @@ def paper_cost(ledger: Ledger, account: str, closes: pd.DataFrame, specs: dict) 
     return cost, value
 
 
+def open_local_exchange(root: Path, exchange: str, start_ms: int, book: BookModel, fees: FeeModel) -> LocalExchange:
+    """The venue's local exchange (not started) with ``book``; both front ends share the engine's book."""
+    if exchange in BINANCE:
+        ex: LocalExchange = BinanceExchange(root, start=start_ms, rate_limit=False, fees=fees, exchange=exchange)
+        ex.engine.book = book  # its constructor takes no book: the engine's is the one both venues use
+        return ex
+    return LocalExchange(root, start=start_ms, rate_limit=False, fees=fees, exchange=exchange, book=book)
+
+
 @contextmanager
-def paper_exchange(root: Path, start_ms: int, book: BookModel, fees: FeeModel, usdt: float,
+def paper_exchange(root: Path, exchange: str, start_ms: int, book: BookModel, fees: FeeModel, usdt: float,
                    work: Path) -> Iterator[tuple[LocalExchange, Path, AccountSecrets]]:
     """An in-process local exchange with one paper account, and that account's accounts file."""
-    keys = ("k-" + _secrets.token_hex(8), "s-" + _secrets.token_hex(12), "P-" + _secrets.token_hex(6))
-    with LocalExchange(root, start=start_ms, rate_limit=False, fees=fees, book=book) as ex:
+    keys = ("k" + _secrets.token_hex(16), "s" + _secrets.token_hex(16), "P-" + _secrets.token_hex(6))
+    with open_local_exchange(root, exchange, start_ms, book, fees) as ex:
         ex.add_account(ACCOUNT, *keys, usdt=usdt)
-        acct = {"exchange": "okx", "mode": "paper", "url": ex.url, "strategies": "strategies.yaml",
+        acct = {"exchange": exchange, "mode": "paper", "url": ex.url, "strategies": "strategies.yaml",
                 "store": str(root), "ledger": f"ledger/{ACCOUNT}.sqlite", "runs_dir": "runs/live",
                 "wait_data_s": 0.5, "fetch_missing": False, "leverage": 5}
         path = work / "accounts.yaml"
         path.write_text(yaml.safe_dump({"accounts": {ACCOUNT: acct}}))
-        yield ex, path, AccountSecrets(*(Secret(k) for k in keys))
+        phrase = None if exchange in BINANCE else Secret(keys[2])
+        yield ex, path, AccountSecrets(Secret(keys[0]), Secret(keys[1]), phrase)
 
 
 def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int, work: Path,
@@ -225,7 +254,7 @@ def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int
                         if i in res.model.instruments)
         book = book_for(ex_cfg, range_share(store, cfg.exchange, list(res.model.instruments), "1H"), tick_frac)
     fees = FeeModel(maker=cfg.fees.maker, taker=cfg.fees.taker, slippage_bps=cfg.fees.slippage * 1e4)
-    with paper_exchange(root, start_ms, book, fees, float(strategies.get("initial_equity", 10_000)), work) as (
+    with paper_exchange(root, cfg.exchange, start_ms, book, fees, float(strategies.get("initial_equity", 10_000)), work) as (
             ex, path, keys):
         acct = load_account(path, ACCOUNT)
         clock = DrivenClock(ex)

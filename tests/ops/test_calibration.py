@@ -1,5 +1,5 @@
 """The execution-cost calibration: the backtest's modelled cost of a style beside what paper runs on
-the local exchange (real OKX client, real ledger) pay over the same replay."""
+the local exchanges (the real python-okx / ccxt clients, the real ledger) pay over the same replay."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qlib_local.ops.calibration import TOLERANCE, book_for, calibrate, demo_strategies, write_replay
+from qlib_local.ops.calibration import TOLERANCE, VENUES, book_for, calibrate, demo_strategies, write_replay
 from qlib_local.research.execution import Execution
 from qlib_local.synth import SynthConfig
 from qlib_local.timeframes import to_ms
@@ -18,30 +18,40 @@ N_BARS = 12
 MARKET = {"style": "market", "spread": 0.05}
 
 
+DATA = SynthConfig(instruments=4, timeframe="1H", days=12, seed=11)
+
+
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     root = tmp_path_factory.mktemp("calib") / "data"
-    return root, write_replay(root, SynthConfig(instruments=4, timeframe="1H", days=12, seed=11))
+    return root, write_replay(root, DATA)
 
 
-def strategies(insts: list[str], execution: dict) -> dict:
-    return {**demo_strategies(insts), "execution": execution}
+@pytest.fixture(scope="module", params=VENUES)
+def venue_replay(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The replay under each venue with a local exchange (OKX, Binance USDⓈ-M: coin quantities)."""
+    root = tmp_path_factory.mktemp(f"calib-{request.param}") / "data"
+    return root, write_replay(root, DATA, request.param), request.param
 
 
-def test_market_cost_of_backtest_and_paper_agree_within_the_tolerance(replay, tmp_path):
-    root, insts = replay
-    r = calibrate(root, strategies(insts, MARKET), START, N_BARS, tmp_path / "w")
+def strategies(insts: list[str], execution: dict, exchange: str = "okx") -> dict:
+    return {**demo_strategies(insts, exchange), "execution": execution}
+
+
+def test_market_cost_of_backtest_and_paper_agree_within_the_tolerance(venue_replay, tmp_path):
+    root, insts, exchange = venue_replay
+    r = calibrate(root, strategies(insts, MARKET, exchange), START, N_BARS, tmp_path / "w")
     assert r.backtest_notional > 20_000 and r.paper_notional == pytest.approx(r.backtest_notional, rel=0.05)
     assert 5.0 < r.backtest_bps < 40.0  # the 5 bps taker fee plus a half-spread: it charges something
     assert r.within(), f"backtest {r.backtest_bps:.2f} bps vs paper {r.paper_bps:.2f} bps (ratio {r.ratio:.3f})"
 
 
-def test_maker_first_cost_of_backtest_and_paper_agree_within_the_tolerance(replay, tmp_path):
+def test_maker_first_cost_of_backtest_and_paper_agree_within_the_tolerance(venue_replay, tmp_path):
     """Post-only children at the book's bid/ask through the live maker style, the rest to market at the
     deadline: the backtest's maker model (its first bar by the close only) pays what paper paid."""
-    root, insts = replay
-    r = calibrate(root, strategies(insts, {"style": "maker_first", "spread": 0.05, "reprice_s": 600}), START,
-                  N_BARS, tmp_path / "w")
+    root, insts, exchange = venue_replay
+    maker = {"style": "maker_first", "spread": 0.05, "reprice_s": 600}
+    r = calibrate(root, strategies(insts, maker, exchange), START, N_BARS, tmp_path / "w")
     assert r.paper_notional == pytest.approx(r.backtest_notional, rel=0.05)
     assert r.within(), f"backtest {r.backtest_bps:.2f} bps vs paper {r.paper_bps:.2f} bps (ratio {r.ratio:.3f})"
 
