@@ -8,9 +8,16 @@ average fill price and the fee rate it paid, so the kernel and the orders report
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
 import numpy as np
 from numba import njit
+from numba.core.dispatcher import Dispatcher
 
+from qlib_local.perp import contracts
 from qlib_local.perp.contracts import unit_notional, unit_value
 
 MARKET, MAKER_FIRST = 0, 1
@@ -48,7 +55,10 @@ def fill_cost(execution, t, i, d, close, high, low, ct, ct_type, taker, slippage
         lim = p - sgn * half_spread(spread, tick[i], high[t, i], low[t, i])  # the bid for a buy, the ask for a sell
         edge = tick[i] * (1.0 - 1e-6)
         for u in range(t + 1, last + 1):
-            x = low[u, i] if d > 0 else high[u, i]
+            # the bar the order is placed in (t + 1) only by its close: live rests the order after
+            # that bar opened, and the local exchange fills only from bars opened after the order
+            # (the conservative side: a range does not say whether its extreme came first)
+            x = close[u, i] if u == t + 1 else (low[u, i] if d > 0 else high[u, i])
             if np.isfinite(x) and ((d > 0 and x <= lim - edge) or (d < 0 and x >= lim + edge)):
                 cost = d * (unit_value(lim, ct, ct_type) - unit_value(p, ct, ct_type))
                 return cost + qty * unit_notional(lim, ct, ct_type) * maker, lim, maker
@@ -61,3 +71,31 @@ def fill_cost(execution, t, i, d, close, high, low, ct, ct_type, taker, slippage
     fill = market_price(p, sgn, qty, slippage, spread, impact, tick[i], high[t, i], low[t, i], liquidity[t, i])
     cost = d * (unit_value(fill, ct, ct_type) - unit_value(p, ct, ct_type))
     return cost + qty * unit_notional(fill, ct, ct_type) * taker, fill, taker
+
+
+def sources_digest(modules: list[ModuleType]) -> str:
+    """SHA-256 of the modules' source files, in order."""
+    h = hashlib.sha256()
+    for m in modules:
+        h.update(Path(m.__file__ or "").read_bytes())
+    return h.hexdigest()
+
+
+def key_cache_on(namespace: dict[str, Any], modules: list[ModuleType]) -> None:
+    """Fold the sources a module's kernels compile in into their numba cache keys.
+
+    ``cache=True`` keys a compiled function on its own bytecode and its own file's timestamp, but
+    a kernel inlines what it calls from other modules: change only ``fill_cost`` and the cached
+    ``simulate`` would keep the old fill model. With the digest of those modules' files in the key,
+    a change in any of them compiles afresh (a stale entry never matches; nothing is deleted)."""
+    digest = sources_digest(modules)
+    name = namespace["__name__"]
+    for f in list(namespace.values()):
+        cache = getattr(f, "_cache", None) if isinstance(f, Dispatcher) else None
+        if cache is None or f.py_func.__module__ != name or not hasattr(cache, "_index_key"):
+            continue
+        own = cache._index_key
+        cache._index_key = lambda sig, codegen, own=own: (*own(sig, codegen), digest)
+
+
+key_cache_on(globals(), [contracts])

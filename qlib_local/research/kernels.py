@@ -27,9 +27,13 @@ import sys
 import numpy as np
 from numba import njit
 
+from qlib_local import specs as _specs
+from qlib_local.perp import contracts as _contracts
+from qlib_local.perp import margin as _margin
 from qlib_local.perp.contracts import contracts_for, funding_flow, unit_notional, unit_value
 from qlib_local.perp.margin import maintenance_margin
-from qlib_local.research.fills import fill_cost
+from qlib_local.research import fills as _fills
+from qlib_local.research.fills import fill_cost, key_cache_on
 from qlib_local.specs import LOT_ULPS
 
 _EPS = sys.float_info.epsilon
@@ -312,3 +316,6 @@ def simulate_batch(market, inst, margin, params, due, codes, init_equity, fee, s
                                   state, False, margin_on)
         out[a] = init_equity * (1.0 - position[0]) + eq[:, 0]
     return out
+
+
+key_cache_on(globals(), [_fills, _contracts, _margin, _specs])  # what these kernels compile in

@@ -1,6 +1,6 @@
 """Backtest fill models (``execution``): the default reproduces the old fills bit for bit;
 ``market`` pays spread and square-root impact; ``maker_first`` fills at the limit only where the
-next bar trades through it by a tick, else goes to market at the deadline. Every expected price
+next bars trade through it by a tick (the first by its close), else goes to market at the deadline. Every expected price
 is computed here by hand from the bars, and the account's equity is rebuilt from the orders."""
 
 from __future__ import annotations
@@ -89,8 +89,9 @@ def test_maker_first_fills_only_through_by_a_tick_else_market_at_deadline(hourly
         ct, p, sgn = res.model.ct_val[i], close[t, i], np.sign(d)
         nxt, tick = t + 1, res.model.specs[i].tick_sz
         lim = p - sgn * max(tick, 0.5 * (high[t, i] - low[t, i]))  # the bid for a buy, the ask for a sell
-        through = nxt < len(close) and ((d > 0 and low[nxt, i] <= lim - tick * (1 - 1e-6))
-                                        or (d < 0 and high[nxt, i] >= lim + tick * (1 - 1e-6)))
+        # deadline 1: the bar the order rests in counts by its close only (live rests it after that bar opened)
+        through = nxt < len(close) and ((d > 0 and close[nxt, i] <= lim - tick * (1 - 1e-6))
+                                        or (d < 0 and close[nxt, i] >= lim + tick * (1 - 1e-6)))
         if through:
             made += 1
             assert (r.price, r.fee) == (pytest.approx(lim, rel=1e-15), pytest.approx(abs(d) * ct * lim * fees.maker))
@@ -120,9 +121,18 @@ def test_fill_cost_by_hand():
     # a sell at 100 decided at t=1 (close 101): the t=2 high 100.0 does not reach 101.1 -> market at 99
     cost, px, rate = fill_cost(maker, 1, 0, -4.0, close, high, low, 1.0, 0, 0.0005, 0.0)
     assert (px, rate) == (99.0, 0.0005) and cost == pytest.approx(-4 * (99 - 101) + 4 * 99 * 0.0005)
-    # a buy decided at t=1 (close 101): the t=2 low 100.0 is through 101 by far more than a tick
+    # a buy decided at t=1 (close 101): the t=2 close 99.0 is through 101 by far more than a tick
     cost, px, rate = fill_cost(maker, 1, 0, 4.0, close, high, low, 1.0, 0, 0.0005, 0.0)
     assert (px, rate) == (101.0, 0.0002) and cost == pytest.approx(4 * 101 * 0.0002)
+    # a buy decided at t=0 (close 100): the t=1 low 100.0 is not through by a tick -> market at 101;
+    # and where the next bar's LOW trades through but its close does not, the first bar still does not
+    # fill (the order rests after that bar opened); deadline 2: the t=2 low 99.89 fills it at 100
+    low3 = np.array([[99.0], [99.5], [99.89]])
+    cost, px, rate = fill_cost(maker, 0, 0, 4.0, close, high, low3, 1.0, 0, 0.0005, 0.0)
+    assert (px, rate) == (101.0, 0.0005)
+    maker2 = (1, 0.0, 0.0, 0.0002, 2, tick, liq)
+    cost, px, rate = fill_cost(maker2, 0, 0, 4.0, close, high, low3, 1.0, 0, 0.0005, 0.0)
+    assert (px, rate) == (100.0, 0.0002)
     # a buy at 99.95 where the next low 99.89 is 0.06 below it: less than a tick, not filled (spread 0: limit = close)
     close2 = np.array([[99.95], [99.95], [99.95]])
     cost, px, rate = fill_cost(maker, 1, 0, 4.0, close2, high, low, 1.0, 0, 0.0005, 0.0)

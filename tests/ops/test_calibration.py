@@ -1,0 +1,83 @@
+"""The execution-cost calibration: the backtest's modelled cost of a style beside what paper runs on
+the local exchanges (the real python-okx / ccxt clients, the real ledger) pay over the same replay."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from qlib_local.ops.calibration import TOLERANCE, VENUES, book_for, calibrate, demo_strategies, write_replay
+from qlib_local.research.execution import Execution
+from qlib_local.synth import SynthConfig
+from qlib_local.timeframes import to_ms
+
+START = to_ms("2025-01-10T00:00:00Z")  # nine days of hourly history behind
+N_BARS = 12
+MARKET = {"style": "market", "spread": 0.05}
+
+
+DATA = SynthConfig(instruments=4, timeframe="1H", days=12, seed=11)
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    root = tmp_path_factory.mktemp("calib") / "data"
+    return root, write_replay(root, DATA)
+
+
+@pytest.fixture(scope="module", params=VENUES)
+def venue_replay(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The replay under each venue with a local exchange (OKX, Binance USDⓈ-M: coin quantities)."""
+    root = tmp_path_factory.mktemp(f"calib-{request.param}") / "data"
+    return root, write_replay(root, DATA, request.param), request.param
+
+
+def strategies(insts: list[str], execution: dict, exchange: str = "okx") -> dict:
+    return {**demo_strategies(insts, exchange), "execution": execution}
+
+
+def test_market_cost_of_backtest_and_paper_agree_within_the_tolerance(venue_replay, tmp_path):
+    root, insts, exchange = venue_replay
+    r = calibrate(root, strategies(insts, MARKET, exchange), START, N_BARS, tmp_path / "w")
+    assert r.backtest_notional > 20_000 and r.paper_notional == pytest.approx(r.backtest_notional, rel=0.05)
+    assert 5.0 < r.backtest_bps < 40.0  # the 5 bps taker fee plus a half-spread: it charges something
+    assert r.within(), f"backtest {r.backtest_bps:.2f} bps vs paper {r.paper_bps:.2f} bps (ratio {r.ratio:.3f})"
+
+
+def test_maker_first_cost_of_backtest_and_paper_agree_within_the_tolerance(venue_replay, tmp_path):
+    """Post-only children at the book's bid/ask through the live maker style, the rest to market at the
+    deadline: the backtest's maker model (its first bar by the close only) pays what paper paid."""
+    root, insts, exchange = venue_replay
+    maker = {"style": "maker_first", "spread": 0.05, "reprice_s": 600}
+    r = calibrate(root, strategies(insts, maker, exchange), START, N_BARS, tmp_path / "w")
+    assert r.paper_notional == pytest.approx(r.backtest_notional, rel=0.05)
+    assert r.within(), f"backtest {r.backtest_bps:.2f} bps vs paper {r.paper_bps:.2f} bps (ratio {r.ratio:.3f})"
+
+
+def test_with_impact_the_backtest_charges_at_least_what_paper_paid(replay, tmp_path):
+    """The square-root law against the book's level walk (book_for's depth): conservative, never below."""
+    root, insts = replay
+    r = calibrate(root, strategies(insts, {**MARKET, "impact": 0.1}), START, N_BARS, tmp_path / "w")
+    base = calibrate(root, strategies(insts, MARKET), START, N_BARS, tmp_path / "b")
+    assert r.backtest_bps > base.backtest_bps  # impact charged in the backtest
+    assert r.paper_bps is not None and r.paper_bps <= r.backtest_bps
+
+
+def test_a_wrong_mapping_fails_the_tolerance(replay, tmp_path):
+    """The exchange's spread doubled against the backtest's: paper pays visibly more, the check fails."""
+    root, insts = replay
+    wrong = replace(book_for(Execution(spread=0.05), 0.0), spread_k=0.10)
+    r = calibrate(root, strategies(insts, MARKET), START, N_BARS, tmp_path / "w", book=wrong)
+    assert r.paper_bps is not None and r.paper_bps > r.backtest_bps
+    assert not r.within(TOLERANCE)
+
+
+def test_impact_maps_to_a_depth_no_walk_charges_more_than_the_square_root_law():
+    book = book_for(Execution(spread=0.05, impact=0.1), range_frac=0.02)
+    step = 0.05 * 0.02
+    assert book.spread_k == 0.05 and book.depth_share == pytest.approx(step / 0.2)
+    for share in (book.depth_share, 0.01, 0.1, 1.0):  # the walk's bound vs the sqrt law, in price shares
+        assert step * share / (2 * book.depth_share) <= 0.1 * share**0.5 + 1e-12
+    assert book_for(Execution(spread=0.05), 0.02).depth_share == 0.0  # no impact: unlimited depth
