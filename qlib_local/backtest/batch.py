@@ -22,7 +22,14 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from qlib_local import specs as _specs
+from qlib_local.backtest import metrics_nb as _metrics
 from qlib_local.backtest.metrics_nb import return_metrics_nb
+from qlib_local.perp import contracts as _contracts
+from qlib_local.perp import margin as _margin
+from qlib_local.research import fills as _fills
+from qlib_local.research import kernels as _kernels
+from qlib_local.research.fills import key_cache_on
 from qlib_local.research.kernels import FLOW_FEE, FLOW_FUNDING, FLOW_LIQUIDATION, simulate
 
 # One row per combination; return statistics as in stats.json, costs in the settlement currency.
@@ -176,3 +183,7 @@ def run_chunk(shared: SharedInputs, chunk: Chunk, parallel: bool = True, curves:
     else:
         simulate_batch(*args)
     return stats, (eq if curves else None)
+
+
+# what these kernels compile in from other modules: a change there must not reuse a stale cache
+key_cache_on(globals(), [_kernels, _fills, _contracts, _margin, _specs, _metrics])

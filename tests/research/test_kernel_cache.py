@@ -20,6 +20,15 @@ def test_the_simulate_cache_key_carries_the_digest_of_fills_and_perp():
     assert fills.fill_cost._cache._index_key((), codegen)[-1] == sources_digest([contracts])
 
 
+def test_the_sweep_batch_kernels_key_on_the_backtest_kernels_they_call():
+    from qlib_local.backtest import batch, metrics_nb
+
+    codegen = batch.simulate_batch.targetctx.codegen()
+    want = sources_digest([kernels, fills, contracts, margin, specs, metrics_nb])
+    assert batch.simulate_batch._cache._index_key((), codegen)[-1] == want
+    assert batch.simulate_batch_parallel._cache._index_key((), codegen)[-1] == want
+
+
 def load(name: str, path: Path):
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
