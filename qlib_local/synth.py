@@ -235,7 +235,9 @@ def write_synthetic(store, cfg: SynthConfig, exchange: str = "okx") -> list[str]
     from qlib_local.specs import save_specs
     from qlib_local.store.funding import mark_exchange
 
-    bars, specs = generate(cfg)
+    from qlib_local.synth_binance import rename
+
+    bars, specs = rename(*generate(cfg), exchange, cfg.seed)
     for inst, df in bars.items():
         store.upsert(exchange, inst, cfg.timeframe, df)
     save_specs(store.root, exchange, specs)
