@@ -234,7 +234,6 @@ def write_synthetic(store, cfg: SynthConfig, exchange: str = "okx") -> list[str]
     funding rates and mark candles when ``cfg`` asks for them."""
     from qlib_local.specs import save_specs
     from qlib_local.store.funding import mark_exchange
-
     from qlib_local.synth_binance import rename
 
     bars, specs = rename(*generate(cfg), exchange, cfg.seed)

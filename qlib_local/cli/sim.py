@@ -102,10 +102,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from qlib_local.config_values import identifier
     from qlib_local.sim import FeeModel, LocalExchange
     from qlib_local.sim.book import BookModel
     from qlib_local.sim.faults import parse_fault_flag
-    from qlib_local.config_values import identifier
     from qlib_local.sim.server import check_loopback
     from qlib_local.timeframes import to_ms
 
