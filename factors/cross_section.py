@@ -9,9 +9,10 @@ import pandas as pd
 
 
 def _btc_column(bars) -> str:
-    cols = [c for c in bars.close.columns if str(c).startswith("BTC-")]
+    # OKX's BTC-USDT-SWAP / BTC-USD-SWAP, Binance's BTCUSDT / BTCUSD_PERP
+    cols = [c for c in bars.close.columns if str(c).startswith("BTC-") or str(c) in ("BTCUSDT", "BTCUSD_PERP")]
     if not cols:
-        raise ValueError("BtcBull needs a BTC-... instrument in the universe")
+        raise ValueError("BtcBull needs a BTC swap (BTC-..., BTCUSDT, BTCUSD_PERP) in the universe")
     return cols[0]
 
 

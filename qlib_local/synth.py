@@ -234,8 +234,9 @@ def write_synthetic(store, cfg: SynthConfig, exchange: str = "okx") -> list[str]
     funding rates and mark candles when ``cfg`` asks for them."""
     from qlib_local.specs import save_specs
     from qlib_local.store.funding import mark_exchange
+    from qlib_local.synth_binance import rename
 
-    bars, specs = generate(cfg)
+    bars, specs = rename(*generate(cfg), exchange, cfg.seed)
     for inst, df in bars.items():
         store.upsert(exchange, inst, cfg.timeframe, df)
     save_specs(store.root, exchange, specs)

@@ -65,6 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--venue", choices=("okx", "binance"), default="okx",
                    help="protocol: OKX V5, or Binance futures (/fapi USDⓈ-M, /dapi COIN-M, plus the spot and "
                         "wallet routes of the BNB top-up) over the store's binance instruments")
+    p.add_argument("--exchange", default=None,
+                   help="the store folder to serve (default: okx, or binance for --venue binance); e.g. "
+                        "binancecoinm to serve the store a COIN-M strategies file reads")
     p.add_argument("--sign-clock", choices=("wall", "sim"), default="wall",
                    help="binance: judge request timestamps against the wall clock, or the simulated clock "
                         "(clients then sync with fetch_time, e.g. ccxt adjustForTimeDifference)")
@@ -99,6 +102,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from qlib_local.config_values import identifier
     from qlib_local.sim import FeeModel, LocalExchange
     from qlib_local.sim.book import BookModel
     from qlib_local.sim.faults import parse_fault_flag
@@ -131,9 +135,10 @@ def serve(args: argparse.Namespace) -> int:
         if args.venue == "binance":
             from qlib_local.sim.binance import BinanceExchange as kind  # noqa: N813
         book = BookModel(args.book_spread_k, args.book_depth_share, args.through_ticks)
+        folder = {"exchange": identifier("--exchange", args.exchange, QlibError)} if args.exchange else {}
         ex = kind(root, start=start, speed=args.speed, host=args.host, port=args.port,
                   rate_limit=not args.no_rate_limit, fees=FeeModel(args.maker_fee, args.taker_fee, args.slippage_bps),
-                  funding_rate=args.funding_rate)
+                  funding_rate=args.funding_rate, **folder)
         ex.engine.book = book
         if args.venue == "binance" and args.sign_clock == "sim":
             ex.auth_clock = ex.clock.now_ms

@@ -88,7 +88,7 @@ def test_the_example_accounts_file_is_valid():
     from tests_support import REPO
 
     accounts = load_accounts(REPO / "accounts.example.yaml")
-    assert set(accounts) == {"paper", "okx-demo", "okx-main", "binance-demo", "coinm-main"}
+    assert set(accounts) == {"paper", "okx-demo", "okx-main", "coinm", "usdm", "binance-demo", "coinm-main"}
     assert endpoint(accounts["okx-main"]) == ("https://www.okx.com", "0")
     assert accounts["okx-main"].mode == "live" and accounts["okx-main"].pos_mode == "long_short_mode"
     assert accounts["okx-demo"].secrets_file.is_absolute() and accounts["okx-main"].telegram.chat_id
