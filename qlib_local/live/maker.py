@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from qlib_local.live.clordid import child_id
+from qlib_local.live.clordid import MAX_ROUNDS, child_id
 from qlib_local.live.errors import LiveError, VenueError
 from qlib_local.live.execution import ExecReport, Executor, order_row, status_to_changes
 from qlib_local.live.types import OrderRequest, OrderStatus
@@ -112,7 +112,7 @@ class MakerFirst:
             if self.clock.now_ms() >= deadline:
                 break  # the deadline's look is the last: no child is placed only to be cancelled
             self._place(work, rep)
-        self._cancel_resting(work, rep)
+        self._cancel([w for w in work if w.child is not None], rep)
         self._fallback(work, rep)
         self._finish(work)
         ex.record_fills(since_ms, rep)
@@ -122,24 +122,14 @@ class MakerFirst:
     def _place(self, work: list[Work], rep: ExecReport) -> None:
         """Every parent with something left and no child at the best price gets a new child there."""
         quotes = self.ex.venue.quotes()
-        stale, new = [], []
+        best = {id(w): q[0] if w.parent.side == "buy" else q[1]  # no sane quote: keep what rests, place nothing
+                for w in work if (q := quotes.get(w.parent.inst_id)) is not None}
+        self._cancel([w for w in work if id(w) in best and w.child is not None and w.child.px != best[id(w)]], rep)
+        new = []
         for w in work:
-            q = quotes.get(w.parent.inst_id)
-            if q is None:
-                continue  # no sane quote: keep what rests, place nothing new this look
-            px = q[0] if w.parent.side == "buy" else q[1]
-            if w.child is not None and w.child.px == px:
-                continue
-            if w.child is not None:
-                stale.append(w)
-        self._cancel(stale, rep)
-        for w in work:
-            q = quotes.get(w.parent.inst_id)
-            if q is None or w.child is not None or w.remaining <= 0:
-                continue
-            px = q[0] if w.parent.side == "buy" else q[1]
-            w.child = self._child(w, "maker", px)
-            new.append(w.child)
+            if id(w) in best and w.child is None and w.remaining > 0:
+                w.child = self._child(w, "maker", best[id(w)])
+                new.append(w.child)
         if new:
             self.ex.send(new, rep)
             for w in work:
@@ -152,8 +142,8 @@ class MakerFirst:
                     w.dead = True  # kept: the deadline's cancel and lookup try it once more
 
     def _child(self, w: Work, kind: str, px: float | None) -> OrderRequest:
-        if w.round > 1295:
-            raise LiveError(f"{w.parent.cl_ord_id}: more than 1296 children")
+        if w.round > MAX_ROUNDS:
+            raise LiveError(f"{w.parent.cl_ord_id}: more than {MAX_ROUNDS + 1} children")
         cl = child_id(w.parent.cl_ord_id, w.round, kind, self.ex.venue.caps.id_rule)
         w.round += 1
         return replace(w.parent, cl_ord_id=cl, sz=w.remaining, px=px, parent=w.parent.cl_ord_id,
@@ -197,9 +187,6 @@ class MakerFirst:
         for w in ws:
             if w.child is not None:  # still not final after the cancel: wait for it, never stack a second child
                 rep.unknown.append(w.child.cl_ord_id)
-
-    def _cancel_resting(self, work: list[Work], rep: ExecReport) -> None:
-        self._cancel([w for w in work if w.child is not None], rep)
 
     def _fallback(self, work: list[Work], rep: ExecReport) -> None:
         """At the deadline: what is left goes out as market children, or is left and named."""
