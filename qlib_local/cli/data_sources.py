@@ -157,7 +157,7 @@ def _series(args: argparse.Namespace, source) -> tuple[list[tuple[str, str]], bo
     from qlib_local.marketdata.needs import base_by_instrument, load_strategies
 
     root = args.root or None
-    cfg = load_strategies(args.config, list_instruments=source.instruments, root=root)
+    cfg = load_strategies(args.config, list_instruments=source.instruments, root=root, list_specs=source.specs)
     series = sorted(base_by_instrument(cfg).items())
     for _, tf in series:
         source.check_timeframe(tf)

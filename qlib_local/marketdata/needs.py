@@ -37,16 +37,26 @@ def load_strategies(
     config_path: str | Path,
     list_instruments: Callable[[], Iterable[str]] | None = None,
     root: str | Path | None = None,
+    list_specs: Callable[[list[str]], dict] | None = None,
 ):
-    """The research config, ``all`` expanded from the exchange listing when given."""
-    from qlib_local.research.config import load_config
+    """The research config, ``all`` expanded from the exchange listing when given.
 
-    store = None
+    ``list_specs``: the listed instruments' specs (``Source.specs``), over the store's own, so an
+    instrument never stored yet is judged by its real contract (linear or inverse, its coin).
+    """
+    from qlib_local.research.config import load_config
+    from qlib_local.specs import load_specs
+
+    store, specs_of = None, None
     if list_instruments is not None:
-        store = _Listing(Path(root) if root is not None else default_root(), list_instruments)
+        listing = _Listing(Path(root) if root is not None else default_root(), list_instruments)
+        store = listing
+        if list_specs is not None:
+            def specs_of(exchange: str) -> dict:
+                return {**load_specs(listing.root, exchange), **list_specs(listing.instruments(exchange))}
     elif root is not None and Path(root).is_dir():
         store = KlineStore(root)
-    return load_config(config_path, store=store)
+    return load_config(config_path, store=store, specs_of=specs_of)
 
 
 def base_by_instrument(cfg: ResearchConfig) -> dict[str, str]:

@@ -44,6 +44,7 @@ class VenueCaps:
     funding_end: tuple[str, int] = ("until", -1)  # ccxt param bounding a page's end, and its offset from
     #                                               the exclusive end (ccxt's "until" is inclusive)
     funding_history_days: int | None = None  # how far back the venue keeps funding history (None: all)
+    swap_kind: str = "linear"  # the swaps the venue's listing (``universe: all``) gives: linear or inverse
 
 
 VENUES: dict[str, VenueCaps] = {
@@ -64,7 +65,8 @@ VENUES: dict[str, VenueCaps] = {
     # fapi/v1/klines and markPriceKlines: ccxt caps a request at 1,000 (Binance documents 1,500);
     # fapi/v1/fundingRate: 1,000 a request, ascending from startTime, endTime inclusive
     "binanceusdm": VenueCaps(page_limit=1000, raw_quote_volume_index=7, mark_page_limit=1000, funding_limit=1000),
-    "binancecoinm": VenueCaps(page_limit=1000, mark_page_limit=1000, funding_limit=1000),  # dapi/v1/...
+    # dapi/v1/...: the same caps; every COIN-M perpetual is inverse, settled in its own coin
+    "binancecoinm": VenueCaps(page_limit=1000, mark_page_limit=1000, funding_limit=1000, swap_kind="inverse"),
 }
 DEFAULT_CAPS = VenueCaps()
 _HOST_RE = re.compile(r"^[a-z]+://[^/]+")
@@ -181,12 +183,14 @@ class Source:
         return self.ex.markets_by_id[inst_id][0]
 
     def instruments(self) -> list[str]:
-        """The exchange's own ids of every active linear swap it lists."""
+        """The exchange's own ids of every active swap of the venue's kind it lists (linear,
+        or inverse on a coin-margined venue such as binancecoinm: ``BTCUSD_PERP``)."""
         self.load_markets()
+        kind = self.caps.swap_kind
         return sorted(
             m["id"]
             for m in self.ex.markets.values()
-            if m.get("swap") and m.get("linear") and m.get("active") is not False
+            if m.get("swap") and m.get(kind) and m.get("active") is not False
         )
 
     def listed_ms(self, inst_id: str) -> int | None:

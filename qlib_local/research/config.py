@@ -158,13 +158,15 @@ def _names(where: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def load_config(path: str | Path, store: Any = None, plugins: str | Path | None = None) -> ResearchConfig:
-    """Read and validate a YAML config; with a ``KlineStore`` also check instruments and leverage."""
+def load_config(path: str | Path, store: Any = None, plugins: str | Path | None = None,
+                specs_of: Callable[[str], dict] | None = None) -> ResearchConfig:
+    """Read and validate a YAML config; with a ``KlineStore`` also check instruments and leverage
+    (``specs_of``: the instruments' specs by exchange, when not the store's, see :func:`parse_config`)."""
     path = Path(path)
     raw = read_yaml(path, ConfigError, f"config file {path} does not exist")
     if plugins is None and isinstance(raw, dict) and raw.get("plugins"):
         plugins = (path.parent / raw["plugins"]).resolve()
-    return parse_config(raw, store=store, plugins=plugins, path=path)
+    return parse_config(raw, store=store, plugins=plugins, path=path, specs_of=specs_of)
 
 
 def load_registries(plugins: str | Path | None = None) -> tuple[FactorRegistry, StrategyRegistry]:
@@ -317,10 +319,10 @@ def _strategy(
         _resolve(factor_reg, f"{where}.rank_factor", rank, ("rank", "timeseries", "cross_section"))
         universe = e.get("universe", "all")
         black = set(global_black) | set(_names(f"{where}.blacklist", e.get("blacklist")))
-        if universe == "all":  # every stored linear swap (as the collectors list them); inverse ones by name
+        if universe == "all":  # the stored swaps of one kind, as the collectors list them (_universe_all)
             if stored is None:
                 raise ConfigError(f"{where}.universe: 'all' needs a store to list instruments")
-            insts = tuple(i for i in stored if i not in black and not spec_for(specs, i).inverse)
+            insts = tuple(i for i in _universe_all(stored, specs) if i not in black)
         else:
             insts = tuple(i for i in _names(f"{where}.universe", universe) if i not in black)
         if not insts:
@@ -351,6 +353,13 @@ def _strategy(
         position=position, leverage=leverage, instruments=tuple(insts), strategy=strategy, rebalance=rebalance,
         min_trade=min_trade, **kw,
     )
+
+
+def _universe_all(stored: list[str], specs: dict) -> list[str]:
+    """``universe: all``: every stored linear swap; on a store of inverse swaps only (a COIN-M
+    venue's folder) every inverse one, so ``all`` never mixes the two kinds in one account."""
+    linear = [i for i in stored if not spec_for(specs, i).inverse]
+    return linear or list(stored)
 
 
 def _rebalance(where: str, value: Any) -> str | None:
