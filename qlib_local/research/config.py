@@ -4,8 +4,9 @@ Every check that can fail runs before any data is computed: unknown strategy or
 factor names, numbers that are not finite or out of range (``RANGES``), integers written
 as fractions, booleans written as anything but true/false, positions summing over 1,
 leverage above the instruments' maximum, offsets that do not fit the rule, ``max_cap_num``
-other than ``hold_period``, instruments missing from the store, and instruments settling in
-more than one currency (one account settles in one currency).
+other than ``hold_period``, instruments missing from the store, and an account mixing linear
+with inverse swaps (a COIN-M account may hold several coins' swaps, one wallet per coin: then
+``initial_equity`` names each coin's wallet, ``{BTC: 1, ETH: 10}``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from qlib_local.research.execution import Execution, parse_execution
 from qlib_local.research.factors import FactorRegistry
 from qlib_local.research.plugins import PluginError
 from qlib_local.research.strategy import Strategy, StrategyRegistry
+from qlib_local.research.wallets import check_wallets, initial_equity, settlement_coins
 from qlib_local.specs import load_specs, spec_for
 from qlib_local.timeframes import (
     TimeframeError,
@@ -126,6 +128,14 @@ class ResearchConfig:
     margin: bool = True  # maintenance margin and liquidation in the backtest
     mark_prices: bool = False  # the collectors keep mark-price candles of the instruments too
     execution: Execution = Execution()  # how the backtest fills (research/execution.py); live: the venue
+    # inverse swaps of several coins: each coin's starting wallet, sorted by coin (``initial_equity:
+    # {BTC: 1, ETH: 10}``); initial_equity is then NaN: the account's value is in USD at the coins' prices
+    initial_wallets: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def multi_coin(self) -> bool:
+        """Inverse swaps settling in more than one coin: one wallet per coin, valued in USD."""
+        return len(self.initial_wallets) > 1
 
     @property
     def instruments(self) -> list[str]:
@@ -199,7 +209,7 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
     if not isinstance(fees_raw, dict) or set(fees_raw) - {"taker", "maker", "slippage"}:
         raise ConfigError(f"fees: expected a mapping of taker, maker, slippage, got {fees_raw!r}")
     fees = Fees(**{k: number(f"fees.{k}", v, RANGES["fees"], ConfigError) for k, v in fees_raw.items()})
-    equity = _num("", "initial_equity", raw.get("initial_equity", 10_000.0))
+    equity, wallets = initial_equity(raw.get("initial_equity", 10_000.0), RANGES["initial_equity"], ConfigError)
     funding = raw.get("funding", "auto")
     if funding not in FUNDING_MODES:
         raise ConfigError(f"funding: must be one of {', '.join(FUNDING_MODES)}, got {funding!r}")
@@ -228,24 +238,14 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
     if total > 1 + 1e-9:
         raise ConfigError(f"position: the strategies' positions sum to {total:g}, more than 1")
     if specs:
-        one_settlement_currency(strategies, specs)
+        coins = settlement_coins(strategies, specs, ConfigError)
+        equity, wallets = check_wallets(coins, equity, wallets, ConfigError)
+    elif len(wallets) == 1:
+        equity, wallets = wallets[0][1], ()
     return ResearchConfig(
         tuple(strategies), exchange, equity, fees, blacklist,
-        Path(plugins) if plugins else None, path, factor_reg, funding, margin, mark_prices, execution,
+        Path(plugins) if plugins else None, path, factor_reg, funding, margin, mark_prices, execution, wallets,
     )
-
-
-def one_settlement_currency(strategies: list[StrategyConfig], specs: dict) -> None:
-    """One account settles in one currency: refuse linear with inverse, or inverse of different coins."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for inst in dict.fromkeys(i for s in strategies for i in s.instruments):
-        spec = spec_for(specs, inst)
-        groups.setdefault((spec.settle_ccy, spec.ct_type), []).append(inst)
-    if len(groups) > 1:  # sorted only here: a sweep checks this thousands of times
-        parts = [f"{ccy} ({kind}: {', '.join(sorted(insts)[:3])}{', ...' if len(insts) > 3 else ''})"
-                 for (ccy, kind), insts in sorted(groups.items())]
-        raise ConfigError(f"instruments: one account settles in one currency, but these settle in "
-                          f"{' and '.join(parts)}; put them in separate configs")
 
 
 def _strategy(

@@ -1,4 +1,5 @@
-"""The config's ``funding`` and ``margin`` keys, and one settlement currency per account."""
+"""The config's ``funding`` and ``margin`` keys; linear and inverse swaps never share an account,
+inverse swaps of several coins do, with a wallet per coin."""
 
 from __future__ import annotations
 
@@ -50,12 +51,30 @@ def test_bad_funding_and_margin_values_are_refused(hourly_store, example_raw, wr
 @pytest.mark.parametrize("strategies", [
     [timing(["BTC-USDT-SWAP", "BTC-USD-SWAP"])],  # one strategy mixing linear and inverse
     [timing(["ETH-USDT-SWAP"]), timing(["BTC-USD-SWAP"], fast=6)],  # two strategies, one account
-    [timing(["BTC-USD-SWAP", "ETH-USD-SWAP"])],  # inverse swaps settling in two coins
 ])
-def test_a_config_mixing_settlement_currencies_is_refused_at_load(mixed_root, write_cfg, strategies):
+def test_a_config_mixing_linear_and_inverse_is_refused_at_load(mixed_root, write_cfg, strategies):
     raw = {"exchange": "okx", "strategies": copy.deepcopy(strategies)}
-    with pytest.raises(ConfigError, match="one account settles in one currency"):
+    with pytest.raises(ConfigError, match="the account mixes linear and inverse swaps"):
         load_config(write_cfg(raw), KlineStore(mixed_root))
+
+
+def test_inverse_swaps_of_two_coins_load_with_a_wallet_per_coin(mixed_root, write_cfg):
+    store = KlineStore(mixed_root)
+    two = [timing(["BTC-USD-SWAP", "ETH-USD-SWAP"])]
+    with pytest.raises(ConfigError, match=r"settle in BTC, ETH, one wallet each; .*\{BTC: 1, ETH: 1\}"):
+        load_config(write_cfg({"exchange": "okx", "strategies": copy.deepcopy(two)}), store)
+    with pytest.raises(ConfigError, match="names the wallets BTC, SOL, but the instruments settle in BTC, ETH"):
+        load_config(write_cfg({"exchange": "okx", "initial_equity": {"BTC": 1, "SOL": 5},
+                               "strategies": copy.deepcopy(two)}), store)
+    with pytest.raises(ConfigError, match=r"initial_equity.ETH: must be > 0"):
+        load_config(write_cfg({"exchange": "okx", "initial_equity": {"BTC": 1, "ETH": 0},
+                               "strategies": copy.deepcopy(two)}), store)
+    cfg = load_config(write_cfg({"exchange": "okx", "initial_equity": {"ETH": 10, "BTC": 0.5},
+                                 "strategies": copy.deepcopy(two)}), store)
+    assert cfg.multi_coin and cfg.initial_wallets == (("BTC", 0.5), ("ETH", 10.0))
+    one = load_config(write_cfg({"exchange": "okx", "initial_equity": {"BTC": 2},
+                                 "strategies": [timing(["BTC-USD-SWAP"])]}), store)
+    assert not one.multi_coin and one.initial_equity == 2.0  # one coin: a plain wallet
 
 
 def test_one_currency_loads_and_universe_all_leaves_inverse_swaps_out(mixed_root, write_cfg):
@@ -75,5 +94,5 @@ def test_the_backtest_cli_refuses_a_mixed_config_with_one_error_line(mixed_root,
                  "--no-notebook"])
     err = capsys.readouterr().err
     assert code != 0 and len(err.strip().splitlines()) == 1
-    assert err.startswith("error: instruments: one account settles in one currency") and "BTC (inverse" in err
+    assert err.startswith("error: instruments: the account mixes linear and inverse swaps") and "BTC (inverse" in err
     assert not (tmp_path / "o").exists()
