@@ -35,6 +35,15 @@ class BacktestResult:
     final_state: ModelState
     flows: np.ndarray | None = None  # [T, S, 3] fee, funding, liquidation per strategy (settlement currency)
     margin: bool = True  # whether maintenance margin and liquidation were modelled
+    coin_usd: pd.DataFrame | None = None  # multi-coin accounts: USD per coin at each close (what values the wallets)
+
+    @property
+    def initial_value(self) -> float:
+        """The account's starting equity in its currency (a multi-coin account: its wallets in USD
+        at the first close)."""
+        if self.coin_usd is None:
+            return float(self.config.initial_equity)
+        return float(sum(w * self.coin_usd[c].iloc[0] for c, w in self.config.initial_wallets))
 
     @property
     def orders(self) -> pd.DataFrame:
@@ -48,7 +57,7 @@ class BacktestResult:
     def usd_price(self) -> pd.Series | None:
         """USD per unit of the settlement coin at each close, for an inverse (coin-settled)
         account: an inverse swap's price is USD per coin. None for a USDT account."""
-        if not self.model.inverse:
+        if not self.model.inverse or self.model.multi_coin:  # a multi-coin account's equity is in USD already
             return None
         inst = self.model.instruments[0]
         return self.data.close[inst].reindex(self.positions.index).ffill().bfill().rename("usd_per_" + self.settle_ccy)
@@ -56,6 +65,8 @@ class BacktestResult:
     @property
     def equity_usd(self) -> pd.Series | None:
         """The account's total equity valued in USD (inverse accounts; None for USDT ones)."""
+        if self.model.multi_coin:
+            return self.equity["total"].rename("usd")
         px = self.usd_price
         return None if px is None else (self.equity["total"] * px).rename("usd")
 
@@ -86,7 +97,7 @@ class BacktestResult:
         rows = []
         for t in np.nonzero((liq != 0).any(axis=1))[0]:
             hit = [sid for s, sid in enumerate(self.model.strategies) if liq[t, s] != 0]
-            before = float(self.equity["total"].iloc[t - 1]) if t > 0 else self.config.initial_equity
+            before = float(self.equity["total"].iloc[t - 1]) if t > 0 else self.initial_value
             rows.append({"time": self.positions.index[t], "loss": -float(liq[t].sum()),
                          "equity_before": before, "strategies": hit})
         return pd.DataFrame(rows, columns=["time", "loss", "equity_before", "strategies"])
@@ -107,23 +118,45 @@ def run_backtest(cfg: ResearchConfig, store=None, start=None, end=None, data: Ma
     due, codes = align_intents(model, intents, data.index)
     state = model.initial_state()
     fees = cfg.fees
-    args = (data.arrays(model.instruments), model.inst, model.margin(), model.params, due, codes, cfg.initial_equity,
+    market = data.arrays(model.instruments)
+    args = (market, model.inst, model.margin(), model.params, due, codes, cfg.initial_equity,
             fees.taker, fees.slippage, state.arrays(), record_positions, margin)
-    if cfg.execution.is_default:  # the original kernel path, bit for bit
+    coin_usd = coin_prices(model, market[0], data.index) if model.multi_coin else None
+    if coin_usd is not None:
+        wallets = (model.coin_of, np.ascontiguousarray(coin_usd.to_numpy(np.float64)),
+                   np.array([w for _, w in cfg.initial_wallets], np.float64))
+        execution = None if cfg.execution.is_default else execution_arrays(cfg, data, model)
+        net, eq_s, eq_before, strat_hold, flows = simulate(*args, execution, wallets)
+    elif cfg.execution.is_default:  # the original kernel path, bit for bit
         net, eq_s, eq_before, strat_hold, flows = simulate(*args)
     else:
         net, eq_s, eq_before, strat_hold, flows = simulate(*args, execution_arrays(cfg, data, model))
     idx = data.index
     equity = pd.DataFrame(eq_s, index=idx, columns=model.strategies)
-    idle = cfg.initial_equity * (1.0 - model.position.sum())
+    if coin_usd is None:
+        idle: float | pd.Series = cfg.initial_equity * (1.0 - model.position.sum())
+    else:  # the wallets' unallocated share, at the coins' prices
+        share = 1.0 - model.position.sum()
+        idle = sum(w * share * coin_usd[c] for c, w in cfg.initial_wallets)
     total = equity.sum(axis=1) + idle
-    if idle > 1e-9:
+    if float(np.max(idle)) > 1e-9:
         equity["unallocated"] = idle
     equity.insert(0, "total", total)
     positions = pd.DataFrame(net, index=idx, columns=pd.Index(model.instruments, name="instrument"))
     return BacktestResult(cfg, data, model, equity, pd.Series(eq_before, index=idx, name="equity_before"),
                           positions, strat_hold if record_positions else None, intents, state,
-                          flows if record_positions else None, margin)
+                          flows if record_positions else None, margin, coin_usd)
+
+
+def coin_prices(model: Model, close: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """USD per coin at each close [T, C] for a multi-coin account: the close of the coin's first
+    inverse swap (USD per coin), carried over gaps and back to the start."""
+    cols = {c: close[:, int(np.flatnonzero(model.coin_of == k)[0])] for k, c in enumerate(model.coins)}
+    frame = pd.DataFrame(cols, index=index).ffill().bfill()
+    if not np.isfinite(frame.to_numpy()).all():
+        raise ValueError(f"no price of {', '.join(frame.columns[~np.isfinite(frame.to_numpy()).all(axis=0)])} "
+                         f"to value its wallet")
+    return frame
 
 
 def execution_arrays(cfg: ResearchConfig, data: MarketData, model: Model) -> tuple:

@@ -276,6 +276,9 @@ def plan_sweep(config: str | Path | dict, grid: Any, store: Any = None, plugins:
         keep = [_strategy_index(raw, sid, "strategies") for sid in strategies]
         raw["strategies"] = [raw["strategies"][k] for k in sorted(set(keep))]
         base = parse_config(raw, store=listed, plugins=plugins, path=path)
+    if base.multi_coin:  # the batch kernel keeps one wallet
+        raise GridError("initial_equity: sweeps and walk-forward take accounts of one settlement currency; "
+                        "a COIN-M account of several coins runs in run_backtest / qlib-local backtest")
     if not base.execution.is_default:  # the batch kernel runs the default fill model only
         raise GridError("execution: sweeps and walk-forward use the default fill model (style market, spread 0, "
                         "impact 0); run_backtest applies the others")

@@ -129,18 +129,21 @@ def summary(res: BacktestResult, trade_stats: bool = False) -> dict:
     flows = flow_totals(res)
     liq = res.liquidations
     usd = res.equity_usd
-    usd_stats = {} if usd is None else {"usd": {"start_value": float(res.config.initial_equity * res.usd_price.iloc[0]),
-                                                "end_value": float(usd.iloc[-1])}}
+    start = res.initial_value
+    usd_start = start if res.model.multi_coin else (start * res.usd_price.iloc[0] if usd is not None else None)
+    usd_stats = {} if usd is None else {"usd": {"start_value": float(usd_start), "end_value": float(usd.iloc[-1])}}
+    if res.model.multi_coin:
+        usd_stats["wallets"] = dict(res.config.initial_wallets)
     return {
         "start": res.equity.index[0].isoformat(), "end": res.equity.index[-1].isoformat(),
         "bars": len(res.equity), "base_timeframe": res.data.base_tf,
-        "settle_ccy": res.settle_ccy, "initial_equity": res.config.initial_equity, **usd_stats,
+        "settle_ccy": res.settle_ccy, "initial_equity": start, **usd_stats,
         "funding": {"mode": res.config.funding, "settlements": int((res.data.funding != 0).to_numpy().sum())
                     if res.data.funding is not None else 0, "notes": list(res.data.funding_notes)},
         "margin": bool(res.margin),
-        "account": {**return_stats(res.equity["total"], freq, res.config.initial_equity), **order_stats(res),
+        "account": {**return_stats(res.equity["total"], freq, start), **order_stats(res),
                     **trades, **flows.get("account", {})},
-        "strategies": {sc.id: {**return_stats(res.equity[sc.id], freq, res.config.initial_equity * sc.position),
+        "strategies": {sc.id: {**return_stats(res.equity[sc.id], freq, start * sc.position),
                                "warmup_bars": warmup_bars(sc, res.config.factors), **flows.get(sc.id, {})}
                        for sc in res.config.strategies},
         "liquidations": [{"time": r.time.isoformat(), "loss": float(r.loss), "equity_before": float(r.equity_before),

@@ -46,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
     engine_s = time.perf_counter() - t0
     paths = write_outputs(res, args.out, trade_stats=args.trade_stats)
     total = res.equity["total"]
-    ccy, d = res.settle_ccy, (8 if res.model.inverse else 2)  # a coin needs its satoshis
+    ccy, d = res.settle_ccy, (8 if res.model.inverse and not res.model.multi_coin else 2)  # a coin needs its satoshis
     print(f"{len(total)} bars, {len(res.orders)} orders, equity {total.iloc[0]:.{d}f} -> {total.iloc[-1]:.{d}f} {ccy}"
-          + (f" ({res.equity_usd.iloc[-1]:,.2f} USD)" if res.equity_usd is not None else "")
+          + (f" ({res.equity_usd.iloc[-1]:,.2f} USD)" if res.equity_usd is not None and ccy != "USD" else "")
           + f" (engine {engine_s:.2f} s)")
     fund = res.funding.sum(axis=1)
     print(f"funding ({cfg.funding}): paid {-fund[fund < 0].sum():.{d}f}, received {fund[fund > 0].sum():.{d}f} {ccy}; "

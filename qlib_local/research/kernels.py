@@ -15,6 +15,11 @@ Arguments travel as small tuples of arrays so the signatures stay readable:
 - ``market`` ([T, N] on the base timeline): close, high, low, mark, funding rate (0 = none)
 - ``state``: hold [S, N], last_signal [S, N], tranches [S, H, N], tranche_value [S, H], steps [S],
   members [S, H, N] (int8: selected at the slot's last roll, what ``keep`` compares with)
+- ``wallets`` (COIN-M accounts of several coins, else None): coin of each instrument [N] (int),
+  USD per coin at each close [T, C], starting wallet per coin [C]. Each coin's PnL, fees and
+  funding stay in its wallet; equity, sizing and per-strategy equity are in USD
+- ``fx`` [N]: settlement currency per unit of the sizing currency (1 for one-currency accounts;
+  1 / the coin's USD price for a multi-coin one, whose capital is in USD)
 
 Intent codes (int8): timing -1/0/1 and ``KEEP`` (no information, keep the position);
 event 1 = selected, 0 = not.
@@ -77,7 +82,7 @@ def damped(new: float, old: float, held: float, min_trade: float) -> float:
 
 
 @njit(cache=True)
-def step_strategy(s, params, inst, intent, price, capital, state):
+def step_strategy(s, params, inst, intent, price, capital, state, fx):
     """Advance strategy ``s`` by one of its closed bars; updates ``state`` in place.
 
     Timing: on a signal change, hold sign * floor(contracts worth capital*lev*vr/n) lots; with
@@ -105,7 +110,7 @@ def step_strategy(s, params, inst, intent, price, capital, state):
                 hold[s, i] = 0.0
             else:
                 amount = capital * leverage[s] * vol_ratio[s] / n_inst[s]
-                q = sig * floor_lots(contracts_for(amount, price[i], ct[i], ct_type[i]), lot[i])
+                q = sig * floor_lots(contracts_for(amount * fx[i], price[i], ct[i], ct_type[i]), lot[i])
                 hold[s, i] = damped(q, hold[s, i], hold[s, i], min_trade[s])
         return
     h = hold_period[s]
@@ -123,7 +128,7 @@ def step_strategy(s, params, inst, intent, price, capital, state):
             continue
         if keep and members[s, slot, i] == 1:
             continue  # selected at this slot's last roll and now: its contracts stay
-        q = side[s] * floor_lots(contracts_for(value * leverage[s] / k, price[i], ct[i], ct_type[i]), lot[i])
+        q = side[s] * floor_lots(contracts_for(value * leverage[s] / k * fx[i], price[i], ct[i], ct_type[i]), lot[i])
         tranche[s, slot, i] = damped(q, tranche[s, slot, i], hold[s, i], min_trade[s])
         members[s, slot, i] = 1
         sized = True
@@ -173,23 +178,37 @@ def margin_call(cur, prev, high, low, ct, ct_type, margin, equity):
 
 
 @njit(cache=True)
+def liquidate_coin(state, coin_of, c) -> None:
+    """A multi-coin account's wallet ``c`` was liquidated: its instruments' holdings and tranches
+    are gone, the other coins' positions stay (each wallet margins only its own swaps)."""
+    hold, _, tranche, _, _, members = state
+    for i in range(hold.shape[1]):
+        if coin_of[i] == c:
+            hold[:, i] = 0.0
+            tranche[:, :, i] = 0.0
+            members[:, :, i] = 0
+
+
+@njit(cache=True)
 def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippage, state, record, margin_on,
-             execution=None):
+             execution=None, wallets=None):
     """Walk the base-bar timeline; at each close (in this order):
 
-    1. liquidation: with ``margin_on``, if equity at the bar's adverse extremes is at or
-       below the maintenance margin there, every position is closed at those prices with
-       the liquidation fee; equity below zero is absorbed (the venue's insurance fund);
+    1. liquidation: with ``margin_on``, if a wallet's equity at the bar's adverse extremes is at
+       or below the maintenance margin there, every position it margins is closed at those
+       prices with the liquidation fee; equity below zero is absorbed (the venue's insurance fund);
     2. mark to market at the close;
     3. funding: positions held at a funding time receive ``-value at mark x rate``;
     4. step the due strategies, net, fill the difference at close x (1 ± slippage), taker fee
        (or, given ``execution``, by :func:`qlib_local.research.fills.fill_cost`).
 
-    Fees, funding and liquidation losses are attributed to strategies: fees in proportion
-    to each one's position change, funding and losses by its own contracts. Returns net
-    contracts [T, N], per-strategy equity [T, S], account equity before trading [T],
-    per-strategy contracts [T, S, N] (when ``record``) and per-strategy cash flows
-    [T, S, 3] (fee, funding, liquidation; summed into row 0 unless ``record``).
+    One wallet in the settlement currency, or with ``wallets`` one per coin, valued in USD at
+    each close (see the module docstring). Fees, funding and liquidation losses are attributed
+    to strategies: fees in proportion to each one's position change, funding and losses by its
+    own contracts. Returns net contracts [T, N], per-strategy equity [T, S], account equity
+    before trading [T], per-strategy contracts [T, S, N] (when ``record``) and per-strategy cash
+    flows [T, S, 3] (fee, funding, liquidation; summed into row 0 unless ``record``); with
+    ``wallets`` equity and flows are in USD.
     """
     close, high, low, mark, funding = market
     ct, ct_type, _ = inst
@@ -198,78 +217,101 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
     liq_fee = margin[3]
     t_len, n = close.shape
     n_s = due.shape[0]
+    if wallets is None:
+        coin_of = np.zeros(n, np.int64)
+        usd = np.ones((t_len, 1))
+        init = np.full(1, init_equity)
+    else:
+        coin_of, usd, init = wallets
+    n_c = init.shape[0]
     net = np.zeros((t_len, n))
     eq_strat = np.empty((t_len, n_s))
     eq_before = np.empty(t_len)
     strat_hold = np.zeros((t_len if record else 1, n_s, n))
     flows = np.zeros((t_len if record else 1, n_s, 3))
-    pnl = np.zeros(n_s)
+    pnl = np.zeros((n_s, n_c))
     cur = np.zeros(n)
+    cur_c = np.zeros(n)
     prev = np.full(n, np.nan)
     old = np.empty(n_s)
+    fx = np.ones(n)
+    before = np.empty(n_s)
+    liq = np.zeros(n_c, np.bool_)
     for t in range(t_len):
         r = t if record else 0
         p = close[t]
-        liquidated = False
-        if margin_on:
+        liq[:] = False
+        for c in range(n_c if margin_on else 0):
             held = False
             for i in range(n):
-                if cur[i] != 0.0:
+                cur_c[i] = cur[i] if coin_of[i] == c else 0.0
+                if cur_c[i] != 0.0:
                     held = True
-                    break
-            if held:
-                eq_now = init_equity + pnl.sum()
-                eq_adv, mm_adv, adv = margin_call(cur, prev, high[t], low[t], ct, ct_type, margin, eq_now)
-                if eq_adv <= mm_adv:
-                    liquidated = True
-                    before = pnl.copy()
-                    for i in range(n):
-                        if cur[i] == 0.0 or not np.isfinite(prev[i]):
-                            continue
-                        move = unit_value(adv[i], ct[i], ct_type[i]) - unit_value(prev[i], ct[i], ct_type[i])
-                        cost = liq_fee[i] * abs(cur[i]) * unit_notional(adv[i], ct[i], ct_type[i])
-                        gross = 0.0
-                        for s in range(n_s):
-                            gross += abs(hold[s, i])
-                        for s in range(n_s):
-                            if hold[s, i] != 0.0:
-                                pnl[s] += hold[s, i] * move - cost * abs(hold[s, i]) / gross
-                    total = init_equity + pnl.sum()
-                    if total < 0.0:  # the loss beyond the account is not the trader's
-                        loss = 0.0
-                        for s in range(n_s):
-                            loss += max(before[s] - pnl[s], 0.0)
-                        for s in range(n_s):
-                            if loss > 0.0:
-                                pnl[s] += -total * max(before[s] - pnl[s], 0.0) / loss
-                    for s in range(n_s):
-                        flows[r, s, FLOW_LIQUIDATION] += pnl[s] - before[s]
-                    cur[:] = 0.0
-                    liquidate_state(state)
-        if not liquidated:
+            if not held:
+                continue
+            eq_now = init[c] + pnl[:, c].sum()
+            eq_adv, mm_adv, adv = margin_call(cur_c, prev, high[t], low[t], ct, ct_type, margin, eq_now)
+            if eq_adv > mm_adv:
+                continue
+            liq[c] = True
+            before[:] = pnl[:, c]
             for i in range(n):
-                if np.isfinite(prev[i]) and np.isfinite(p[i]) and p[i] != prev[i]:
-                    move = unit_value(p[i], ct[i], ct_type[i]) - unit_value(prev[i], ct[i], ct_type[i])
-                    for s in range(n_s):
-                        if hold[s, i] != 0.0:
-                            pnl[s] += hold[s, i] * move
+                if cur_c[i] == 0.0 or not np.isfinite(prev[i]):
+                    continue
+                move = unit_value(adv[i], ct[i], ct_type[i]) - unit_value(prev[i], ct[i], ct_type[i])
+                cost = liq_fee[i] * abs(cur_c[i]) * unit_notional(adv[i], ct[i], ct_type[i])
+                gross = 0.0
+                for s in range(n_s):
+                    gross += abs(hold[s, i])
+                for s in range(n_s):
+                    if hold[s, i] != 0.0:
+                        pnl[s, c] += hold[s, i] * move - cost * abs(hold[s, i]) / gross
+            total = init[c] + pnl[:, c].sum()
+            if total < 0.0:  # the loss beyond the wallet is not the trader's
+                loss = 0.0
+                for s in range(n_s):
+                    loss += max(before[s] - pnl[s, c], 0.0)
+                for s in range(n_s):
+                    if loss > 0.0:
+                        pnl[s, c] += -total * max(before[s] - pnl[s, c], 0.0) / loss
+            for s in range(n_s):
+                flows[r, s, FLOW_LIQUIDATION] += (pnl[s, c] - before[s]) * usd[t, c]
+            for i in range(n):
+                if coin_of[i] == c:
+                    cur[i] = 0.0
+            if n_c == 1:
+                liquidate_state(state)
+            else:
+                liquidate_coin(state, coin_of, c)
+        for i in range(n):
+            c = coin_of[i]
+            if not liq[c] and np.isfinite(prev[i]) and np.isfinite(p[i]) and p[i] != prev[i]:
+                move = unit_value(p[i], ct[i], ct_type[i]) - unit_value(prev[i], ct[i], ct_type[i])
+                for s in range(n_s):
+                    if hold[s, i] != 0.0:
+                        pnl[s, c] += hold[s, i] * move
         for i in range(n):
             rate = funding[t, i]
             if rate != 0.0 and cur[i] != 0.0 and np.isfinite(rate):
+                c = coin_of[i]
                 m = mark[t, i] if np.isfinite(mark[t, i]) else p[i]
                 for s in range(n_s):
                     if hold[s, i] != 0.0:
                         f = funding_flow(hold[s, i], m, rate, ct[i], ct_type[i])
-                        pnl[s] += f
-                        flows[r, s, FLOW_FUNDING] += f
-        equity = init_equity + pnl.sum()
+                        pnl[s, c] += f
+                        flows[r, s, FLOW_FUNDING] += f * usd[t, c]
+        equity = 0.0
+        for c in range(n_c):
+            equity += (init[c] + pnl[:, c].sum()) * usd[t, c]
         eq_before[t] = equity
         cap = max(equity, 0.0)
         if due[:, t].any():
             before_hold = hold.copy()
+            for i in range(n):
+                fx[i] = 1.0 / usd[t, coin_of[i]]
             for s in range(n_s):
                 if due[s, t]:
-                    step_strategy(s, params, inst, codes[s, t], p, cap * position[s], state)
+                    step_strategy(s, params, inst, codes[s, t], p, cap * position[s], state, fx)
             for i in range(n):
                 target = 0.0
                 gross = 0.0
@@ -287,14 +329,18 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
                         cost = slip + abs(d) * unit_notional(fill, ct[i], ct_type[i]) * fee
                     else:
                         cost = fill_cost(execution, t, i, d, close, high, low, ct[i], ct_type[i], fee, slippage)[0]
+                    c = coin_of[i]
                     for s in range(n_s):
                         share = cost * old[s] / gross
-                        pnl[s] -= share
-                        flows[r, s, FLOW_FEE] -= share
+                        pnl[s, c] -= share
+                        flows[r, s, FLOW_FEE] -= share * usd[t, c]
                 cur[i] = target
         net[t] = cur
         for s in range(n_s):
-            eq_strat[t, s] = init_equity * position[s] + pnl[s]
+            acc = 0.0
+            for c in range(n_c):
+                acc += (init[c] * position[s] + pnl[s, c]) * usd[t, c]
+            eq_strat[t, s] = acc
         if record:
             strat_hold[t] = hold
         for i in range(n):

@@ -103,6 +103,9 @@ class Model:
         self.ct_val = np.array([s.ct_val for s in sp], np.float64)
         self.ct_type = np.array([s.ct_type_code for s in sp], np.int64)
         self.lot_sz = np.array([s.lot_sz for s in sp], np.float64)
+        # one wallet per settlement coin (several only in a COIN-M account of several coins)
+        self.coins = [c for c, _ in cfg.initial_wallets] or [self.settle_ccy]
+        self.coin_of = np.array([self.coins.index(s.settle_ccy) if cfg.multi_coin else 0 for s in sp], np.int64)
         ss = cfg.strategies
         self.kind = np.array([K.TIMING if s.kind == "timing" else K.EVENT for s in ss], np.int64)
         self.position = np.array([s.position for s in ss], np.float64)
@@ -136,8 +139,26 @@ class Model:
 
     @property
     def settle_ccy(self) -> str:
-        """The one currency the account settles in (configs mixing currencies are refused at load)."""
+        """The currency the account's equity is in: the one it settles in, or USD for a COIN-M
+        account of several coins (each coin's wallet valued at the coin's price)."""
+        if self.cfg.multi_coin:
+            return "USD"
         return self.specs[0].settle_ccy if self.specs else "USDT"
+
+    @property
+    def multi_coin(self) -> bool:
+        return self.cfg.multi_coin
+
+    def fx(self, coin_usd: pd.Series | dict | None = None) -> np.ndarray:
+        """[N] settlement currency per unit of equity's currency: ones, or for a multi-coin account
+        1 / each instrument's coin price in USD (``coin_usd``: coin -> USD)."""
+        if not self.multi_coin:
+            return np.ones(len(self.instruments))
+        usd = dict(coin_usd or {})
+        missing = [c for c in self.coins if not (c in usd and np.isfinite(usd[c]) and usd[c] > 0)]
+        if missing:
+            raise ValueError(f"no USD price of {', '.join(missing)} to size its swaps in")
+        return np.array([1.0 / float(usd[self.coins[k]]) for k in self.coin_of], np.float64)
 
     @property
     def inverse(self) -> bool:
@@ -173,21 +194,24 @@ class Model:
 
     # ------------------------------------------------------------------ step
     def step(self, state: ModelState, close_time: pd.Timestamp | str, view: MarketView,
-             equity_now: float) -> tuple[ModelState, pd.DataFrame]:
+             equity_now: float, coin_usd: pd.Series | dict | None = None) -> tuple[ModelState, pd.DataFrame]:
         """Step every strategy due at ``close_time``; returns the new state and contracts by strategy x instrument.
 
         ``equity_now`` is the account equity before trading at this close (live: from the
-        exchange; backtest: marked to market). Strategies not due keep their holdings.
+        exchange; backtest: marked to market), in USD for a multi-coin account, which then needs
+        ``coin_usd`` (each coin's USD price) to size each swap in its own coin. Strategies not due
+        keep their holdings.
         """
         new = state.copy()
         price = self.prices_array(view.prices)
+        fx = self.fx(coin_usd)
         cap = max(float(equity_now), 0.0)
         for sid in self.due(close_time):
             s = self.strategies.index(sid)
             if sid not in view.intents:
                 raise KeyError(f"strategy {sid} is due at {close_time} but the market view has no intent for it")
             code = self.encode(s, view.intents[sid])[0]
-            K.step_strategy(s, self.params, self.inst, code, price, cap * self.position[s], new.arrays())
+            K.step_strategy(s, self.params, self.inst, code, price, cap * self.position[s], new.arrays(), fx)
         return new, new.holdings()
 
 

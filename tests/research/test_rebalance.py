@@ -177,7 +177,7 @@ def test_keep_never_trades_an_instrument_whose_membership_did_not_change(h, min_
         before_tranche = state[2][0, slot].copy()
         was_member = state[5][0, slot].copy()
         intent = np.array(selected, np.int8)
-        K.step_strategy(0, params, inst, intent, np.array(prices), capital, state)
+        K.step_strategy(0, params, inst, intent, np.array(prices), capital, state, np.ones(len(prices)))
         for i in range(N):
             if selected[i] and was_member[i]:  # selected at the slot's last roll and now
                 assert state[2][0, slot, i] == before_tranche[i]
