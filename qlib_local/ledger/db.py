@@ -307,6 +307,24 @@ class Ledger:
             return self.query("SELECT * FROM strategy_equity WHERE account=? ORDER BY bar_ts", (account,))
         return self.query("SELECT * FROM strategy_equity WHERE account=? AND bar_ts=?", (account, bar_ts))
 
+    def record_strategy_wallets(self, account: str, bar_ts: int, parts: dict[tuple[str, str], float]) -> None:
+        """Each strategy's part of each coin wallet (a COIN-M account of several coins)."""
+        with self.tx() as c:
+            c.executemany("INSERT OR REPLACE INTO strategy_wallets VALUES (?,?,?,?,?)",
+                          [(account, bar_ts, s, ccy, float(v)) for (s, ccy), v in parts.items()])
+
+    def strategy_wallets(self, account: str, bar_ts: int) -> dict[tuple[str, str], float]:
+        rows = self.query("SELECT strategy, ccy, amount FROM strategy_wallets WHERE account=? AND bar_ts=?",
+                          (account, bar_ts))
+        return {(r.strategy, r.ccy): float(r.amount) for r in rows.itertuples()}
+
+    def strategy_funding_by_ccy(self, account: str, bar_ts: int) -> dict[tuple[str, str], float]:
+        """(strategy, currency) -> funding attributed at ``bar_ts``."""
+        rows = self.query("SELECT s.strategy, f.ccy, SUM(s.amount) AS amount FROM funding f JOIN funding_split s "
+                          "ON s.bill_id=f.bill_id WHERE f.account=? AND f.bar_ts=? GROUP BY s.strategy, f.ccy",
+                          (account, bar_ts))
+        return {(r.strategy, r.ccy): float(r.amount) for r in rows.itertuples()}
+
     def equity(self, account: str) -> pd.DataFrame:
         return self.query("SELECT * FROM equity WHERE account=? ORDER BY bar_ts, kind", (account,))
 

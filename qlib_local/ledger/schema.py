@@ -65,6 +65,10 @@ CREATE TABLE IF NOT EXISTS strategy_equity (
     account TEXT NOT NULL, bar_ts INTEGER NOT NULL, strategy TEXT NOT NULL, equity REAL NOT NULL,
     PRIMARY KEY (account, bar_ts, strategy)
 );
+CREATE TABLE IF NOT EXISTS strategy_wallets (
+    account TEXT NOT NULL, bar_ts INTEGER NOT NULL, strategy TEXT NOT NULL, ccy TEXT NOT NULL, amount REAL NOT NULL,
+    PRIMARY KEY (account, bar_ts, strategy, ccy)
+);
 CREATE TABLE IF NOT EXISTS funding (
     bill_id TEXT PRIMARY KEY, account TEXT NOT NULL, inst_id TEXT NOT NULL, ccy TEXT NOT NULL,
     amount REAL NOT NULL, ts INTEGER NOT NULL, bar_ts INTEGER, recorded_at INTEGER NOT NULL

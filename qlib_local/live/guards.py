@@ -128,7 +128,7 @@ class Refusal:
 
 def cap_orders(orders: list[OrderRequest], positions: list[PositionInfo], prices: Mapping[str, float],
                ct_val: Mapping[str, float], cap: float, inverse: Collection[str] = (),
-               ccy: str = "USDT") -> tuple[list[OrderRequest], list[Refusal]]:
+               ccy: str = "USDT", whose: str = "the account's") -> tuple[list[OrderRequest], list[Refusal]]:
     """Orders that fit the cap, and the refused ones with why.
 
     Notional = contracts x ctVal x the exchange's price (``inverse`` instruments: contracts x
@@ -161,14 +161,39 @@ def cap_orders(orders: list[OrderRequest], positions: list[PositionInfo], prices
     fits: set[str] = set()
     for notional, o in sorted(sized, key=lambda t: (t[0], t[1].inst_id)):
         if notional > cap:
-            refused.append(Refusal(o, f"order notional {notional:,.6g} {ccy} exceeds the account's cap {cap:,.6g}"))
+            refused.append(Refusal(o, f"order notional {notional:,.6g} {ccy} exceeds {whose} cap {cap:,.6g}"))
         elif gross + notional > cap:
-            refused.append(Refusal(o, f"gross exposure would be {gross + notional:,.6g} {ccy}, over the account's "
+            refused.append(Refusal(o, f"gross exposure would be {gross + notional:,.6g} {ccy}, over {whose} "
                                       f"cap {cap:,.6g}"))
         else:
             gross += notional
             fits.add(o.cl_ord_id)
     return [o for o in orders if o.leg == "close" or o.cl_ord_id in fits], refused
+
+
+def cap_orders_by_wallet(orders: list[OrderRequest], positions: list[PositionInfo], prices: Mapping[str, float],
+                         ct_val: Mapping[str, float], wallet_caps: Mapping[str, float], coin_of: Mapping[str, str],
+                         usd_cap: float) -> tuple[list[OrderRequest], list[Refusal]]:
+    """A COIN-M account of several coins (``coin_of``: instrument -> coin). Each coin's wallet caps
+    the inverse swaps margined in it (``wallet_caps``: coin -> cap in the coin, what the wallet can
+    margin at the account's leverage); then the account's USD cap (equity x the strategies' shares x
+    leverage) caps the gross of all, as :func:`cap_orders` caps a one-wallet account. An order in a
+    coin with no wallet is refused; closing legs always pass."""
+    fits: set[str] = set()
+    refused: list[Refusal] = []
+    for coin, cap in sorted(wallet_caps.items()):
+        mine = [o for o in orders if coin_of.get(o.inst_id) == coin]
+        held = [p for p in positions if coin_of.get(p.inst_id) == coin]
+        ok, bad = cap_orders(mine, held, prices, ct_val, cap, set(coin_of), coin, f"the {coin} wallet's")
+        fits.update(o.cl_ord_id for o in ok)
+        refused += bad
+    refused += [Refusal(o, "no wallet margins this instrument") for o in orders
+                if coin_of.get(o.inst_id) not in wallet_caps and o.leg != "close"]
+    passed = [o for o in orders if o.cl_ord_id in fits or o.leg == "close"]
+    # an inverse contract is ct_val USD whatever the price: priced at 1 as "linear", its notional is USD
+    ones = {i: 1.0 for i, px in prices.items() if px is not None and math.isfinite(px) and px > 0}
+    kept, over = cap_orders(passed, positions, ones, ct_val, usd_cap, (), "USD")
+    return kept, refused + over
 
 
 # ---------------------------------------------------------------------- order identity

@@ -89,6 +89,9 @@ class LiveSession(TradingSteps):
         self.positions_after: list[PositionInfo] = []
         self.balance_after: Balance | None = None
         self.strategy_equity: dict[str, float] = {}
+        self.wallets_before: dict[str, Balance] = {}  # per coin (one entry unless a COIN-M account of several coins)
+        self.wallets_after: dict[str, Balance] = {}
+        self.coin_usd: dict[str, float] = {}  # USD per coin of a multi-coin account (the marks it was valued at)
         self.alerts: list[str] = []
         self.exchange_offset_ms = 0.0
         self.last_px: dict[str, float] = {}

@@ -26,6 +26,7 @@ import pandas as pd
 
 from qlib_local.ledger import Ledger
 from qlib_local.live import guards
+from qlib_local.live import wallets as W
 from qlib_local.live.accounts import AccountConfig
 from qlib_local.live.book import Book, StepResult, attribute_equity
 from qlib_local.live.data import DataStatus
@@ -86,6 +87,9 @@ class TradingSteps:
     positions_after: list[PositionInfo]
     balance_after: Balance | None
     strategy_equity: dict[str, float]
+    wallets_before: dict[str, Balance]
+    wallets_after: dict[str, Balance]
+    coin_usd: dict[str, float]
     marks: dict[str, float]
     last_px: dict[str, float]
     mark_px: dict[str, float]
@@ -101,13 +105,36 @@ class TradingSteps:
     def settle_ccy(self) -> str:
         """The account's settlement currency: equity, sizing and funding are in it (the coin for
         inverse swaps). The one every traded instrument settles in (one per account, checked when
-        the config loads and here); the venue's own when no instrument's spec is known yet."""
+        the config loads and here); the venue's own when no instrument's spec is known yet; USD for
+        a COIN-M account of several coins (a wallet per coin, valued at the coins' marks)."""
+        if self.multi_coin:
+            return W.USD
         insts = self.book.instruments if self.book is not None else []
         coins = sorted({self.specs[i].settle_ccy for i in insts if i in self.specs})
         if len(coins) > 1:
             raise LiveError(f"an account's strategies must trade instruments of one settlement currency; "
                             f"these settle in {', '.join(coins)}")
         return coins[0] if coins else ((self.venue.caps.settle_ccy if self.venue is not None else None) or "USDT")
+
+    @property
+    def multi_coin(self) -> bool:
+        return self.book is not None and self.book.cfg.multi_coin
+
+    def _wallets(self) -> dict[str, Balance]:
+        """The balance of each wallet: each coin's of a multi-coin account, else the one."""
+        assert self.venue is not None and self.book is not None
+        if self.multi_coin:
+            return W.fetch_wallets(self.venue, self.book.model.coins)
+        ccy = self.settle_ccy
+        return {ccy: self.venue.balance(ccy)}
+
+    def _valued(self, wallets: dict[str, Balance], marks: dict[str, float]) -> Balance:
+        """The account's balance: the one wallet's, or the wallets in USD at the coins' marks."""
+        if not self.multi_coin:
+            return next(iter(wallets.values()))
+        assert self.book is not None
+        self.coin_usd = W.coin_prices(self.book.model, marks, self.last_px)
+        return W.usd_balance(wallets, self.coin_usd)
 
     def previous_state(self) -> tuple[ModelState, dict | None]:
         assert self.ledger is not None and self.book is not None and self.bar_ms is not None
@@ -134,13 +161,14 @@ class TradingSteps:
         committed = self.ledger.bar_state(name, bar)
         checked = [] if committed else [i for i in book.instruments if i in self.specs and i not in stale]
         with ThreadPoolExecutor(6) as pool:  # the exchange's answers and the store's reads, side by side
-            fb, fp = pool.submit(venue.balance, self.settle_ccy), pool.submit(venue.positions)
+            fb, fp = pool.submit(self._wallets), pool.submit(venue.positions)
             fl, fm = pool.submit(venue.last_prices), pool.submit(venue.mark_prices)
             fr = pool.submit(self._typical_ranges, bar, checked)
             fx = pool.submit(book.prices, bar, set(stale)) if checked else None
-            self.balance_before, self.positions_before = fb.result(), fp.result()
+            self.wallets_before, self.positions_before = fb.result(), fp.result()
             self.last_px, self.mark_px = fl.result(), fm.result()
             typical, model = fr.result(), (fx.result() if fx else None)
+        self.balance_before = self._valued(self.wallets_before, self.mark_px)
         state, prev = self.previous_state()
         if committed is not None:  # a rerun of this bar: never re-size, never trade what the first run did not price
             st = ModelState.from_dict(committed["state"])
@@ -155,7 +183,7 @@ class TradingSteps:
         self.ledger.record_equity(name, bar, "before", equity, self.balance_before.avail_eq)
         model_px = {i: float(model[i]) for i in checked} if model is not None else {}
         unpriced = set(stale) | self._check_prices(model_px, typical)
-        self.result = r = book.step(state, bar, equity, unpriced)
+        self.result = r = book.step(state, bar, equity, unpriced, self.coin_usd or None)
         prices = {k: float(v) for k, v in r.prices.items() if pd.notna(v)}
         self.ledger.commit_bar(name, bar, self.run_id, r.due, equity, prices, r.targets, r.state.to_dict(),
                                sorted(unpriced), r.tranche_rows())
@@ -212,11 +240,17 @@ class TradingSteps:
         plan = plan_orders(self.acct.name, self.bar_ms, targets, positions, self.specs, self.acct.pos_mode,
                            self.acct.margin_mode, skip, attempts, self.acct.order_type, self.venue.caps.id_rule,
                            self.last_px)
-        cap = guards.exposure_cap(self.balance_before.total_eq, guards.allowed_leverage(self.book.cfg.strategies),
-                                  self.acct.guards.size_tolerance)
-        orders, refused = guards.cap_orders(plan.orders, positions, self.last_px,
-                                            {i: sp.ct_val for i, sp in self.specs.items()}, cap,
-                                            {i for i, sp in self.specs.items() if sp.inverse}, self.settle_ccy)
+        lev, tol = guards.allowed_leverage(self.book.cfg.strategies), self.acct.guards.size_tolerance
+        ct_val = {i: sp.ct_val for i, sp in self.specs.items()}
+        if self.multi_coin:  # each coin's wallet carries the swaps margined in it
+            caps = {c: guards.exposure_cap(b.total_eq, self.acct.leverage, tol) for c, b in self.wallets_before.items()}
+            coin_of = {i: self.specs[i].settle_ccy for i in self.book.instruments if i in self.specs}
+            orders, refused = guards.cap_orders_by_wallet(plan.orders, positions, self.last_px, ct_val, caps, coin_of,
+                                                          guards.exposure_cap(self.balance_before.total_eq, lev, tol))
+        else:
+            cap = guards.exposure_cap(self.balance_before.total_eq, lev, tol)
+            orders, refused = guards.cap_orders(plan.orders, positions, self.last_px, ct_val, cap,
+                                                {i for i, sp in self.specs.items() if sp.inverse}, self.settle_ccy)
         for r in refused:
             self.event("error", "refused_order", r.text)
             self.alert("refused_order", r.text)
@@ -312,11 +346,14 @@ class TradingSteps:
         the exchange holds every target, except for instruments the run names as not traded."""
         assert self.venue is not None and self.ledger is not None and self.result is not None and self.bar_ms is not None
         name, bar = self.acct.name, self.bar_ms
-        with ThreadPoolExecutor(2) as pool:
-            fb, fp = pool.submit(self.venue.balance, self.settle_ccy), pool.submit(self.venue.positions)
+        with ThreadPoolExecutor(3) as pool:
+            fb, fp = pool.submit(self._wallets), pool.submit(self.venue.positions)
             ff = pool.submit(self.venue.funding, bar - FUNDING_LOOKBACK_MS, ())
-            self.balance_after, self.positions_after = fb.result(), fp.result()
+            fm = pool.submit(self.venue.mark_prices) if self.multi_coin else None
+            self.wallets_after, self.positions_after = fb.result(), fp.result()
             bills = sorted(ff.result(), key=lambda b: (b.ts, b.bill_id))
+            marks = fm.result() if fm is not None else self.mark_px
+        self.balance_after = self._valued(self.wallets_after, marks)
         self.ledger.record_positions(name, bar, [(p.inst_id, p.pos_side, p.contracts, p.avg_px)
                                                  for p in self.positions_after], "after")
         self.ledger.record_equity(name, bar, "after", self.balance_after.total_eq, self.balance_after.avail_eq)
@@ -346,18 +383,15 @@ class TradingSteps:
         assert self.ledger is not None and self.result is not None and self.book is not None and self.bar_ms is not None
         prev = self.ledger.last_bar_state(self.acct.name, before=self.bar_ms)
         sids = self.book.model.strategies
+        if self.multi_coin:
+            return self._strategy_equity_usd(prev)
         if prev is None:
             eq0 = self.balance_before.total_eq if self.balance_before else 0.0
             return {s: eq0 * self.book.cfg.strategy(s).position for s in sids}
         prev_eq = self.ledger.strategy_equity(self.acct.name, prev["bar_ts"])
         prev_equity = dict(zip(prev_eq["strategy"], prev_eq["equity"], strict=True))
         ct = pd.Series({i: self.book.specs[i].ct_val if i in self.book.specs else 1.0 for i in self.book.instruments})
-        fees = self.ledger.query(  # an order's fee, or its fills' where the venue's order carries none (Binance)
-            "SELECT o.inst_id, SUM(CASE WHEN o.fee != 0 THEN o.fee ELSE COALESCE((SELECT SUM(f.fee) FROM fills f "
-            "WHERE f.cl_ord_id = o.cl_ord_id AND f.account = o.account), 0) END) AS fee "
-            "FROM orders o WHERE o.account=? AND o.bar_ts=? GROUP BY o.inst_id",
-            (self.acct.name, self.bar_ms))
-        paid = pd.Series(dict(zip(fees["inst_id"], -fees["fee"], strict=True)), dtype=float)
+        paid = self._fees_paid()
         inverse = pd.Series({i: self.book.specs[i].inverse if i in self.book.specs else False
                              for i in self.book.instruments})
         fund = self.ledger.strategy_funding(self.acct.name, self.bar_ms)
@@ -365,3 +399,29 @@ class TradingSteps:
         return attribute_equity(prev_equity, prev["targets"], self.result.targets,
                                 pd.Series(prev["prices"], dtype=float).reindex(self.book.instruments),
                                 self.result.prices.reindex(self.book.instruments), ct, paid, inverse, funding)
+
+    def _fees_paid(self) -> pd.Series:
+        """Fees of this bar's orders per instrument (negative: paid), in each one's settlement currency."""
+        assert self.ledger is not None
+        fees = self.ledger.query(  # an order's fee, or its fills' where the venue's order carries none (Binance)
+            "SELECT o.inst_id, SUM(CASE WHEN o.fee != 0 THEN o.fee ELSE COALESCE((SELECT SUM(f.fee) FROM fills f "
+            "WHERE f.cl_ord_id = o.cl_ord_id AND f.account = o.account), 0) END) AS fee "
+            "FROM orders o WHERE o.account=? AND o.bar_ts=? GROUP BY o.inst_id",
+            (self.acct.name, self.bar_ms))
+        return pd.Series(dict(zip(fees["inst_id"], -fees["fee"], strict=True)), dtype=float)
+
+    def _strategy_equity_usd(self, prev: dict | None) -> dict[str, float]:
+        """A multi-coin account: each strategy's part of every coin wallet (kept in the ledger), in USD."""
+        assert self.ledger is not None and self.result is not None and self.book is not None and self.bar_ms is not None
+        model, name = self.book.model, self.acct.name
+        parts = self.ledger.strategy_wallets(name, prev["bar_ts"]) if prev is not None else {}
+        if prev is None or not parts:
+            new = W.strategy_wallets(model, self.wallets_before, {}, None, self.result.targets, self.result.prices,
+                                     self.result.prices, pd.Series(dtype=float), {})
+        else:
+            new = W.strategy_wallets(model, None, parts, prev["targets"], self.result.targets,
+                                     pd.Series(prev["prices"], dtype=float).reindex(model.instruments),
+                                     self.result.prices.reindex(model.instruments), self._fees_paid(),
+                                     self.ledger.strategy_funding_by_ccy(name, self.bar_ms))
+        self.ledger.record_strategy_wallets(name, self.bar_ms, new)
+        return W.strategy_usd(new, self.coin_usd)
