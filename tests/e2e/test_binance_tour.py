@@ -28,6 +28,7 @@ START = "2025-01-01"
 DAYS = "40"
 BAR = {"coinm": "2025-02-05T05:00:00Z", "usdm": "2025-02-05T05:00:00Z"}  # a close of both COIN-M rules' base
 KEYS = {"coinm": ("coinm-key", "coinm-secret"), "usdm": ("usdm-key", "usdm-secret")}
+WALLETS = {"BTC": 1.0, "ETH": 20.0, "SOL": 400.0, "XRP": 100_000.0}  # strategies/binance_coinm.yaml's
 
 
 def _synth(root: Path) -> None:
@@ -74,12 +75,15 @@ def test_binance_tour_backtest_then_paper_runs_of_both_accounts(tmp_path: Path, 
     assert main(["backtest", str(REPO / "strategies" / "binance_coinm.yaml"), "--out", str(out)]) == 0
     equity = pd.read_csv(out / "equity.csv")
     assert {"BtcBullAndCoinBull_21_55", "RankOnly"} <= set(equity.columns)
-    assert json.loads((out / "stats.json").read_text())["settle_ccy"] == "BTC"
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["settle_ccy"] == "USD" and set(stats["wallets"]) == set(WALLETS)  # a wallet per coin, in USD
+    traded = set(pd.read_csv(out / "orders.csv")["instrument"])
+    assert len(traded) >= 3, traded  # a cross-section of coins
     assert len(pd.read_csv(out / "orders.csv")) > 0 and (out / "03_backtest.ipynb").exists()
 
     with ExitStack() as stack:
         exchanges = {}
-        for name, folder, funds in (("coinm", "binancecoinm", {"balances": {"USDT": 0.0, "BTC": 1.0}}),
+        for name, folder, funds in (("coinm", "binancecoinm", {"balances": {"USDT": 0.0, **WALLETS}}),
                                     ("usdm", "binanceusdm", {"usdt": 10_000})):
             ex = BinanceExchange(root, start=to_ms(BAR[name]) + 1_000, exchange=folder)  # frozen clock
             ex.add_account(name, *KEYS[name], **funds)
@@ -111,10 +115,17 @@ def test_binance_tour_backtest_then_paper_runs_of_both_accounts(tmp_path: Path, 
         assert want and held[name] == want, (name, held[name], want)
         eq = _rows(ledger, f"select * from equity where bar_ts = {bar_ms}")
         assert set(eq["kind"]) == {"before", "after"} and (eq["total_eq"] > 0).all()
-    # the two COIN-M strategies share the account: their equity is in BTC, in their capital shares
-    se = _rows(tmp_path / "ledger" / "coinm.sqlite", "select strategy, equity from strategy_equity")
+    # the two COIN-M strategies share the account: their equity is in USD (every coin's wallet at its
+    # mark), in their capital shares; the run traded swaps margined in two coins
+    coinm = tmp_path / "ledger" / "coinm.sqlite"
+    usd = float(_rows(coinm, f"select total_eq from equity where bar_ts = {to_ms(BAR['coinm'])} and kind = 'before'")
+                ["total_eq"].iloc[0])
+    assert 200_000 < usd < 400_000  # ~60,000 USD a wallet, not 1 BTC + 20 ETH + ... added up as coins
+    se = _rows(coinm, "select strategy, equity from strategy_equity")
     shares = dict(zip(se["strategy"], se["equity"], strict=True))
     assert shares.keys() == {"BtcBullAndCoinBull_21_55", "RankOnly"}
-    assert abs(shares["BtcBullAndCoinBull_21_55"] - 0.5) < 1e-9 and abs(shares["RankOnly"] - 0.4) < 1e-9
-    coinm_orders = _rows(tmp_path / "ledger" / "coinm.sqlite", "select distinct inst_id from orders")
-    assert set(coinm_orders["inst_id"]) <= {"BTCUSD_PERP"}
+    assert abs(shares["BtcBullAndCoinBull_21_55"] / usd - 0.5) < 1e-9 and abs(shares["RankOnly"] / usd - 0.4) < 1e-9
+    coinm_orders = set(_rows(coinm, "select distinct inst_id from orders")["inst_id"])
+    assert len(coinm_orders) >= 2 and coinm_orders <= {f"{c}USD_PERP" for c in WALLETS}, coinm_orders
+    parts = _rows(coinm, "select distinct ccy from strategy_wallets")
+    assert set(parts["ccy"]) == set(WALLETS)
