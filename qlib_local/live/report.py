@@ -127,9 +127,10 @@ def strategy_equity_frame(s: LiveSession) -> pd.DataFrame:
 
 
 def money(amount: float, ccy: str, usd: float | None = None) -> str:
-    """USDT to the cent; a coin to 8 significant digits with its USD value (the exchange's)."""
-    if ccy == "USDT":
-        return f"{amount:,.2f} USDT"
+    """USDT (or USD: a COIN-M account of several coins) to the cent; a coin to 8 significant
+    digits with its USD value (the exchange's)."""
+    if ccy in ("USDT", "USD"):
+        return f"{amount:,.2f} {ccy}"
     return f"{amount:.8g} {ccy}" + (f" (~{usd:,.2f} USD)" if usd is not None and usd == usd else "")
 
 
@@ -168,10 +169,18 @@ def summary_text(s: LiveSession) -> str:
     lines.append("positions: " + (", ".join(f"{i} {v:g}" for i, v in sorted(pos.items())) or "flat"))
     if s.balance_after is not None:
         lines.append("equity: " + money(s.balance_after.total_eq, s.balance_after.ccy, s.balance_after.eq_usd))
+    if len(s.wallets_after) > 1:  # a COIN-M account of several coins: each wallet, at its coin's mark
+        lines.append("wallets: " + ", ".join(f"{b.total_eq:.8g} {c} (@ {s.coin_usd.get(c, float('nan')):,.2f})"
+                                             for c, b in sorted(s.wallets_after.items())))
     for sid, v in s.strategy_equity.items():
-        lines.append(f"- {sid}: {v:,.2f}" if s.settle_ccy == "USDT" else f"- {sid}: {v:.8g} {s.settle_ccy}")
+        lines.append(f"- {sid}: {v:,.2f}" if s.settle_ccy == "USDT" else
+                     f"- {sid}: {v:,.2f} USD" if s.settle_ccy == "USD" else f"- {sid}: {v:.8g} {s.settle_ccy}")
     fund = funding_table(s)
-    if not fund.empty:
+    if not fund.empty and fund["ccy"].nunique() > 1:  # bills in several coins: a sum per coin
+        sums = fund.groupby("ccy")["amount"].sum()
+        lines.append("funding this bar: " + ", ".join(f"{v:+.8g} {c}" for c, v in sums.items()) + " ("
+                     + ", ".join(f"{r.inst_id} {r.amount:+.8g}" for r in fund.itertuples()) + ")")
+    elif not fund.empty:
         lines.append(f"funding this bar: {fund['amount'].sum():+.8g} {s.settle_ccy} ("
                      + ", ".join(f"{r.inst_id} {r.amount:+.8g}" for r in fund.itertuples()) + ")")
     if s.alerts:

@@ -142,7 +142,8 @@ def equity(led: Ledger | None, account: str) -> tuple[pd.DataFrame, pd.DataFrame
 
 def settle_ccy(view: AccountView) -> str:
     """The account's settlement currency (equity, per-strategy equity and funding are in it):
-    the spec of the first of its strategies' instruments found in the store (USDT when none is)."""
+    the spec of the first of its strategies' instruments found in the store (USDT when none is);
+    USD for a COIN-M account of several coins (its config names a wallet per coin)."""
     import yaml
 
     from qlib_local.specs import load_specs
@@ -152,6 +153,8 @@ def settle_ccy(view: AccountView) -> str:
         specs = load_specs(view.store, view.exchange)
     except (OSError, yaml.YAMLError, ValueError, QlibError):
         return "USDT"  # the runs table names an unreadable config; the charts stay readable
+    if isinstance(cfg.get("initial_equity"), dict) and len(cfg["initial_equity"]) > 1:
+        return "USD"
     for st in cfg.get("strategies") or []:
         for inst in list(st.get("instruments") or []) + list(st.get("universe") or []):
             if inst in specs:

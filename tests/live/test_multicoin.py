@@ -21,7 +21,9 @@ from venue_kits import BINANCE_COINM
 
 from qlib_local.backtest.engine import run_backtest
 from qlib_local.ledger import Ledger
+from qlib_local.live.report import summary_text
 from qlib_local.live.session import LiveSession
+from qlib_local.ops import monitor as m
 from qlib_local.research import load_config
 from qlib_local.research.data import load_market_data
 from qlib_local.specs import InstrumentSpec, save_specs
@@ -124,6 +126,11 @@ def test_two_coin_account_trades_the_backtest_in_usd(tmp_path, monkeypatch):
             if i == 0:  # USD equity: each wallet at its swap's mark, as ccxt reads the marks
                 assert s.balance_before.total_eq == (1.0 * marks[BTC] + 20.0 * marks[ETH])
                 assert s.coin_usd == {"BTC": marks[BTC], "ETH": marks[ETH]}
+            if i == 3:  # a funding time: the summary names each wallet and each coin's bills
+                text = summary_text(s)
+                assert "wallets: " in text and " BTC (@ " in text and " ETH (@ " in text, text
+                assert "funding this bar: " in text and " BTC, " in text.split("funding this bar: ")[1], text
+                assert " USD\n" in text.split("equity: ")[1]  # per-strategy equity in USD
             live_pos.append({inst: acct.signed_exposure(inst) for inst in (BTC, ETH)})
     live = pd.DataFrame(live_pos, index=bt.positions.index[:N_BARS])
     expected = bt.positions.iloc[:N_BARS][[BTC, ETH]]
@@ -148,6 +155,8 @@ def test_two_coin_account_trades_the_backtest_in_usd(tmp_path, monkeypatch):
     parts = led.query("SELECT DISTINCT ccy FROM strategy_wallets WHERE account=?", (ACCOUNT,))
     assert set(parts["ccy"]) == {"BTC", "ETH"}
     led.close()
+    [view] = m.accounts(tmp_path / "accounts.yaml")
+    assert m.settle_ccy(view) == "USD"  # the monitor labels the account's equity as the ledger holds it
 
 
 def test_the_size_guard_judges_each_coin_wallet(tmp_path, monkeypatch):

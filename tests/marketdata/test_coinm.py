@@ -106,20 +106,19 @@ def test_download_funding_and_mark_prices_of_inverse_swaps(bex, tmp_path, capsys
 
 def test_update_from_a_coinm_config_expands_all_to_inverse_swaps_and_sets_markers(bex, tmp_path, capsys):
     cfg = tmp_path / "coinm.yaml"
-    cfg.write_text(yaml.safe_dump({"exchange": VENUE, "initial_equity": 1.0, "strategies": [
+    cfg.write_text(yaml.safe_dump({"exchange": VENUE, "initial_equity": {"BTC": 1.0, "ETH": 20.0}, "strategies": [
         {"strategy_name": "BtcBullAndCoinBull_21_55", "kind": "event", "universe": "all", "rule_type": "12H",
          "offset": "2h15m", "position": 0.5, "leverage": 1, "hold_period": 2, "max_cap_num": 2,
-         "symbol_num_limit": 1, "cross_sect_factor": "BtcBull_21_55", "rank_factor": "QuoteVolumeMean_6",
-         "blacklist": [ETH]}]}))
+         "symbol_num_limit": 1, "cross_sect_factor": "BtcBull_21_55", "rank_factor": "QuoteVolumeMean_6"}]}))
     root = tmp_path / "data"
     args = ("data", "update", "--config", str(cfg), "--base-url", bex.url, "--root", str(root),
             "--since", "2025-01-03")
     rc, out = cli(capsys, *args)
     assert rc == 0, out
     store = KlineStore(root)
-    assert store.instruments(VENUE) == [BTC]  # the exchange's inverse listing, minus the blacklist
-    assert store.complete_up_to(VENUE, BTC, "15m") == T("2025-01-03T12:00Z")  # base of 12H at 2h15m
-    assert len(store.read(VENUE, BTC, "15m")) == 48
+    assert store.instruments(VENUE) == [BTC, ETH]  # the exchange's inverse listing: two coins, a wallet each
+    assert store.complete_up_to(VENUE, ETH, "15m") == T("2025-01-03T12:00Z")  # base of 12H at 2h15m
+    assert len(store.read(VENUE, ETH, "15m")) == 48
     assert len(store.read_funding(VENUE, BTC)) > 0  # funding: auto keeps the rates current too
     bex.clock.advance(30 * 60_000)
     rc, out = cli(capsys, *args)
