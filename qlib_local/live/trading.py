@@ -383,8 +383,9 @@ class TradingSteps:
         assert self.ledger is not None and self.result is not None and self.book is not None and self.bar_ms is not None
         prev = self.ledger.last_bar_state(self.acct.name, before=self.bar_ms)
         sids = self.book.model.strategies
-        if self.multi_coin:
-            return self._strategy_equity_usd(prev)
+        if self.multi_coin:  # each strategy's part of every coin wallet, valued at the marks
+            return W.strategy_equity_usd(self.ledger, self.acct.name, self.bar_ms, prev, self.book.model, self.result,
+                                         self.wallets_before, self._fees_paid, self.coin_usd)
         if prev is None:
             eq0 = self.balance_before.total_eq if self.balance_before else 0.0
             return {s: eq0 * self.book.cfg.strategy(s).position for s in sids}
@@ -409,19 +410,3 @@ class TradingSteps:
             "FROM orders o WHERE o.account=? AND o.bar_ts=? GROUP BY o.inst_id",
             (self.acct.name, self.bar_ms))
         return pd.Series(dict(zip(fees["inst_id"], -fees["fee"], strict=True)), dtype=float)
-
-    def _strategy_equity_usd(self, prev: dict | None) -> dict[str, float]:
-        """A multi-coin account: each strategy's part of every coin wallet (kept in the ledger), in USD."""
-        assert self.ledger is not None and self.result is not None and self.book is not None and self.bar_ms is not None
-        model, name = self.book.model, self.acct.name
-        parts = self.ledger.strategy_wallets(name, prev["bar_ts"]) if prev is not None else {}
-        if prev is None or not parts:
-            new = W.strategy_wallets(model, self.wallets_before, {}, None, self.result.targets, self.result.prices,
-                                     self.result.prices, pd.Series(dtype=float), {})
-        else:
-            new = W.strategy_wallets(model, None, parts, prev["targets"], self.result.targets,
-                                     pd.Series(prev["prices"], dtype=float).reindex(model.instruments),
-                                     self.result.prices.reindex(model.instruments), self._fees_paid(),
-                                     self.ledger.strategy_funding_by_ccy(name, self.bar_ms))
-        self.ledger.record_strategy_wallets(name, self.bar_ms, new)
-        return W.strategy_usd(new, self.coin_usd)

@@ -10,11 +10,12 @@ wallet, plus the PnL, fees and funding of its own contracts in each coin, valued
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 
-from qlib_local.live.book import attribute_equity
+from qlib_local.ledger import Ledger
+from qlib_local.live.book import StepResult, attribute_equity
 from qlib_local.live.errors import LiveError
 from qlib_local.live.types import Balance
 from qlib_local.live.venue import Venue
@@ -86,3 +87,21 @@ def strategy_usd(parts: Mapping[tuple[str, str], float], usd: Mapping[str, float
     for (s, coin), v in parts.items():
         out[s] = out.get(s, 0.0) + v * usd[coin]
     return out
+
+
+def strategy_equity_usd(ledger: Ledger, account: str, bar_ms: int, prev: dict | None, model: Model,
+                        result: StepResult, wallets_before: Mapping[str, Balance],
+                        fees_paid: Callable[[], pd.Series], usd: Mapping[str, float]) -> dict[str, float]:
+    """This bar's per-strategy USD equity; records each strategy's part of every wallet in the
+    ledger (``strategy_wallets``), which the next bar starts from."""
+    parts = ledger.strategy_wallets(account, prev["bar_ts"]) if prev is not None else {}
+    if prev is None or not parts:
+        new = strategy_wallets(model, wallets_before, {}, None, result.targets, result.prices, result.prices,
+                               pd.Series(dtype=float), {})
+    else:
+        new = strategy_wallets(model, None, parts, prev["targets"], result.targets,
+                               pd.Series(prev["prices"], dtype=float).reindex(model.instruments),
+                               result.prices.reindex(model.instruments), fees_paid(),
+                               ledger.strategy_funding_by_ccy(account, bar_ms))
+    ledger.record_strategy_wallets(account, bar_ms, new)
+    return strategy_usd(new, usd)
