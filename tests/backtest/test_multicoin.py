@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from qlib_local.backtest import run_backtest
+from qlib_local.backtest.grid import GridError, plan_sweep
 from qlib_local.cli.main import main
 from qlib_local.research import load_config
 from qlib_local.store import KlineStore
@@ -92,3 +93,8 @@ def test_without_a_wallet_per_coin_the_config_is_refused(coinm_store, write_cfg)
     raw["initial_equity"] = 1.0
     with pytest.raises(Exception, match="one wallet each"):
         load_config(write_cfg(raw), coinm_store)
+
+
+def test_sweeps_refuse_a_multi_coin_account(coinm_store):
+    with pytest.raises(GridError, match="a COIN-M account of several coins runs in run_backtest"):
+        plan_sweep(raw_config(WALLETS), {"fees.taker": [0.0005, 0.001]}, coinm_store)
