@@ -243,23 +243,31 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
         liq[:] = False
         for c in range(n_c if margin_on else 0):
             held = False
-            for i in range(n):
-                cur_c[i] = cur[i] if coin_of[i] == c else 0.0
-                if cur_c[i] != 0.0:
-                    held = True
+            if n_c == 1:  # one wallet: every position (no copy, the first one found will do)
+                cc = cur
+                for i in range(n):
+                    if cur[i] != 0.0:
+                        held = True
+                        break
+            else:
+                cc = cur_c
+                for i in range(n):
+                    cur_c[i] = cur[i] if coin_of[i] == c else 0.0
+                    if cur_c[i] != 0.0:
+                        held = True
             if not held:
                 continue
             eq_now = init[c] + pnl[:, c].sum()
-            eq_adv, mm_adv, adv = margin_call(cur_c, prev, high[t], low[t], ct, ct_type, margin, eq_now)
+            eq_adv, mm_adv, adv = margin_call(cc, prev, high[t], low[t], ct, ct_type, margin, eq_now)
             if eq_adv > mm_adv:
                 continue
             liq[c] = True
             before[:] = pnl[:, c]
             for i in range(n):
-                if cur_c[i] == 0.0 or not np.isfinite(prev[i]):
+                if cc[i] == 0.0 or not np.isfinite(prev[i]):
                     continue
                 move = unit_value(adv[i], ct[i], ct_type[i]) - unit_value(prev[i], ct[i], ct_type[i])
-                cost = liq_fee[i] * abs(cur_c[i]) * unit_notional(adv[i], ct[i], ct_type[i])
+                cost = liq_fee[i] * abs(cc[i]) * unit_notional(adv[i], ct[i], ct_type[i])
                 gross = 0.0
                 for s in range(n_s):
                     gross += abs(hold[s, i])
