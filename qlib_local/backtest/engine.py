@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from qlib_local.errors import DataError
 from qlib_local.perp.contracts import INVERSE
 from qlib_local.research.config import ResearchConfig
 from qlib_local.research.data import MarketData, align_intents, load_market_data
@@ -154,8 +155,8 @@ def coin_prices(model: Model, close: np.ndarray, index: pd.DatetimeIndex) -> pd.
     cols = {c: close[:, int(np.flatnonzero(model.coin_of == k)[0])] for k, c in enumerate(model.coins)}
     frame = pd.DataFrame(cols, index=index).ffill().bfill()
     if not np.isfinite(frame.to_numpy()).all():
-        raise ValueError(f"no price of {', '.join(frame.columns[~np.isfinite(frame.to_numpy()).all(axis=0)])} "
-                         f"to value its wallet")
+        raise DataError(f"no price of {', '.join(frame.columns[~np.isfinite(frame.to_numpy()).all(axis=0)])} "
+                        f"in the range to value its wallet")
     return frame
 
 
