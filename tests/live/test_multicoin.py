@@ -161,6 +161,15 @@ def test_two_coin_account_trades_the_backtest_in_usd(v: Coins, tmp_path, monkeyp
                 assert "wallets: " in text and " BTC (@ " in text and " ETH (@ " in text, text
                 assert "funding this bar: " in text and " BTC, " in text.split("funding this bar: ")[1], text
                 assert " USD\n" in text.split("equity: ")[1]  # per-strategy equity in USD
+                led = Ledger(tmp_path / "ledger" / "coins.sqlite")  # a rerun of the bar changes nothing
+                q = "SELECT * FROM strategy_wallets WHERE account=? ORDER BY bar_ts, strategy, ccy"
+                before = (led.query(q, (ACCOUNT,)), led.strategy_equity(ACCOUNT), led.strategy_funding(ACCOUNT))
+                again = LiveSession.from_config(path, ACCOUNT, at=bar(i), pace=False)
+                assert again.run() == "ok", again.error
+                after = (led.query(q, (ACCOUNT,)), led.strategy_equity(ACCOUNT), led.strategy_funding(ACCOUNT))
+                for x, y in zip(before, after, strict=True):
+                    pd.testing.assert_frame_equal(x, y)
+                led.close()
             live_pos.append({inst: acct.signed_exposure(inst) for inst in (v.btc, v.eth)})
     live = pd.DataFrame(live_pos, index=bt.positions.index[:N_BARS])
     expected = bt.positions.iloc[:N_BARS][[v.btc, v.eth]]
