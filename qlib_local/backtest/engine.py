@@ -189,7 +189,8 @@ def notional(contracts: np.ndarray, price: np.ndarray, ct_val: np.ndarray, ct_ty
 def orders_frame(res: BacktestResult) -> pd.DataFrame:
     """Net orders the account sends: one row per instrument and close where the target changed.
 
-    Notional and fee are in the settlement currency (USDT, or the coin for inverse contracts)."""
+    Notional and fee are in the settlement currency (USDT, or the coin for inverse contracts); a
+    multi-coin account's orders also carry their coin (``ccy``) and the fee in USD (``fee_usd``)."""
     net = res.positions.to_numpy()
     delta = np.diff(net, axis=0, prepend=np.zeros((1, net.shape[1])))
     t_idx, i_idx = np.nonzero(np.abs(delta) > 1e-12)
@@ -205,6 +206,11 @@ def orders_frame(res: BacktestResult) -> pd.DataFrame:
             _, fill[k], rate[k] = fill_cost(execution, int(t), int(i), float(d[k]), c, h, lo, res.model.ct_val[i],
                                             res.model.ct_type[i], fees.taker, fees.slippage)
     value = notional(d, fill, res.model.ct_val[i_idx], res.model.ct_type[i_idx])
+    extra = {}
+    if res.coin_usd is not None:  # several coins: each order's in its own, and the fee in USD at the close
+        coin = np.asarray(res.model.coins)[res.model.coin_of[i_idx]]
+        usd = res.coin_usd.to_numpy()[t_idx, res.model.coin_of[i_idx]]
+        extra = {"ccy": coin, "fee_usd": value * rate * usd}
     return pd.DataFrame({
         "timestamp": res.positions.index[t_idx],
         "instrument": np.asarray(res.model.instruments)[i_idx],
@@ -214,4 +220,5 @@ def orders_frame(res: BacktestResult) -> pd.DataFrame:
         "notional": value,
         "fee": value * rate,
         "position_after": net[t_idx, i_idx],
+        **extra,
     })

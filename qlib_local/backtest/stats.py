@@ -110,9 +110,9 @@ def return_stats(equity: pd.Series, freq: pd.Timedelta, start_value: float) -> d
 
 
 def order_stats(res: BacktestResult) -> dict:
-    """Net orders sent and the fees they paid (settlement currency)."""
+    """Net orders sent and the fees they paid (settlement currency; USD for a multi-coin account)."""
     orders = res.orders
-    return {"orders": len(orders), "fees_paid": _clean(orders["fee"].sum())}
+    return {"orders": len(orders), "fees_paid": _clean(orders["fee_usd" if "fee_usd" in orders else "fee"].sum())}
 
 
 def summary(res: BacktestResult, trade_stats: bool = False) -> dict:

@@ -77,14 +77,21 @@ def test_a_wallet_that_runs_out_is_liquidated_alone(coinm_store, write_cfg):
 
 def test_backtest_cli_writes_usd_equity_and_the_wallets(coinm_store, write_cfg, tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["backtest", str(write_cfg(raw_config(WALLETS))), "--root", str(coinm_store.root), "--out", str(out),
-               "--no-notebook"])
+    raw = raw_config(WALLETS)
+    raw["fees"]["taker"] = 0.0005
+    rc = main(["backtest", str(write_cfg(raw)), "--root", str(coinm_store.root), "--out", str(out), "--no-notebook"])
     text = capsys.readouterr()
     assert rc == 0, text.err
     stats = json.loads((out / "stats.json").read_text())
     assert stats["settle_ccy"] == "USD" and stats["wallets"] == WALLETS
     equity = pd.read_csv(out / "equity.csv", index_col=0)
     assert stats["usd"]["end_value"] == pytest.approx(equity["total"].iloc[-1])
+    orders = pd.read_csv(out / "orders.csv")
+    assert set(orders["ccy"]) == {"BTC", "ETH"} and (orders["ccy"] == orders["instrument"].str[:3]).all()
+    # fees: each order's in its coin, in USD at the coin's close; the same as the kernel's trading costs in USD
+    assert stats["account"]["fees_paid"] == pytest.approx(orders["fee_usd"].sum(), rel=1e-12)
+    assert stats["account"]["trading_costs"] > 0
+    assert stats["account"]["fees_paid"] == pytest.approx(stats["account"]["trading_costs"], rel=1e-9)
     assert " USD (engine" in text.out
 
 
