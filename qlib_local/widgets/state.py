@@ -110,10 +110,12 @@ class ConfigState:
     def from_raw(cls, raw: Any) -> ConfigState:
         if not isinstance(raw, dict) or not isinstance(raw.get("strategies"), list):
             raise StateError("a strategies file needs a 'strategies' list")
+        equity = raw.get("initial_equity", 10_000.0)
+        wallets = isinstance(equity, dict)  # a wallet per coin (COIN-M): carried through as written
         extra = {k: copy.deepcopy(v) for k, v in raw.items()
-                 if k not in ("strategies", "exchange", "initial_equity", "blacklist")}
+                 if k not in ("strategies", "exchange", "blacklist") and (k != "initial_equity" or wallets)}
         return cls([StrategyState.from_raw(e) for e in raw["strategies"]], str(raw.get("exchange", "okx")),
-                   float(raw.get("initial_equity", 10_000.0)), list(raw.get("blacklist") or []), extra)
+                   0.0 if wallets else float(equity), list(raw.get("blacklist") or []), extra)
 
     def to_raw(self) -> dict[str, Any]:
         out: dict[str, Any] = {"exchange": self.exchange, "initial_equity": self.initial_equity}
