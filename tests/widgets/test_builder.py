@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from tests_support import REPO
 
 from qlib_local.errors import QlibError
 from qlib_local.research import load_config
@@ -159,3 +160,10 @@ def test_number_fields_use_the_loaders_ranges(example):
     assert "hold_period: must be &lt;= 10000" in label(b, 1, "hold_period")
     b.editors[1].hold_period.value = 6
     assert b.errors == {}
+
+
+def test_a_wallet_per_coin_is_carried_through():
+    state = load_state(REPO / "strategies" / "binance_coinm.yaml")
+    raw = state.to_raw()
+    assert raw["initial_equity"] == {"BTC": 1.0, "ETH": 20.0, "SOL": 400.0, "XRP": 100000.0}
+    assert [s["strategy_name"] for s in raw["strategies"]] == ["BtcBullAndCoinBull_21_55", "RankOnly"]
