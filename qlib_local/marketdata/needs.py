@@ -42,7 +42,8 @@ def load_strategies(
     """The research config, ``all`` expanded from the exchange listing when given.
 
     ``list_specs``: the listed instruments' specs (``Source.specs``), over the store's own, so an
-    instrument never stored yet is judged by its real contract (linear or inverse, its coin).
+    instrument never stored yet is judged by its real contract (linear or inverse, its coin); give
+    it with a listing of both kinds, or ``universe: all`` cannot tell them apart.
     """
     from qlib_local.research.config import load_config
     from qlib_local.specs import load_specs

@@ -44,7 +44,6 @@ class VenueCaps:
     funding_end: tuple[str, int] = ("until", -1)  # ccxt param bounding a page's end, and its offset from
     #                                               the exclusive end (ccxt's "until" is inclusive)
     funding_history_days: int | None = None  # how far back the venue keeps funding history (None: all)
-    swap_kind: str = "linear"  # the swaps the venue's listing (``universe: all``) gives: linear or inverse
 
 
 VENUES: dict[str, VenueCaps] = {
@@ -66,7 +65,7 @@ VENUES: dict[str, VenueCaps] = {
     # fapi/v1/fundingRate: 1,000 a request, ascending from startTime, endTime inclusive
     "binanceusdm": VenueCaps(page_limit=1000, raw_quote_volume_index=7, mark_page_limit=1000, funding_limit=1000),
     # dapi/v1/...: the same caps; every COIN-M perpetual is inverse, settled in its own coin
-    "binancecoinm": VenueCaps(page_limit=1000, mark_page_limit=1000, funding_limit=1000, swap_kind="inverse"),
+    "binancecoinm": VenueCaps(page_limit=1000, mark_page_limit=1000, funding_limit=1000),
 }
 DEFAULT_CAPS = VenueCaps()
 _HOST_RE = re.compile(r"^[a-z]+://[^/]+")
@@ -182,15 +181,16 @@ class Source:
         self.symbol(inst_id)
         return self.ex.markets_by_id[inst_id][0]
 
-    def instruments(self) -> list[str]:
-        """The exchange's own ids of every active swap of the venue's kind it lists (linear,
-        or inverse on a coin-margined venue such as binancecoinm: ``BTCUSD_PERP``)."""
+    def instruments(self, kind: str | None = None) -> list[str]:
+        """The exchange's own ids of every active swap it lists, linear and inverse (``BTC-USDT-SWAP``,
+        ``BTC-USD-SWAP``; ``BTCUSD_PERP`` on binancecoinm), or of one ``kind``. A config's
+        ``universe: all`` takes one kind of them (``research.config``: linear where any is listed)."""
         self.load_markets()
-        kind = self.caps.swap_kind
         return sorted(
             m["id"]
             for m in self.ex.markets.values()
-            if m.get("swap") and m.get(kind) and m.get("active") is not False
+            if m.get("swap") and (m.get("linear") or m.get("inverse")) and (kind is None or m.get(kind))
+            and m.get("active") is not False
         )
 
     def listed_ms(self, inst_id: str) -> int | None:

@@ -1,7 +1,7 @@
 """COIN-M market data: the real ccxt ``binancecoinm`` against the local Binance exchange's
 ``/dapi`` on 127.0.0.1 — download past the page cap (resumable), funding rates, mark prices,
 ``update --config`` over the venue's inverse listing with markers, and the collector on the
-exchange's stepped clock."""
+exchange's stepped clock; and OKX's inverse swaps through the real ccxt ``okx``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tests_support import GUARD_MS
 
 from qlib_local.cli.main import main
 from qlib_local.marketdata import Collector, Source
+from qlib_local.sim import LocalExchange
 from qlib_local.sim.binance import BinanceExchange
 from qlib_local.specs import load_specs
 from qlib_local.store import KlineStore
@@ -141,3 +142,31 @@ def test_collector_keeps_coinm_series_current_on_the_exchange_clock(bex, tmp_pat
     assert dest.complete_up_to(VENUE, BTC, "1m") == T("2025-01-03T12:05Z")
     assert dest.complete_up_to(VENUE, ETH, "5m") == T("2025-01-03T12:05Z")
     assert dest.last_bar_time(mark_exchange(VENUE), BTC, "1m") == T("2025-01-03T12:04Z")
+
+
+def test_okx_lists_its_inverse_swaps_and_collects_a_two_coin_config(tmp_path, capsys):
+    """OKX lists linear and inverse swaps: ``universe: all`` stays linear, named inverse swaps of two
+    coins (one wallet each) are collected through the real ccxt okx."""
+    root = tmp_path / "okx"
+    write_synthetic(KlineStore(root, create=True, durable=False),
+                    SynthConfig(instruments=2, timeframe="1m", days=2, seed=5, inverse=True))
+    with LocalExchange(root, start="2025-01-02T12:00:30Z") as ex:
+        src = Source("okx", base_url=ex.url, timeout_ms=GUARD_MS, retry=FAST_RETRY)
+        assert src.instruments() == ["BTC-USD-SWAP", "BTC-USDT-SWAP", "ETH-USD-SWAP", "ETH-USDT-SWAP"]
+        assert src.instruments("inverse") == ["BTC-USD-SWAP", "ETH-USD-SWAP"]
+        strategies = [{"strategy_name": "SmaCross_5_20", "kind": "timing", "instruments": ["BTC-USD-SWAP", "ETH-USD-SWAP"],
+                       "rule_type": "1H", "position": 0.5, "leverage": 1},
+                      {"strategy_name": "RankOnly", "kind": "event", "universe": "all", "rule_type": "1H",
+                       "position": 0.4, "leverage": 1, "rank_factor": "QuoteVolumeMean_6"}]
+        cfg = tmp_path / "okx.yaml"
+        cfg.write_text(yaml.safe_dump({"exchange": "okx", "initial_equity": {"BTC": 1, "ETH": 20},
+                                       "strategies": strategies[:1]}))
+        rc, out = cli(capsys, "data", "update", "--config", str(cfg), "--base-url", ex.url, "--root",
+                      str(tmp_path / "d1"), "--since", "2025-01-02")
+        assert rc == 0, out
+        assert KlineStore(tmp_path / "d1").instruments("okx") == ["BTC-USD-SWAP", "ETH-USD-SWAP"]
+        cfg.write_text(yaml.safe_dump({"exchange": "okx", "strategies": strategies[1:]}))
+        rc, out = cli(capsys, "data", "update", "--config", str(cfg), "--base-url", ex.url, "--root",
+                      str(tmp_path / "d2"), "--since", "2025-01-02")
+        assert rc == 0, out
+        assert KlineStore(tmp_path / "d2").instruments("okx") == ["BTC-USDT-SWAP", "ETH-USDT-SWAP"]  # all: linear
