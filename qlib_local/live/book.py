@@ -84,10 +84,8 @@ class Book:
         last[list(stale & set(self.instruments))] = np.nan
         return last
 
-    def step(self, state: ModelState, close_ms: int, equity: float, stale: set[str] | None = None,
-             coin_usd: dict[str, float] | None = None) -> StepResult:
-        """The due strategies at ``close_ms`` from ``equity`` (USD for a multi-coin account, which
-        needs ``coin_usd``, each coin's USD price, to size each swap in its coin)."""
+    def step(self, state: ModelState, close_ms: int, equity: float, stale: set[str] | None = None) -> StepResult:
+        """The due strategies at ``close_ms`` from ``equity`` (in USD for a multi-coin account)."""
         stale = stale or set()
         close = from_ms(close_ms)
         due = self.due(close)
@@ -102,7 +100,7 @@ class Book:
                     row = row.copy()
                     row[masked] = np.nan if self.cfg.strategy(sid).kind == "timing" else False
                     intents[sid] = row
-        new, targets = self.model.step(state, close, MarketView(prices, intents), equity, coin_usd)
+        new, targets = self.model.step(state, close, MarketView(prices, intents), equity)
         return StepResult(close, due, prices, intents, new, targets, net_targets(targets))
 
 

@@ -183,7 +183,7 @@ class TradingSteps:
         self.ledger.record_equity(name, bar, "before", equity, self.balance_before.avail_eq)
         model_px = {i: float(model[i]) for i in checked} if model is not None else {}
         unpriced = set(stale) | self._check_prices(model_px, typical)
-        self.result = r = book.step(state, bar, equity, unpriced, self.coin_usd or None)
+        self.result = r = book.step(state, bar, equity, unpriced)
         prices = {k: float(v) for k, v in r.prices.items() if pd.notna(v)}
         self.ledger.commit_bar(name, bar, self.run_id, r.due, equity, prices, r.targets, r.state.to_dict(),
                                sorted(unpriced), r.tranche_rows())

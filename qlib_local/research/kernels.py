@@ -19,7 +19,8 @@ Arguments travel as small tuples of arrays so the signatures stay readable:
   USD per coin at each close [T, C], starting wallet per coin [C]. Each coin's PnL, fees and
   funding stay in its wallet; equity, sizing and per-strategy equity are in USD
 - ``fx`` [N]: settlement currency per unit of the sizing currency (1 for one-currency accounts;
-  1 / the coin's USD price for a multi-coin one, whose capital is in USD)
+  1 / the swap's price, USD per coin, for a multi-coin one, whose capital is in USD: an inverse
+  swap's USD amount is then ``amount / ctVal`` contracts whatever the price)
 
 Intent codes (int8): timing -1/0/1 and ``KEEP`` (no information, keep the position);
 event 1 = selected, 0 = not.
@@ -315,8 +316,9 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
         cap = max(equity, 0.0)
         if due[:, t].any():
             before_hold = hold.copy()
-            for i in range(n):
-                fx[i] = 1.0 / usd[t, coin_of[i]]
+            if wallets is not None:
+                for i in range(n):
+                    fx[i] = 1.0 / p[i] if np.isfinite(p[i]) and p[i] > 0 else 1.0
             for s in range(n_s):
                 if due[s, t]:
                     step_strategy(s, params, inst, codes[s, t], p, cap * position[s], state, fx)

@@ -149,16 +149,13 @@ class Model:
     def multi_coin(self) -> bool:
         return self.cfg.multi_coin
 
-    def fx(self, coin_usd: pd.Series | dict | None = None) -> np.ndarray:
+    def fx(self, price: np.ndarray) -> np.ndarray:
         """[N] settlement currency per unit of equity's currency: ones, or for a multi-coin account
-        1 / each instrument's coin price in USD (``coin_usd``: coin -> USD)."""
+        (equity in USD) 1 / each inverse swap's price (USD per coin), as the backtest kernel sizes."""
         if not self.multi_coin:
             return np.ones(len(self.instruments))
-        usd = dict(coin_usd or {})
-        missing = [c for c in self.coins if not (c in usd and np.isfinite(usd[c]) and usd[c] > 0)]
-        if missing:
-            raise ValueError(f"no USD price of {', '.join(missing)} to size its swaps in")
-        return np.array([1.0 / float(usd[self.coins[k]]) for k in self.coin_of], np.float64)
+        ok = np.isfinite(price) & (price > 0)
+        return np.where(ok, 1.0 / np.where(ok, price, 1.0), 1.0)
 
     @property
     def inverse(self) -> bool:
@@ -194,17 +191,16 @@ class Model:
 
     # ------------------------------------------------------------------ step
     def step(self, state: ModelState, close_time: pd.Timestamp | str, view: MarketView,
-             equity_now: float, coin_usd: pd.Series | dict | None = None) -> tuple[ModelState, pd.DataFrame]:
+             equity_now: float) -> tuple[ModelState, pd.DataFrame]:
         """Step every strategy due at ``close_time``; returns the new state and contracts by strategy x instrument.
 
         ``equity_now`` is the account equity before trading at this close (live: from the
-        exchange; backtest: marked to market), in USD for a multi-coin account, which then needs
-        ``coin_usd`` (each coin's USD price) to size each swap in its own coin. Strategies not due
-        keep their holdings.
+        exchange; backtest: marked to market), in USD for a multi-coin account (each swap is sized
+        in its own coin: :meth:`fx`). Strategies not due keep their holdings.
         """
         new = state.copy()
         price = self.prices_array(view.prices)
-        fx = self.fx(coin_usd)
+        fx = self.fx(price)
         cap = max(float(equity_now), 0.0)
         for sid in self.due(close_time):
             s = self.strategies.index(sid)
