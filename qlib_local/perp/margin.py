@@ -88,6 +88,36 @@ def maintenance_margin(q: float, mark: float, ct_val: float, ct_type: int, bound
 
 
 @njit(cache=True)
+def tier_margin(notional: float, bounds: np.ndarray, rates: np.ndarray, cums: np.ndarray, i: int) -> float:
+    """:func:`maintenance_margin` of a position worth ``notional``, from row ``i`` of the
+    stacked [N, K] tiers (:func:`stack_tables`) read in place: slicing a row per call costs
+    a backtest more than the arithmetic."""
+    k_last = bounds.shape[1] - 1
+    k = k_last
+    for j in range(k_last):
+        if notional <= bounds[i, j]:
+            k = j
+            break
+    return max(notional * rates[i, k] - cums[i, k], 0.0)
+
+
+@njit(cache=True)
+def margin_ceiling(bounds: np.ndarray, rates: np.ndarray, cums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per instrument, the highest tier rate and the largest ``-cum`` (0 if none is negative):
+    ``notional x rate + offset`` bounds every tier's margin from above, in floating point too
+    (each operation is monotone), so an account whose equity exceeds the sum is safe
+    without a tier lookup."""
+    n, k_len = bounds.shape
+    rate = np.zeros(n)
+    offset = np.zeros(n)
+    for i in range(n):
+        for k in range(k_len):
+            rate[i] = max(rate[i], rates[i, k])
+            offset[i] = max(offset[i], -cums[i, k])
+    return rate, offset
+
+
+@njit(cache=True)
 def liquidation_price(q: float, ref_px: float, equity: float, other_mm: float, ct_val: float, ct_type: int,
                       bounds: np.ndarray, rates: np.ndarray, cums: np.ndarray) -> float:
     """Price of one position at which the account's equity meets its maintenance margin,

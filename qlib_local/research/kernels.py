@@ -37,7 +37,7 @@ from qlib_local import specs as _specs
 from qlib_local.perp import contracts as _contracts
 from qlib_local.perp import margin as _margin
 from qlib_local.perp.contracts import contracts_for, funding_flow, unit_notional, unit_value
-from qlib_local.perp.margin import maintenance_margin
+from qlib_local.perp.margin import margin_ceiling, tier_margin
 from qlib_local.research import fills as _fills
 from qlib_local.research.fills import fill_cost, key_cache_on
 from qlib_local.specs import LOT_ULPS
@@ -162,20 +162,44 @@ def liquidate_state(state) -> None:
 def margin_call(cur, prev, high, low, ct, ct_type, margin, equity):
     """Equity and maintenance margin at the bar's adverse extremes (each long at its low,
     each short at its high, all at once); returns (equity there, margin there, adverse prices)."""
-    bounds, rates, cums, _ = margin
-    n = cur.shape[0]
-    adv = prev.copy()
+    adv = np.empty_like(prev)
+    notional = np.empty_like(prev)
+    ceiling = margin_ceiling(margin[0], margin[1], margin[2])
+    eq, _ = adverse_equity(cur, prev, high, low, ct, ct_type, equity, ceiling, adv, notional)
+    return eq, adverse_margin(cur, prev, notional, margin), adv
+
+
+@njit(cache=True)
+def adverse_equity(cur, prev, high, low, ct, ct_type, equity, ceiling, adv, notional):
+    """Equity with every position at its adverse extreme, and a ceiling of the maintenance
+    margin there (:func:`qlib_local.perp.margin.margin_ceiling`; infinite when it does not
+    apply); fills ``adv`` with those prices and ``notional`` with each position's notional."""
+    rate, offset = ceiling
+    adv[:] = prev
     eq = equity
-    mm = 0.0
-    for i in range(n):
+    cap = 0.0
+    for i in range(cur.shape[0]):
         if cur[i] == 0.0 or not np.isfinite(prev[i]):
             continue
         x = low[i] if cur[i] > 0 else high[i]
         if np.isfinite(x) and x > 0:
             adv[i] = x
         eq += cur[i] * (unit_value(adv[i], ct[i], ct_type[i]) - unit_value(prev[i], ct[i], ct_type[i]))
-        mm += maintenance_margin(cur[i], adv[i], ct[i], ct_type[i], bounds[i], rates[i], cums[i])
-    return eq, mm, adv
+        n_i = abs(cur[i]) * unit_notional(adv[i], ct[i], ct_type[i])
+        notional[i] = n_i
+        cap += n_i * rate[i] + offset[i] if n_i >= 0.0 else np.inf  # NaN/negative: no ceiling
+    return eq, cap
+
+
+@njit(cache=True)
+def adverse_margin(cur, prev, notional, margin):
+    """The account's maintenance margin there: each held position's tier margin, in order."""
+    bounds, rates, cums, _ = margin
+    mm = 0.0
+    for i in range(cur.shape[0]):
+        if cur[i] != 0.0 and np.isfinite(prev[i]):
+            mm += tier_margin(notional[i], bounds, rates, cums, i)
+    return mm
 
 
 @njit(cache=True)
@@ -238,6 +262,9 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
     fx = np.ones(n)
     before = np.empty(n_s)
     liq = np.zeros(n_c, np.bool_)
+    adv = np.empty(n)  # scratch of the margin check: adverse prices and notionals
+    notional = np.empty(n)
+    ceiling = margin_ceiling(margin[0], margin[1], margin[2])
     for t in range(t_len):
         r = t if record else 0
         p = close[t]
@@ -259,9 +286,10 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
             if not held:
                 continue
             eq_now = init[c] + pnl[:, c].sum()
-            eq_adv, mm_adv, adv = margin_call(cc, prev, high[t], low[t], ct, ct_type, margin, eq_now)
-            if eq_adv > mm_adv:
-                continue
+            eq_adv, cap = adverse_equity(cc, prev, high[t], low[t], ct, ct_type, eq_now, ceiling, adv, notional)
+            # above the ceiling no tier lookup is needed: the margin is at most the ceiling
+            if eq_adv > cap or not eq_adv <= adverse_margin(cc, prev, notional, margin):
+                continue  # safe (NaN equity too, as ever: only an equity at or below the margin liquidates)
             liq[c] = True
             before[:] = pnl[:, c]
             for i in range(n):

@@ -10,7 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from qlib_local.perp import INVERSE, LINEAR, MarginTable, liquidation_price, maintenance_margin, pnl
-from qlib_local.perp.margin import stack_tables
+from qlib_local.perp.margin import margin_ceiling, stack_tables, tier_margin
 
 FLAT = MarginTable.build(flat=0.005)
 TIERS = MarginTable.build([(50_000, 0.004), (250_000, 0.005), (math.inf, 0.01)])
@@ -90,3 +90,31 @@ def test_equity_meets_maintenance_at_the_liquidation_price(q, ref, equity, kind,
     at = eq + pnl(q, ref, p, ct, kind)
     need = mm(q, p, ct, kind, table)
     assert at == pytest.approx(need, rel=1e-6, abs=1e-9 * (abs(eq) + 1))
+
+
+# ascending bounds, rates in any order (a falling rate makes a negative ``cum``)
+_tier_rows = st.lists(st.tuples(st.floats(1.0, 1e7), st.floats(0.0, 0.5)), min_size=1, max_size=5,
+                      unique_by=lambda row: row[0]).map(sorted)
+
+
+@given(tables=st.lists(_tier_rows, min_size=1, max_size=4), notional=st.floats(0.0, 1e8))
+def test_tier_margin_reads_a_stacked_row_exactly_as_maintenance_margin(tables, notional):
+    built = [MarginTable.build(rows) for rows in tables]
+    b, r, c = stack_tables(built)
+    for i, t in enumerate(built):  # linear, ct 1, price 1: notional == |q|
+        assert tier_margin(notional, b, r, c, i) == mm(notional, 1.0, 1.0, LINEAR, t)
+
+
+@given(tables=st.lists(_tier_rows, min_size=1, max_size=4),
+       notionals=st.lists(st.floats(0.0, 1e8), min_size=4, max_size=4))
+def test_the_ceiling_bounds_every_tier_even_where_rates_fall(tables, notionals):
+    """Falling rates make negative ``cums``: the ceiling's offset must still cover them, in
+    floating point, or the backtest's shortcut would skip a liquidation."""
+    built = [MarginTable.build(rows) for rows in tables]
+    b, r, c = stack_tables(built)
+    rate, offset = margin_ceiling(b, r, c)
+    total, cap = 0.0, 0.0
+    for i, n in enumerate(notionals[:len(built)]):
+        total += tier_margin(n, b, r, c, i)
+        cap += n * rate[i] + offset[i]
+    assert total <= cap
