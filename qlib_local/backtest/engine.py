@@ -20,6 +20,7 @@ from qlib_local.research.data import MarketData, align_intents, load_market_data
 from qlib_local.research.fills import fill_cost
 from qlib_local.research.intents import compute_intents
 from qlib_local.research.kernels import FLOW_FUNDING, FLOW_LIQUIDATION, simulate
+from qlib_local.research.kernels_wallets import simulate_wallets
 from qlib_local.research.model import Model, ModelState
 
 
@@ -127,7 +128,7 @@ def run_backtest(cfg: ResearchConfig, store=None, start=None, end=None, data: Ma
         wallets = (model.coin_of, np.ascontiguousarray(coin_usd.to_numpy(np.float64)),
                    np.array([w for _, w in cfg.initial_wallets], np.float64))
         execution = None if cfg.execution.is_default else execution_arrays(cfg, data, model)
-        net, eq_s, eq_before, strat_hold, flows = simulate(*args, execution, wallets)
+        net, eq_s, eq_before, strat_hold, flows = simulate_wallets(*args[:6], wallets, *args[7:], execution)
     elif cfg.execution.is_default:  # the original kernel path, bit for bit
         net, eq_s, eq_before, strat_hold, flows = simulate(*args)
     else:

@@ -15,12 +15,10 @@ Arguments travel as small tuples of arrays so the signatures stay readable:
 - ``market`` ([T, N] on the base timeline): close, high, low, mark, funding rate (0 = none)
 - ``state``: hold [S, N], last_signal [S, N], tranches [S, H, N], tranche_value [S, H], steps [S],
   members [S, H, N] (int8: selected at the slot's last roll, what ``keep`` compares with)
-- ``wallets`` (COIN-M accounts of several coins, else None): coin of each instrument [N] (int),
-  USD per coin at each close [T, C], starting wallet per coin [C]. Each coin's PnL, fees and
-  funding stay in its wallet; equity, sizing and per-strategy equity are in USD
-- ``fx`` [N]: settlement currency per unit of the sizing currency (1 for one-currency accounts;
-  1 / the swap's price, USD per coin, for a multi-coin one, whose capital is in USD: an inverse
-  swap's USD amount is then ``amount / ctVal`` contracts whatever the price)
+- ``fx`` [N]: settlement currency per unit of the sizing currency (ones for one-currency accounts;
+  a COIN-M account of several coins, whose capital is in USD, has 1 / each swap's price: an
+  inverse swap's USD amount is then ``amount / ctVal`` contracts; see
+  :mod:`qlib_local.research.kernels_wallets`)
 
 Intent codes (int8): timing -1/0/1 and ``KEEP`` (no information, keep the position);
 event 1 = selected, 0 = not.
@@ -203,37 +201,23 @@ def adverse_margin(cur, prev, notional, margin):
 
 
 @njit(cache=True)
-def liquidate_coin(state, coin_of, c) -> None:
-    """A multi-coin account's wallet ``c`` was liquidated: its instruments' holdings and tranches
-    are gone, the other coins' positions stay (each wallet margins only its own swaps)."""
-    hold, _, tranche, _, _, members = state
-    for i in range(hold.shape[1]):
-        if coin_of[i] == c:
-            hold[:, i] = 0.0
-            tranche[:, :, i] = 0.0
-            members[:, :, i] = 0
-
-
-@njit(cache=True)
 def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippage, state, record, margin_on,
-             execution=None, wallets=None):
+             execution=None):
     """Walk the base-bar timeline; at each close (in this order):
 
-    1. liquidation: with ``margin_on``, if a wallet's equity at the bar's adverse extremes is at
-       or below the maintenance margin there, every position it margins is closed at those
-       prices with the liquidation fee; equity below zero is absorbed (the venue's insurance fund);
+    1. liquidation: with ``margin_on``, if equity at the bar's adverse extremes is at or
+       below the maintenance margin there, every position is closed at those prices with
+       the liquidation fee; equity below zero is absorbed (the venue's insurance fund);
     2. mark to market at the close;
     3. funding: positions held at a funding time receive ``-value at mark x rate``;
     4. step the due strategies, net, fill the difference at close x (1 ± slippage), taker fee
        (or, given ``execution``, by :func:`qlib_local.research.fills.fill_cost`).
 
-    One wallet in the settlement currency, or with ``wallets`` one per coin, valued in USD at
-    each close (see the module docstring). Fees, funding and liquidation losses are attributed
-    to strategies: fees in proportion to each one's position change, funding and losses by its
-    own contracts. Returns net contracts [T, N], per-strategy equity [T, S], account equity
-    before trading [T], per-strategy contracts [T, S, N] (when ``record``) and per-strategy cash
-    flows [T, S, 3] (fee, funding, liquidation; summed into row 0 unless ``record``); with
-    ``wallets`` equity and flows are in USD.
+    Fees, funding and liquidation losses are attributed to strategies: fees in proportion
+    to each one's position change, funding and losses by its own contracts. Returns net
+    contracts [T, N], per-strategy equity [T, S], account equity before trading [T],
+    per-strategy contracts [T, S, N] (when ``record``) and per-strategy cash flows
+    [T, S, 3] (fee, funding, liquidation; summed into row 0 unless ``record``).
     """
     close, high, low, mark, funding = market
     ct, ct_type, _ = inst
@@ -242,111 +226,80 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
     liq_fee = margin[3]
     t_len, n = close.shape
     n_s = due.shape[0]
-    if wallets is None:
-        coin_of = np.zeros(n, np.int64)
-        usd = np.ones((t_len, 1))
-        init = np.full(1, init_equity)
-    else:
-        coin_of, usd, init = wallets
-    n_c = init.shape[0]
     net = np.zeros((t_len, n))
     eq_strat = np.empty((t_len, n_s))
     eq_before = np.empty(t_len)
     strat_hold = np.zeros((t_len if record else 1, n_s, n))
     flows = np.zeros((t_len if record else 1, n_s, 3))
-    pnl = np.zeros((n_s, n_c))
+    pnl = np.zeros(n_s)
     cur = np.zeros(n)
-    cur_c = np.zeros(n)
     prev = np.full(n, np.nan)
     old = np.empty(n_s)
-    fx = np.ones(n)
-    before = np.empty(n_s)
-    liq = np.zeros(n_c, np.bool_)
+    fx = np.ones(n)  # one currency: capital is in the settlement currency
     adv = np.empty(n)  # scratch of the margin check: adverse prices and notionals
     notional = np.empty(n)
     ceiling = margin_ceiling(margin[0], margin[1], margin[2])
     for t in range(t_len):
         r = t if record else 0
         p = close[t]
-        liq[:] = False
-        for c in range(n_c if margin_on else 0):
+        liquidated = False
+        if margin_on:
             held = False
-            if n_c == 1:  # one wallet: every position (no copy, the first one found will do)
-                cc = cur
-                for i in range(n):
-                    if cur[i] != 0.0:
-                        held = True
-                        break
-            else:
-                cc = cur_c
-                for i in range(n):
-                    cur_c[i] = cur[i] if coin_of[i] == c else 0.0
-                    if cur_c[i] != 0.0:
-                        held = True
-            if not held:
-                continue
-            eq_now = init[c] + pnl[:, c].sum()
-            eq_adv, cap = adverse_equity(cc, prev, high[t], low[t], ct, ct_type, eq_now, ceiling, adv, notional)
-            # above the ceiling no tier lookup is needed: the margin is at most the ceiling
-            if eq_adv > cap or not eq_adv <= adverse_margin(cc, prev, notional, margin):
-                continue  # safe (NaN equity too, as ever: only an equity at or below the margin liquidates)
-            liq[c] = True
-            before[:] = pnl[:, c]
             for i in range(n):
-                if cc[i] == 0.0 or not np.isfinite(prev[i]):
-                    continue
-                move = unit_value(adv[i], ct[i], ct_type[i]) - unit_value(prev[i], ct[i], ct_type[i])
-                cost = liq_fee[i] * abs(cc[i]) * unit_notional(adv[i], ct[i], ct_type[i])
-                gross = 0.0
-                for s in range(n_s):
-                    gross += abs(hold[s, i])
-                for s in range(n_s):
-                    if hold[s, i] != 0.0:
-                        pnl[s, c] += hold[s, i] * move - cost * abs(hold[s, i]) / gross
-            total = init[c] + pnl[:, c].sum()
-            if total < 0.0:  # the loss beyond the wallet is not the trader's
-                loss = 0.0
-                for s in range(n_s):
-                    loss += max(before[s] - pnl[s, c], 0.0)
-                for s in range(n_s):
-                    if loss > 0.0:
-                        pnl[s, c] += -total * max(before[s] - pnl[s, c], 0.0) / loss
-            for s in range(n_s):
-                flows[r, s, FLOW_LIQUIDATION] += (pnl[s, c] - before[s]) * usd[t, c]
+                if cur[i] != 0.0:
+                    held = True
+                    break
+            if held:
+                eq_now = init_equity + pnl.sum()
+                eq_adv, cap = adverse_equity(cur, prev, high[t], low[t], ct, ct_type, eq_now, ceiling, adv, notional)
+                # above the ceiling no tier lookup is needed: the margin is at most the ceiling
+                if not eq_adv > cap and eq_adv <= adverse_margin(cur, prev, notional, margin):
+                    liquidated = True
+                    before = pnl.copy()
+                    for i in range(n):
+                        if cur[i] == 0.0 or not np.isfinite(prev[i]):
+                            continue
+                        move = unit_value(adv[i], ct[i], ct_type[i]) - unit_value(prev[i], ct[i], ct_type[i])
+                        cost = liq_fee[i] * abs(cur[i]) * unit_notional(adv[i], ct[i], ct_type[i])
+                        gross = 0.0
+                        for s in range(n_s):
+                            gross += abs(hold[s, i])
+                        for s in range(n_s):
+                            if hold[s, i] != 0.0:
+                                pnl[s] += hold[s, i] * move - cost * abs(hold[s, i]) / gross
+                    total = init_equity + pnl.sum()
+                    if total < 0.0:  # the loss beyond the account is not the trader's
+                        loss = 0.0
+                        for s in range(n_s):
+                            loss += max(before[s] - pnl[s], 0.0)
+                        for s in range(n_s):
+                            if loss > 0.0:
+                                pnl[s] += -total * max(before[s] - pnl[s], 0.0) / loss
+                    for s in range(n_s):
+                        flows[r, s, FLOW_LIQUIDATION] += pnl[s] - before[s]
+                    cur[:] = 0.0
+                    liquidate_state(state)
+        if not liquidated:
             for i in range(n):
-                if coin_of[i] == c:
-                    cur[i] = 0.0
-            if n_c == 1:
-                liquidate_state(state)
-            else:
-                liquidate_coin(state, coin_of, c)
-        for i in range(n):
-            c = coin_of[i]
-            if not liq[c] and np.isfinite(prev[i]) and np.isfinite(p[i]) and p[i] != prev[i]:
-                move = unit_value(p[i], ct[i], ct_type[i]) - unit_value(prev[i], ct[i], ct_type[i])
-                for s in range(n_s):
-                    if hold[s, i] != 0.0:
-                        pnl[s, c] += hold[s, i] * move
+                if np.isfinite(prev[i]) and np.isfinite(p[i]) and p[i] != prev[i]:
+                    move = unit_value(p[i], ct[i], ct_type[i]) - unit_value(prev[i], ct[i], ct_type[i])
+                    for s in range(n_s):
+                        if hold[s, i] != 0.0:
+                            pnl[s] += hold[s, i] * move
         for i in range(n):
             rate = funding[t, i]
             if rate != 0.0 and cur[i] != 0.0 and np.isfinite(rate):
-                c = coin_of[i]
                 m = mark[t, i] if np.isfinite(mark[t, i]) else p[i]
                 for s in range(n_s):
                     if hold[s, i] != 0.0:
                         f = funding_flow(hold[s, i], m, rate, ct[i], ct_type[i])
-                        pnl[s, c] += f
-                        flows[r, s, FLOW_FUNDING] += f * usd[t, c]
-        equity = 0.0
-        for c in range(n_c):
-            equity += (init[c] + pnl[:, c].sum()) * usd[t, c]
+                        pnl[s] += f
+                        flows[r, s, FLOW_FUNDING] += f
+        equity = init_equity + pnl.sum()
         eq_before[t] = equity
         cap = max(equity, 0.0)
         if due[:, t].any():
             before_hold = hold.copy()
-            if wallets is not None:
-                for i in range(n):
-                    fx[i] = 1.0 / p[i] if np.isfinite(p[i]) and p[i] > 0 else 1.0
             for s in range(n_s):
                 if due[s, t]:
                     step_strategy(s, params, inst, codes[s, t], p, cap * position[s], state, fx)
@@ -367,18 +320,14 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
                         cost = slip + abs(d) * unit_notional(fill, ct[i], ct_type[i]) * fee
                     else:
                         cost = fill_cost(execution, t, i, d, close, high, low, ct[i], ct_type[i], fee, slippage)[0]
-                    c = coin_of[i]
                     for s in range(n_s):
                         share = cost * old[s] / gross
-                        pnl[s, c] -= share
-                        flows[r, s, FLOW_FEE] -= share * usd[t, c]
+                        pnl[s] -= share
+                        flows[r, s, FLOW_FEE] -= share
                 cur[i] = target
         net[t] = cur
         for s in range(n_s):
-            acc = 0.0
-            for c in range(n_c):
-                acc += (init[c] * position[s] + pnl[s, c]) * usd[t, c]
-            eq_strat[t, s] = acc
+            eq_strat[t, s] = init_equity * position[s] + pnl[s]
         if record:
             strat_hold[t] = hold
         for i in range(n):
