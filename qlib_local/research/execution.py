@@ -13,7 +13,8 @@ fee) bit for bit; anything else makes a backtest pay for liquidity:
   if one of the next ``deadline_bars`` base bars trades THROUGH it by a tick (a buy: low <= limit - tick);
   at each close before the deadline where the book moved it is re-priced to the new bid/ask, as live
   re-prices (the first bar after a placing counts by its close only); otherwise, as live would, it
-  goes to market at the deadline bar's close (the market model above, taker fee), and the move from the decision's close to that fill is charged as a cost.
+  goes to market at the deadline bar's close (the market model above, taker fee), and the move
+  from the decision's close to that fill is charged as a cost.
 
 Live (``qlib_local.live.maker``) reads the same section, so an account trades the style its
 backtest modelled: ``maker_first`` rests a post-only order at the best bid/ask, re-prices it
