@@ -185,6 +185,12 @@ def test_live_matches_backtest_with_order_styles(accounts_file, kit, exchange, l
            for r in orders if not r.parent and r.attempt == 1}
     assert got == want
     assert set(want.values()) == ({"maker_first"} if case == "maker_first" else {"market", "maker_first"})
+    # closes are reduce-only on the exchange, market orders and maker children alike; opens never
+    leg = {r.cl_ord_id: r.leg for r in orders if r.ord_type != PARENT_TYPE}
+    sent = [o for o in acct.orders.values() if o.cl_ord_id in leg]
+    assert len(sent) == len(leg) and {o.reduce_only for o in sent if leg[o.cl_ord_id] == "close"} == {True}
+    assert not any(o.reduce_only for o in sent if leg[o.cl_ord_id] == "open")
+    assert {o.ord_type for o in sent if leg[o.cl_ord_id] == "close"} >= {"post_only"}
     moved = np.abs(np.diff(bt.strategy_positions[:STYLE_BARS], axis=0)) > 0
     assert moved.all(axis=1).any()  # some orders net both strategies' moves: the rule decides between them
     diff = np.abs(before - bt.equity_before.to_numpy()[:STYLE_BARS])
