@@ -100,7 +100,7 @@ class StrategyConfig:
     blacklist: tuple[str, ...] = ()
     rebalance: str = ""  # keep | resize; empty: the kind's default (DEFAULT_REBALANCE)
     min_trade: float = 0.0  # a same-sign re-size below this share of the position is not made
-    execution: Execution = Execution()  # its order style: its own block over the account's (styles.py nets them)
+    execution: Execution | None = None  # its own block over the account's, resolved at load; None: the account's
     strategy: Strategy | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -136,16 +136,21 @@ class ResearchConfig:
         """Every instrument any strategy may hold, sorted (the account's columns)."""
         return sorted({i for s in self.strategies for i in s.instruments})
 
+    def strategy_execution(self, s: StrategyConfig) -> Execution:
+        """The style strategy ``s`` trades in: its own block (fields it did not set inherited at load),
+        else the account's."""
+        return s.execution if s.execution is not None else self.execution
+
     @property
     def styles(self) -> tuple[Execution, ...]:
         """The distinct order styles: 0 is the account's block, then each strategy's own, in config order."""
-        return tuple(dict.fromkeys([self.execution, *(s.execution for s in self.strategies)]))
+        return tuple(dict.fromkeys([self.execution, *(self.strategy_execution(s) for s in self.strategies)]))
 
     @property
     def style_of(self) -> np.ndarray:
         """Each strategy's index into :attr:`styles` (int64 [S], what ``order_styles`` takes)."""
         styles = self.styles
-        return np.array([styles.index(s.execution) for s in self.strategies], np.int64)
+        return np.array([styles.index(self.strategy_execution(s)) for s in self.strategies], np.int64)
 
     @property
     def default_fills(self) -> bool:
@@ -366,7 +371,8 @@ def _strategy(
     _num(where, "leverage", leverage)
     rebalance = _rebalance(f"{where}.rebalance", e.get("rebalance", account[0])) or DEFAULT_REBALANCE[kind]
     min_trade = _num(where, "min_trade", e["min_trade"]) if "min_trade" in e else account[1]
-    execution = parse_execution(e.get("execution"), ConfigError, account_execution, f"{where}.execution")
+    execution = (parse_execution(e["execution"], ConfigError, account_execution, f"{where}.execution")
+                 if e.get("execution") is not None else None)
     return StrategyConfig(
         id=str(e.get("id", name)), strategy_name=name, kind=kind, rule_type=rule, offset=offset_name(off_ms),
         position=position, leverage=leverage, instruments=tuple(insts), strategy=strategy, rebalance=rebalance,

@@ -36,10 +36,25 @@ def test_a_strategy_block_inherits_every_field_it_does_not_set(hourly_store, exa
     cfg = load_config(write_cfg(raw), hourly_store)
     account = Execution(style="maker_first", spread=0.1, deadline_bars=3, reprice_s=30.0)
     timing, event = cfg.strategies
-    assert cfg.execution == account and timing.execution == account  # no block: the account's, whole
+    assert cfg.execution == account and timing.execution is None  # no block: the account's, whole
+    assert cfg.strategy_execution(timing) == account
     assert event.execution == Execution(style="market", spread=0.1, impact=0.2, deadline_bars=3, reprice_s=30.0)
     assert cfg.styles == (account, event.execution) and cfg.style_of.tolist() == [0, 1]
     assert not cfg.default_fills
+
+
+def test_replacing_the_account_block_reaches_strategies_without_their_own(hourly_store, example_raw, write_cfg):
+    """A program swapping the account's block (a bench, a notebook) changes the style of every strategy
+    without its own block; a strategy's own block was resolved at load and stays."""
+    from dataclasses import replace
+
+    raw = copy.deepcopy(example_raw)
+    raw["strategies"][1]["execution"] = {"style": "maker_first"}
+    cfg = load_config(write_cfg(raw), hourly_store)
+    maker = Execution(style="maker_first", spread=0.2)
+    swapped = replace(cfg, execution=Execution(spread=0.2))
+    assert swapped.styles == (Execution(spread=0.2), Execution(style="maker_first"))
+    assert swapped.style_of.tolist() == [0, 1] and maker not in swapped.styles
 
 
 def test_blocks_equal_to_the_account_add_no_style(hourly_store, example_raw, write_cfg):
