@@ -212,6 +212,7 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
     cur = np.zeros(n)
     prev = np.full(n, np.nan)
     old = np.empty(n_s)
+    order_style = np.zeros(n, np.int64)  # each instrument's style at this close (index into execution[0])
     for t in range(t_len):
         r = t if record else 0
         p = close[t]
@@ -276,7 +277,8 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
                 if due[s, t]:
                     step_strategy(s, params, inst, codes[s, t], p, cap * position[s], state)
             if execution is not None:
-                order_style = order_styles(hold - before_hold, execution[1])
+                if len(execution[0]) > 1:  # one style: every order is in it (no netting rule to apply)
+                    order_style = order_styles(hold - before_hold, execution[1])
             for i in range(n):
                 target = 0.0
                 gross = 0.0
