@@ -276,9 +276,8 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
             for s in range(n_s):
                 if due[s, t]:
                     step_strategy(s, params, inst, codes[s, t], p, cap * position[s], state)
-            if execution is not None:
-                if len(execution[0]) > 1:  # one style: every order is in it (no netting rule to apply)
-                    order_style = order_styles(hold - before_hold, execution[1])
+            if execution is not None and len(execution[0]) > 1:  # one style: no netting rule to apply
+                order_style = order_styles(hold - before_hold, execution[1])
             for i in range(n):
                 target = 0.0
                 gross = 0.0
