@@ -4,7 +4,7 @@ Strategies may override the account's ``execution`` block (``research.config``);
 netted, so each instrument's order takes ONE style, chosen by the backtest's own rule
 (:func:`qlib_local.research.styles.order_styles` on the strategies' change of contracts at this
 close). Market-style orders go out first (at once, as the backtest fills them at the close), then
-each group of maker_first orders sharing the same live policy (reprice, deadline, fallback).
+the maker_first ones, all together, each on its style's live policy (reprice, deadline, fallback).
 """
 
 from __future__ import annotations
