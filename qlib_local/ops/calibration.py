@@ -243,7 +243,10 @@ def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int
     strategies_path.write_text(yaml.safe_dump(copy.deepcopy(strategies)))
     store = KlineStore(root)
     cfg = load_config(strategies_path, store)
-    ex_cfg = cfg.execution
+    if len(cfg.styles) > 1:  # a per-style measure: one style, whoever trades
+        raise ValueError(f"calibration measures one style at a time; {cfg.path} has {len(cfg.styles)} "
+                         "(strategies with their own execution blocks)")
+    ex_cfg = cfg.styles[0]
     end_ms = start_ms + (n_bars - 1) * bar_ms
     bt_cost, bt_value, res = backtest_cost(cfg, store, start_ms - bar_ms, end_ms,
                                            end_ms + ex_cfg.deadline_bars * bar_ms)

@@ -111,3 +111,12 @@ def test_a_deadline_past_the_next_decision_is_refused(replay, tmp_path):
     with pytest.raises(ValueError, match="deadline_bars 2: a maker order decided earlier still rests"):
         calibrate(root, strategies(insts, {"style": "maker_first", "spread": 0.05, "deadline_bars": 2}), START,
                   N_BARS, tmp_path / "w")
+
+
+def test_a_config_with_several_styles_is_refused(replay, tmp_path):
+    root, insts = replay
+    raw = strategies(insts, MARKET)
+    raw["strategies"][1]["execution"] = {"style": "maker_first"}
+    with pytest.raises(ValueError, match="one style at a time"):
+        calibrate(root, raw, START, N_BARS, tmp_path / "w")
+    assert not (tmp_path / "w" / "ledger").exists()  # refused before any paper run
