@@ -8,6 +8,7 @@ import numpy as np
 import yaml
 
 from qlib_local.ledger import Ledger
+from qlib_local.live import report
 from qlib_local.live.maker import PARENT_TYPE, MakerPolicy
 from qlib_local.live.styles import group_orders, instrument_styles
 from qlib_local.live.types import OrderRequest
@@ -63,3 +64,4 @@ def test_two_maker_policies_rest_side_by_side_after_the_market_orders(accounts_f
             assert start <= sent[o.cl_ord_id].c_time <= start + 1_800_000
             assert sent[o.cl_ord_id].u_time <= start + 1_800_000
     assert s.net_positions() == {k: v for k, v in s.result.net.items() if v != 0}
+    assert set(report.execution_table(s)["style"]) == {"maker_first"}  # what the run's notebook shows
