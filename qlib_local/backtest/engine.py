@@ -128,7 +128,8 @@ def run_backtest(cfg: ResearchConfig, store=None, start=None, end=None, data: Ma
 
 def execution_arrays(cfg: ResearchConfig, data: MarketData, model: Model) -> tuple:
     """The kernel's ``execution`` tuple: style, spread, impact, maker fee, deadline, tick [N],
-    liquidity [T, N] (contracts traded per base bar: base volume / ctVal, inverse quote volume / ctVal)."""
+    liquidity [T, N] (contracts traded per base bar: base volume / ctVal, inverse quote volume / ctVal),
+    twap [4] (slices, window bars, min notional, slice style; see :mod:`qlib_local.research.fills`)."""
     ex, insts = cfg.execution, model.instruments
     tick = np.array([s.tick_sz for s in model.specs], np.float64)
 
@@ -138,8 +139,9 @@ def execution_arrays(cfg: ResearchConfig, data: MarketData, model: Model) -> tup
         return frame.reindex(index=data.index, columns=insts).to_numpy(np.float64)
 
     liquidity = np.where(model.ct_type == INVERSE, arr(data.quote_volume), arr(data.volume)) / model.ct_val
+    twap = np.array([ex.twap_slices, ex.twap_window_bars, ex.twap_min_notional, ex.slice_code], np.float64)
     return (ex.code, float(ex.spread), float(ex.impact), float(cfg.fees.maker), int(ex.deadline_bars), tick,
-            np.ascontiguousarray(liquidity))
+            np.ascontiguousarray(liquidity), twap)
 
 
 def fill_prices(close: np.ndarray, delta: np.ndarray, slippage: float) -> np.ndarray:
