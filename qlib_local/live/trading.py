@@ -34,6 +34,7 @@ from qlib_local.live.execution import ExecPolicy, ExecReport, Executor
 from qlib_local.live.funding import FUNDING_LOOKBACK_MS, record_funding
 from qlib_local.live.maker import ClockFactory, MakerFirst, MakerPolicy, VenueClock
 from qlib_local.live.planning import Plan, Skip, plan_orders
+from qlib_local.live.twap import run_twap
 from qlib_local.live.types import Balance, PositionInfo
 from qlib_local.live.venue import Venue
 from qlib_local.research import ModelState
@@ -272,6 +273,8 @@ class TradingSteps:
         further round is market: it only completes what the exchange still does not hold."""
         assert self.plan_ is not None and self.book is not None and self.venue is not None
         style = self.book.cfg.execution
+        if style.style == "twap":
+            return run_twap(self, ex, bar, since)
         if style.style != "maker_first":
             return ex.execute(bar, self.plan_.orders, since)
         policy = MakerPolicy(int(style.reprice_s * 1000), style.live_deadline_ms(EXCHANGE_TIMEFRAMES[self.book.base_tf]),

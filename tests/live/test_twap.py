@@ -1,0 +1,198 @@
+"""The twap order style on each venue's local exchange, through the real clients.
+
+Slices are released on the exchange's clock; these tests drive it (``DrivenClock`` moves the local
+exchange's stepped clock to each moment the style waits for), so when each slice went out and
+which bars a resting maker slice saw is fixed, never a matter of wall-clock slack.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+
+import numpy as np
+import pytest
+from tests_support import until
+
+from qlib_local.ledger import Ledger
+from qlib_local.live import report
+from qlib_local.live.twap import PARENT_TYPE, slice_child_id, slice_of, slice_times
+from qlib_local.live.types import OrderRequest
+from qlib_local.timeframes import HOUR_MS, from_ms
+
+from .conftest import ACCOUNT, bar
+from .test_maker import session, with_execution
+from .test_validate_run import run_refused
+
+TWAP = {"style": "twap", "twap_slices": 4, "twap_window_bars": 1}  # market slices 15 exchange minutes apart
+
+
+def twap_family(led: Ledger, bar_ts: int) -> tuple[dict, dict]:
+    """The bar's twap parents, and each one's children."""
+    rows = led.orders(ACCOUNT, bar_ts=bar_ts)
+    parents = {o.cl_ord_id: o for o in rows if o.ord_type == PARENT_TYPE}
+    kids = defaultdict(list)
+    for o in rows:
+        if o.parent:
+            kids[o.parent].append(o)
+    return parents, kids
+
+
+def exchange_orders(exchange) -> dict:
+    acct = exchange.accounts[ACCOUNT]
+    return {o.cl_ord_id: o for o in acct.orders.values()}
+
+
+def test_market_slices_go_out_at_their_times_under_ids_derived_from_the_parent(accounts_file, exchange):
+    path = accounts_file()
+    with_execution(path, TWAP)
+    exchange.clock.set(bar(0) + 1_000)
+    s, clock = session(path, exchange, bar(0))
+    assert s.run() == "ok", s.error
+    times = slice_times(bar(0), 4, HOUR_MS)
+    assert clock.waits == times[1:]  # slice 0 at once, then each slice exactly at its time, nothing else
+    led = Ledger(path.parent / "ledger" / "alice.sqlite")
+    parents, kids = twap_family(led, bar(0))
+    assert parents and set(kids) == set(parents) and len(parents) == len(s.plan_.orders)
+    fills = led.fills(ACCOUNT)
+    on_exchange = exchange_orders(exchange)
+    for pid, p in parents.items():
+        assert p.state == "filled" and p.acc_fill_sz == pytest.approx(p.sz)
+        ks = sorted(kids[pid], key=lambda k: k.cl_ord_id)
+        assert [k.cl_ord_id for k in ks] == [slice_child_id(pid, k, 0, "taker") for k in range(4)]
+        assert sum(k.acc_fill_sz for k in ks) == pytest.approx(p.sz)  # the parent whole, never more
+        assert max(k.sz for k in ks) - min(k.sz for k in ks) <= 2 * s.specs[p.inst_id].lot_sz + 1e-9  # even slices
+        for k in ks:
+            assert k.ord_type == "market" and k.side == p.side and k.reduce_only == p.reduce_only
+            assert on_exchange[k.cl_ord_id].reduce_only == p.reduce_only
+            ts = fills.loc[fills["cl_ord_id"] == k.cl_ord_id, "ts"]
+            assert len(ts) and (ts == max(times[slice_of(k.cl_ord_id)], bar(0) + 1_000)).all()  # at its slice time
+    assert set(on_exchange) == {k.cl_ord_id for ks in kids.values() for k in ks}  # only children went out
+    assert s.net_positions() == {k: v for k, v in s.result.net.items() if v != 0}
+    t = report.execution_table(s).set_index("parent")  # the run's notebook: each parent with its children
+    assert set(t.index) == set(parents) and (t["children"] == 4).all()
+    assert np.allclose(t["filled"], t["planned"])
+    assert t["shortfall_bps"].notna().all() and (t["fees"] > 0).all() and (t["maker_share"] == 0).all()
+    c = report.children_table(s)
+    assert len(c) == 4 * len(parents) and sorted(set(c["slice"])) == [0, 1, 2, 3]
+    assert c["shortfall_bps"].notna().all() and (c["fee"] > 0).all()
+
+
+def test_under_the_threshold_an_order_goes_as_one_market_order(accounts_file, exchange):
+    path = accounts_file()
+    with_execution(path, {**TWAP, "twap_min_notional": 1e9})
+    exchange.clock.set(bar(0) + 1_000)
+    s, clock = session(path, exchange, bar(0))
+    assert s.run() == "ok", s.error
+    assert clock.waits == []  # nothing sliced: nothing waits
+    led = Ledger(path.parent / "ledger" / "alice.sqlite")
+    rows = led.orders(ACCOUNT, bar_ts=bar(0))
+    assert rows and all(o.ord_type == "market" and not o.parent for o in rows)
+    assert (report.execution_table(s)["children"] == 1).all()
+
+
+def test_maker_slices_rest_until_the_next_slice_then_market(accounts_file, exchange):
+    path = accounts_file()
+    with_execution(path, {**TWAP, "twap_slices": 2, "twap_window_bars": 2, "twap_slice_style": "maker_first",
+                          "reprice_s": 900})
+    exchange.clock.set(bar(0) + 1_000)
+    s, clock = session(path, exchange, bar(0))
+    assert s.run() == "ok", s.error
+    assert bar(1) in clock.waits and max(clock.waits) == bar(2)  # slice 1 at bar 1; everything over at bar 2
+    led = Ledger(path.parent / "ledger" / "alice.sqlite")
+    parents, kids = twap_family(led, bar(0))
+    assert parents
+    on_exchange = exchange_orders(exchange)
+    for pid, p in parents.items():
+        assert p.state == "filled" and sum(k.acc_fill_sz for k in kids[pid]) == pytest.approx(p.sz)
+        for k in kids[pid]:
+            n, r = slice_of(k.cl_ord_id), int(k.cl_ord_id[22], 36)
+            kind = "maker" if k.ord_type == "post_only" else "taker"
+            assert k.cl_ord_id == slice_child_id(pid, n, r, kind)
+            placed = on_exchange[k.cl_ord_id]
+            assert bar(1) <= placed.c_time <= bar(2) if n == 1 else bar(0) < placed.c_time <= bar(1)  # its own hour
+        by_slice = defaultdict(list)
+        for k in kids[pid]:
+            by_slice[slice_of(k.cl_ord_id)].append(int(k.cl_ord_id[22], 36))
+        for rounds in by_slice.values():
+            assert sorted(rounds) == list(range(len(rounds)))  # one child per round, none twice
+    t = report.execution_table(s)
+    assert t["maker_share"].between(0, 1).all() and t["maker_share"].max() > 0
+    assert not [o for o in on_exchange.values() if o.state in ("live", "partially_filled")]
+
+
+def test_closing_and_reducing_slices_are_reduce_only(accounts_file, exchange, venue, insts, q):
+    """A position the targets do not want (bought by hand): its close leg's slices are all reduceOnly."""
+    path = accounts_file()
+    with_execution(path, TWAP)
+    exchange.clock.set(bar(0) + 1_000)
+    manual = OrderRequest(cl_ord_id="manual1", inst_id=insts.XRP, side="buy", sz=q(insts.XRP, 40))
+    assert venue.place_batch([manual], "net_mode")[0].ok
+    s, _ = session(path, exchange, bar(0))
+    assert s.run() == "ok", s.error
+    led = Ledger(path.parent / "ledger" / "alice.sqlite")
+    parents, kids = twap_family(led, bar(0))
+    closing = [p for p in parents.values() if p.leg == "close"]
+    assert closing and any(p.inst_id == insts.XRP for p in closing)
+    on_exchange = exchange_orders(exchange)
+    for p in closing:
+        assert p.reduce_only and len(kids[p.cl_ord_id]) == 4
+        assert all(on_exchange[k.cl_ord_id].reduce_only for k in kids[p.cl_ord_id])
+    assert s.net_positions() == {k: v for k, v in s.result.net.items() if v != 0}
+
+
+@pytest.mark.every_kit
+def test_killed_between_slices_the_rerun_resumes_and_doubles_no_child(accounts_file, exchange, tmp_path):
+    path = accounts_file()
+    with_execution(path, TWAP)
+    exchange.clock.set(bar(0) + 1_000)
+    # the CLI run waits on the exchange's server time, which stands still: it sends slice 0 and waits
+    proc = subprocess.Popen([sys.executable, "-m", "qlib_local", "live", "run", ACCOUNT, "--accounts", str(path),
+                             "--at", from_ms(bar(0)).isoformat(), "--in-process"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    led = Ledger(tmp_path / "ledger" / "alice.sqlite")
+
+    def slice0_done() -> bool:
+        if not (tmp_path / "ledger" / "alice.sqlite").exists():
+            return False
+        parents, kids = twap_family(led, bar(0))
+        return bool(parents) and all(len(kids[p]) == 1 and kids[p][0].state == "filled" for p in parents)
+
+    until(slice0_done, "slice 0 of every parent filled")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    first, _ = twap_family(led, bar(0))
+    assert {p.state for p in first.values()} == {"working"}
+
+    s, clock = session(path, exchange, bar(0))
+    assert s.run() == "ok", s.error
+    assert clock.waits == slice_times(bar(0), 4, HOUR_MS)[1:]  # the original schedule, resumed
+    parents, kids = twap_family(led, bar(0))
+    for pid in first:  # closed as interrupted, with what slice 0 filled
+        assert parents[pid].state == "canceled" and parents[pid].acc_fill_sz == pytest.approx(kids[pid][0].acc_fill_sz)
+    again = {p: o for p, o in parents.items() if p not in first}
+    assert again and all(o.attempt == 2 and o.state == "filled" and "resumes" in (o.msg or "") for o in again.values())
+    slices = defaultdict(list)  # (instrument, leg) -> slices sent, over both attempts
+    for pid, o in parents.items():
+        for k in kids[pid]:
+            slices[(o.inst_id, o.leg)].append(slice_of(k.cl_ord_id))
+    assert all(sorted(v) == [0, 1, 2, 3] for v in slices.values())  # every slice once: none doubled, none lost
+    placed = [o.cl_ord_id for o in exchange.accounts[ACCOUNT].orders.values()]
+    assert len(placed) == len(set(placed)) == sum(len(v) for v in slices.values())
+    assert s.net_positions() == {k: v for k, v in s.result.net.items() if v != 0}  # the targets, not more
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"style": "twap", "twap_slices": 1}, "execution.twap_slices"),
+    ({"style": "twap", "twap_slices": 37}, "execution.twap_slices"),
+    ({"style": "twap", "twap_window_bars": 0}, "execution.twap_window_bars"),
+    ({"style": "twap", "twap_min_notional": -5}, "execution.twap_min_notional"),
+    ({"style": "twap", "twap_slice_style": "twap"}, "execution.twap_slice_style"),
+])
+def test_bad_twap_fields_are_one_error_line_and_nothing_written(accounts_file, bad, message):
+    path = accounts_file()
+    with_execution(path, bad)
+    run_refused(path, ACCOUNT, message=message)
