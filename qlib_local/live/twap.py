@@ -105,6 +105,7 @@ class Job:
     dead: bool = False  # a child was rejected or its outcome is unknown: no further slice
     busy: bool = False
     resumes: list[str] = field(default_factory=list)
+    after: Job | None = None  # the close leg of the same position (a flip): its share goes first
 
     @property
     def pending(self) -> bool:
@@ -142,6 +143,10 @@ class Twap(MakerFirst):
         big = [p for p in parents if not self.quote_notional(p) < self.tw.min_notional]  # unknown price: sliced
         small = [p for p in parents if p not in big]
         jobs = [self._job(p, bar_ts, now) for p in big]
+        legs = {(j.parent.inst_id, j.parent.pos_side, j.parent.leg): j for j in jobs}
+        for (inst, pos_side, leg), j in legs.items():
+            if leg == "open" and (c := legs.get((inst, pos_side, "close"))) is not None:
+                self._chain(c, j)
         one = self.tw.slice_style == "maker_first"
         ex.ledger.add_orders([replace(order_row(j.parent, ex.account, bar_ts, ex.run_id), ord_type=PARENT_TYPE,
                                       state="working", msg=self._plan_text(j)) for j in jobs]
@@ -173,6 +178,17 @@ class Twap(MakerFirst):
         return Job(p, ks, [max(times[k], now) if first >= n else times[k] for k in ks],
                    cumulative(p.sz, len(ks), lot), lot, min_sz, resumes=sorted(earlier))
 
+    @staticmethod
+    def _chain(c: Job, o: Job) -> None:
+        """A flip of one position (net mode): one schedule over both legs, the close's share first, so an
+        opening slice never takes the position a reduce-only slice is about to close (the close's slices
+        and times; a maker opening slice waits until the close is done, its share made up by the next)."""
+        o.slices, o.times = list(c.slices), list(c.times)
+        total = cumulative(c.parent.sz + o.parent.sz, len(c.slices), c.lot)
+        c.targets = [min(x, c.parent.sz) for x in total]
+        o.targets = [round(max(0.0, x - c.parent.sz), 12) for x in total]
+        o.after = c
+
     def _plan_text(self, j: Job) -> str:
         head = f"twap: slices {j.slices[0]}..{j.slices[-1]} of {self.tw.slices}, {self.tw.slice_style}"
         return head + (f"; resumes {', '.join(j.resumes)}" if j.resumes else "")
@@ -203,9 +219,13 @@ class Twap(MakerFirst):
     def _release(self, due: list[Job], now: int, rep: ExecReport) -> list[Slice]:
         """The due slice of each job: market children sent and polled at once, maker slices returned."""
         market, makers = [], []
-        for j in due:
+        for j in sorted(due, key=lambda j: j.parent.leg != "close"):  # closing legs first (sent first, too)
             k, sz = j.slices[j.released], j.due_size()
             j.released += 1
+            if j.after is not None and (j.after.dead or (self.tw.slice_style == "maker_first" and (
+                    j.after.busy or j.after.filled < j.after.parent.sz - j.lot / 2))):
+                j.dead = j.after.dead
+                continue  # the close of this position is not done: this opening share waits for the next slice
             if sz < j.min_sz - 1e-12:
                 continue  # nothing (or less than the venue's minimum) due: the next slice makes it up
             if self.tw.slice_style == "market":

@@ -124,23 +124,37 @@ def test_maker_slices_rest_until_the_next_slice_then_market(accounts_file, excha
     assert not [o for o in on_exchange.values() if o.state in ("live", "partially_filled")]
 
 
-def test_closing_and_reducing_slices_are_reduce_only(accounts_file, exchange, venue, insts, q):
-    """A position the targets do not want (bought by hand): its close leg's slices are all reduceOnly."""
+def test_closing_and_reducing_slices_are_reduce_only_and_a_flip_closes_first(accounts_file, exchange, venue, insts, q):
+    """Short positions the targets do not want (sold by hand): each close leg's slices are all reduceOnly,
+    and where the target is long (a flip) the close leg's share goes before the opening one's."""
     path = accounts_file()
     with_execution(path, TWAP)
     exchange.clock.set(bar(0) + 1_000)
-    manual = OrderRequest(cl_ord_id="manual1", inst_id=insts.XRP, side="buy", sz=q(insts.XRP, 40))
-    assert venue.place_batch([manual], "net_mode")[0].ok
+    for k, inst in enumerate(sorted(vars(insts).values())):
+        manual = OrderRequest(cl_ord_id=f"manual{k}", inst_id=inst, side="sell", sz=q(inst, 6))
+        assert venue.place_batch([manual], "net_mode")[0].ok
     s, _ = session(path, exchange, bar(0))
     assert s.run() == "ok", s.error
     led = Ledger(path.parent / "ledger" / "alice.sqlite")
     parents, kids = twap_family(led, bar(0))
     closing = [p for p in parents.values() if p.leg == "close"]
-    assert closing and any(p.inst_id == insts.XRP for p in closing)
+    assert closing
     on_exchange = exchange_orders(exchange)
+    fills = led.fills(ACCOUNT)
+    flips = 0
     for p in closing:
-        assert p.reduce_only and len(kids[p.cl_ord_id]) == 4
-        assert all(on_exchange[k.cl_ord_id].reduce_only for k in kids[p.cl_ord_id])
+        assert p.reduce_only and p.state == "filled" and kids[p.cl_ord_id]
+        assert all(on_exchange[k.cl_ord_id].reduce_only and k.state == "filled" for k in kids[p.cl_ord_id])
+        opening = [o for o in parents.values() if o.leg == "open" and o.inst_id == p.inst_id]
+        if opening:
+            flips += 1
+            assert not opening[0].reduce_only and opening[0].state == "filled"
+            ts = fills.set_index("cl_ord_id")["ts"]
+            closed = max(ts[k.cl_ord_id] for k in kids[p.cl_ord_id])
+            assert all(ts[k.cl_ord_id] >= closed for k in kids[opening[0].cl_ord_id])  # the close first
+            assert sum(len(kids[o.cl_ord_id]) for o in (p, opening[0])) <= 4 + 1  # one schedule over both legs
+    assert flips > 0
+    assert not [o for o in led.orders(ACCOUNT, bar_ts=bar(0)) if o.state == "rejected"]
     assert s.net_positions() == {k: v for k, v in s.result.net.items() if v != 0}
 
 
