@@ -106,6 +106,7 @@ class Job:
     busy: bool = False
     resumes: list[str] = field(default_factory=list)
     after: Job | None = None  # the close leg of the same position (a flip): its share goes first
+    twin: Job | None = None  # (a close leg) the opening leg after it
 
     @property
     def pending(self) -> bool:
@@ -180,14 +181,15 @@ class Twap(MakerFirst):
 
     @staticmethod
     def _chain(c: Job, o: Job) -> None:
-        """A flip of one position (net mode): one schedule over both legs, the close's share first, so an
-        opening slice never takes the position a reduce-only slice is about to close (the close's slices
-        and times; a maker opening slice waits until the close is done, its share made up by the next)."""
+        """A flip of one position (net mode): one schedule over both legs (the close's slices and times),
+        the close's share first, so an opening slice never takes the position a reduce-only slice is about
+        to close: in the slice where the position crosses zero the closing share goes at market, then the
+        opening share; an opening share whose close is behind waits for the next slice."""
         o.slices, o.times = list(c.slices), list(c.times)
         total = cumulative(c.parent.sz + o.parent.sz, len(c.slices), c.lot)
         c.targets = [min(x, c.parent.sz) for x in total]
         o.targets = [round(max(0.0, x - c.parent.sz), 12) for x in total]
-        o.after = c
+        o.after, c.twin = c, o
 
     def _plan_text(self, j: Job) -> str:
         head = f"twap: slices {j.slices[0]}..{j.slices[-1]} of {self.tw.slices}, {self.tw.slice_style}"
@@ -217,42 +219,50 @@ class Twap(MakerFirst):
                 active[:] = [w for w in active if w not in done]
 
     def _release(self, due: list[Job], now: int, rep: ExecReport) -> list[Slice]:
-        """The due slice of each job: market children sent and polled at once, maker slices returned."""
-        market, makers = [], []
-        for j in sorted(due, key=lambda j: j.parent.leg != "close"):  # closing legs first (sent first, too)
-            k, sz = j.slices[j.released], j.due_size()
-            j.released += 1
-            if j.after is not None and (j.after.dead or (self.tw.slice_style == "maker_first" and (
-                    j.after.busy or j.after.filled < j.after.parent.sz - j.lot / 2))):
-                j.dead = j.after.dead
-                continue  # the close of this position is not done: this opening share waits for the next slice
-            if sz < j.min_sz - 1e-12:
-                continue  # nothing (or less than the venue's minimum) due: the next slice makes it up
-            if self.tw.slice_style == "market":
-                j.children += 1
-                market.append((j, replace(j.parent, cl_ord_id=slice_child_id(
-                    j.parent.cl_ord_id, k, 0, "taker", self.ex.venue.caps.id_rule), sz=sz, px=None,
-                    parent=j.parent.cl_ord_id, ord_type="market")))
-            else:
-                j.busy = True
-                last = j.released == len(j.slices)
-                end = self._end_of(k)
-                deadline = min(now + self.policy.deadline_ms, max(end, now))
-                makers.append(Slice(replace(j.parent, sz=sz), self.lots.get(j.parent.inst_id, 1.0), k=k,
-                                    deadline=deadline, last=last, job=j))
-        if market:
-            sub = ExecReport()
-            orders = [o for _, o in market]
-            self.ex.send(orders, sub)
-            self.ex.poll([o for o in orders if o.cl_ord_id in sub.acks], sub)
-            for j, o in market:
-                st = sub.statuses.get(o.cl_ord_id)
-                if st is not None and st.final:
-                    j.filled += st.acc_fill_sz
+        """The due slice of each job, closing legs first: market children sent and polled at once (the
+        closing legs' before the opening legs' are looked at), maker slices returned."""
+        makers = []
+        for leg in ("close", "open"):
+            market = []
+            for j in [j for j in due if j.parent.leg == leg]:
+                k, sz = j.slices[j.released], j.due_size()
+                j.released += 1
+                after = j.after
+                if after is not None and (after.dead or after.busy
+                                          or after.filled < after.targets[j.released - 1] - j.lot / 2):
+                    j.dead = after.dead
+                    continue  # the close of this position is behind: this opening share waits for the next slice
+                if sz < j.min_sz - 1e-12:
+                    continue  # nothing (or less than the venue's minimum) due: the next slice makes it up
+                twin = j.twin
+                crossing = twin is not None and twin.targets[j.released - 1] > twin.filled + j.lot / 2
+                if self.tw.slice_style == "market" or crossing:  # a flip's closing share goes at once
+                    j.children += 1
+                    market.append((j, replace(j.parent, cl_ord_id=slice_child_id(
+                        j.parent.cl_ord_id, k, 0, "taker", self.ex.venue.caps.id_rule), sz=sz, px=None,
+                        parent=j.parent.cl_ord_id, ord_type="market")))
                 else:
-                    j.dead = True  # rejected, not placed or unknown: the engine named it; no further slice
-            rep.merge(sub)
+                    j.busy = True
+                    deadline = min(now + self.policy.deadline_ms, max(self._end_of(k), now))
+                    makers.append(Slice(replace(j.parent, sz=sz), self.lots.get(j.parent.inst_id, 1.0), k=k,
+                                        deadline=deadline, last=j.released == len(j.slices), job=j))
+            self._send_market(market, rep)
         return makers
+
+    def _send_market(self, market: list[tuple[Job, OrderRequest]], rep: ExecReport) -> None:
+        if not market:
+            return
+        sub = ExecReport()
+        orders = [o for _, o in market]
+        self.ex.send(orders, sub)
+        self.ex.poll([o for o in orders if o.cl_ord_id in sub.acks], sub)
+        for j, o in market:
+            st = sub.statuses.get(o.cl_ord_id)
+            if st is not None and st.final:
+                j.filled += st.acc_fill_sz
+            else:
+                j.dead = True  # rejected, not placed or unknown: the engine named it; no further slice
+        rep.merge(sub)
 
     def _child(self, w: Work, kind: str, px: float | None) -> OrderRequest:
         if not isinstance(w, Slice) or w.job is None:
