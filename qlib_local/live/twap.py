@@ -205,7 +205,9 @@ class Twap(MakerFirst):
             now = self.clock.now_ms()
             active += self._release([j for j in jobs if j.pending and not j.busy and j.times[j.released] <= now],
                                     now, rep)
-            self._place([w for w in active if now < w.deadline and (w.job is None or w.round < PER_SLICE - 1)], rep)
+            todo = [w for w in active if now < w.deadline and (w.job is None or w.round < PER_SLICE - 1)]
+            if todo:
+                self._place(todo, rep)
             wake = [j.times[j.released] for j in jobs if j.pending and not j.busy]
             wake += [w.deadline for w in active] + ([now + self.policy.reprice_ms] if active else [])
             if not wake:

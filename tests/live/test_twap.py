@@ -19,6 +19,8 @@ from tests_support import until
 
 from qlib_local.ledger import Ledger
 from qlib_local.live import report
+from qlib_local.live.clordid import child_id
+from qlib_local.live.maker import PARENT_TYPE as MAKER_PARENT
 from qlib_local.live.twap import PARENT_TYPE, slice_child_id, slice_of, slice_times
 from qlib_local.live.types import OrderRequest
 from qlib_local.timeframes import HOUR_MS, from_ms
@@ -94,6 +96,25 @@ def test_under_the_threshold_an_order_goes_as_one_market_order(accounts_file, ex
     assert (report.execution_table(s)["children"] == 1).all()
 
 
+def test_under_the_threshold_maker_slices_make_one_maker_first_parent(accounts_file, exchange):
+    path = accounts_file()
+    with_execution(path, {**TWAP, "twap_min_notional": 1e9, "twap_slice_style": "maker_first", "reprice_s": 900})
+    exchange.clock.set(bar(0) + 1_000)
+    s, clock = session(path, exchange, bar(0))
+    assert s.run() == "ok", s.error
+    assert clock.waits and clock.waits[-1] == bar(1) + 1_000  # the maker's own deadline (1 bar), not a slice's
+    led = Ledger(path.parent / "ledger" / "alice.sqlite")
+    rows = led.orders(ACCOUNT, bar_ts=bar(0))
+    parents = {o.cl_ord_id: o for o in rows if not o.parent}
+    assert parents and {o.ord_type for o in parents.values()} == {MAKER_PARENT}
+    for o in rows:
+        if o.parent:
+            r = int(o.cl_ord_id[21:23], 36)
+            assert o.cl_ord_id == child_id(o.parent, r, "maker" if o.ord_type == "post_only" else "taker")
+    assert all(p.state == "filled" for p in parents.values())
+    assert s.net_positions() == {k: v for k, v in s.result.net.items() if v != 0}
+
+
 def test_maker_slices_rest_until_the_next_slice_then_market(accounts_file, exchange):
     path = accounts_file()
     with_execution(path, {**TWAP, "twap_slices": 2, "twap_window_bars": 2, "twap_slice_style": "maker_first",
@@ -159,43 +180,55 @@ def test_closing_and_reducing_slices_are_reduce_only_and_a_flip_closes_first(acc
 
 
 @pytest.mark.every_kit
-def test_killed_between_slices_the_rerun_resumes_and_doubles_no_child(accounts_file, exchange, tmp_path):
+@pytest.mark.parametrize("slices", ["market", "maker_first"])
+def test_killed_between_slices_the_rerun_resumes_and_doubles_no_child(accounts_file, exchange, tmp_path, slices):
+    """Market slices: killed after slice 0 filled. Maker slices: killed while slice 0's makers rest (the
+    exchange's clock stands still, so they stay resting). The rerun resumes at slice 1 either way."""
     path = accounts_file()
-    with_execution(path, TWAP)
+    with_execution(path, {**TWAP, "twap_slice_style": slices, "reprice_s": 600})
     exchange.clock.set(bar(0) + 1_000)
     # the CLI run waits on the exchange's server time, which stands still: it sends slice 0 and waits
     proc = subprocess.Popen([sys.executable, "-m", "qlib_local", "live", "run", ACCOUNT, "--accounts", str(path),
                              "--at", from_ms(bar(0)).isoformat(), "--in-process"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     led = Ledger(tmp_path / "ledger" / "alice.sqlite")
+    acct = exchange.accounts[ACCOUNT]
 
-    def slice0_done() -> bool:
+    def slice0_out() -> bool:
         if not (tmp_path / "ledger" / "alice.sqlite").exists():
             return False
         parents, kids = twap_family(led, bar(0))
-        return bool(parents) and all(len(kids[p]) == 1 and kids[p][0].state == "filled" for p in parents)
+        if slices == "market":
+            return bool(parents) and all(len(kids[p]) == 1 and kids[p][0].state == "filled" for p in parents)
+        resting = {o.parent for o in led.orders(ACCOUNT, bar_ts=bar(0)) if o.parent and o.cl_ord_id in acct.cl_ord_ids
+                   and acct.orders[acct.cl_ord_ids[o.cl_ord_id]].state == "live"}
+        return bool(parents) and resting == set(parents)
 
-    until(slice0_done, "slice 0 of every parent filled")
+    until(slice0_out, "slice 0 of every parent out")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
-    first, _ = twap_family(led, bar(0))
+    first, first_kids = twap_family(led, bar(0))
     assert {p.state for p in first.values()} == {"working"}
 
     s, clock = session(path, exchange, bar(0))
     assert s.run() == "ok", s.error
-    assert clock.waits == slice_times(bar(0), 4, HOUR_MS)[1:]  # the original schedule, resumed
+    assert set(slice_times(bar(0), 4, HOUR_MS)[1:]) <= set(clock.waits)  # the original schedule, resumed
     parents, kids = twap_family(led, bar(0))
-    for pid in first:  # closed as interrupted, with what slice 0 filled
-        assert parents[pid].state == "canceled" and parents[pid].acc_fill_sz == pytest.approx(kids[pid][0].acc_fill_sz)
+    for pid in first:  # closed as interrupted, with what slice 0 filled; its makers cancelled
+        assert parents[pid].state == "canceled"
+        assert parents[pid].acc_fill_sz == pytest.approx(sum(k.acc_fill_sz for k in kids[pid]))
+        assert all(k.state in ("filled", "canceled") and slice_of(k.cl_ord_id) == 0 for k in kids[pid])
+        assert len(kids[pid]) == len(first_kids[pid])  # nothing sent under the killed parent since
     again = {p: o for p, o in parents.items() if p not in first}
     assert again and all(o.attempt == 2 and o.state == "filled" and "resumes" in (o.msg or "") for o in again.values())
-    slices = defaultdict(list)  # (instrument, leg) -> slices sent, over both attempts
+    slices_sent = defaultdict(set)  # (instrument, leg) -> slices with a child, over both attempts
     for pid, o in parents.items():
-        for k in kids[pid]:
-            slices[(o.inst_id, o.leg)].append(slice_of(k.cl_ord_id))
-    assert all(sorted(v) == [0, 1, 2, 3] for v in slices.values())  # every slice once: none doubled, none lost
-    placed = [o.cl_ord_id for o in exchange.accounts[ACCOUNT].orders.values()]
-    assert len(placed) == len(set(placed)) == sum(len(v) for v in slices.values())
+        ks = {slice_of(k.cl_ord_id) for k in kids[pid]}
+        assert pid in first or 0 not in ks  # the rerun never sends slice 0 again
+        slices_sent[(o.inst_id, o.leg)] |= ks
+    assert slices_sent and all(v <= {0, 1, 2, 3} and 0 in v for v in slices_sent.values())
+    placed = [o.cl_ord_id for o in acct.orders.values()]
+    assert len(placed) == len(set(placed)) == sum(len(v) for v in kids.values())  # every child once, only children
     assert s.net_positions() == {k: v for k, v in s.result.net.items() if v != 0}  # the targets, not more
 
 
