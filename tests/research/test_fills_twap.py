@@ -11,6 +11,8 @@ import pytest
 
 from qlib_local.backtest import run_backtest
 from qlib_local.research import load_config
+from qlib_local.research.config import ConfigError
+from qlib_local.research.execution import parse_execution
 from qlib_local.research.fills import fill_cost
 
 CLOSE = np.array([[100.0], [101.0], [99.0], [102.0], [98.0]])
@@ -114,3 +116,28 @@ def test_a_twap_backtest_prices_every_order_by_its_slices(hourly_store, example_
     pnl = (held * c.diff().fillna(0.0) * res.model.ct_val).sum(axis=1)
     per_bar = orders.assign(cost=costs).groupby("timestamp")["cost"].sum().reindex(c.index, fill_value=0.0)
     np.testing.assert_allclose(res.equity["total"], res.config.initial_equity + (pnl - per_bar).cumsum(), rtol=1e-9)
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"twap_slices": 1}, "execution.twap_slices: must be >= 2, got 1"),
+    ({"twap_slices": 37}, "execution.twap_slices: must be <= 36, got 37"),
+    ({"twap_slices": 2.5}, "execution.twap_slices: expected an integer, got 2.5"),
+    ({"twap_window_bars": 0}, "execution.twap_window_bars: must be >= 1, got 0"),
+    ({"twap_window_bars": True}, "execution.twap_window_bars: expected an integer, got True"),
+    ({"twap_min_notional": -5}, "execution.twap_min_notional: must be >= 0, got -5"),
+    ({"twap_min_notional": float("inf")}, "execution.twap_min_notional"),
+    ({"twap_min_notional": "100"}, "execution.twap_min_notional: expected a number"),
+    ({"twap_slice_style": "twap"}, "execution.twap_slice_style: must be one of market, maker_first, got 'twap'"),
+    ({"twap_slice": 4}, "execution: expected a mapping of"),
+])
+def test_bad_twap_fields_are_refused(bad, message):
+    with pytest.raises(ConfigError) as e:
+        parse_execution({"style": "twap", **bad}, ConfigError)
+    assert message in str(e.value)
+
+
+def test_twap_fields_parse():
+    ex = parse_execution({"style": "twap", "twap_slices": 6, "twap_window_bars": 3, "twap_min_notional": 5000,
+                          "twap_slice_style": "maker_first"}, ConfigError)
+    assert (ex.style, ex.twap_slices, ex.twap_window_bars, ex.twap_min_notional, ex.slice_code) == ("twap", 6, 3, 5000, 1)
+    assert isinstance(ex.twap_slices, int) and isinstance(ex.twap_window_bars, int) and not ex.is_default
