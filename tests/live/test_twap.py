@@ -145,6 +145,28 @@ def test_maker_slices_rest_until_the_next_slice_then_market(accounts_file, excha
     assert not [o for o in on_exchange.values() if o.state in ("live", "partially_filled")]
 
 
+def test_fallback_leave_hands_each_slices_rest_on_and_names_what_the_last_left(accounts_file, exchange):
+    """Maker slices resting 60 exchange seconds (no bar closes: nothing fills) under ``fallback: leave``:
+    each slice's rest goes to the next slice, the last one's is left and the instrument named."""
+    path = accounts_file()
+    with_execution(path, {**TWAP, "twap_slice_style": "maker_first", "reprice_s": 30, "deadline_s": 60,
+                          "fallback": "leave"})
+    exchange.clock.set(bar(0) + 1_000)
+    s, _ = session(path, exchange, bar(0))
+    assert s.run() == "ok", s.error
+    led = Ledger(path.parent / "ledger" / "alice.sqlite")
+    parents, kids = twap_family(led, bar(0))
+    assert parents and all(p.state == "canceled" and p.acc_fill_sz == 0 for p in parents.values())
+    for pid, p in parents.items():
+        sizes = {slice_of(k.cl_ord_id): k.sz for k in kids[pid] if int(k.cl_ord_id[22], 36) == 0}
+        assert sorted(sizes) == [0, 1, 2, 3] and sizes[3] == pytest.approx(p.sz)  # the last slice: all of it
+        assert all(k.ord_type == "post_only" and k.state == "canceled" for k in kids[pid])  # no market child
+    assert s.net_positions() == {}
+    assert set(s.untraded) == {p.inst_id for p in parents.values()}
+    assert all("fallback: leave" in why for why in s.untraded.values())
+    assert (led.events(ACCOUNT, s.run_id)["kind"] == "twap_left").sum() == len(s.untraded)
+
+
 def test_closing_and_reducing_slices_are_reduce_only_and_a_flip_closes_first(accounts_file, exchange, venue, insts, q):
     """Short positions the targets do not want (sold by hand): each close leg's slices are all reduceOnly,
     and where the target is long (a flip) the close leg's share goes before the opening one's."""
