@@ -276,7 +276,7 @@ def plan_sweep(config: str | Path | dict, grid: Any, store: Any = None, plugins:
         keep = [_strategy_index(raw, sid, "strategies") for sid in strategies]
         raw["strategies"] = [raw["strategies"][k] for k in sorted(set(keep))]
         base = parse_config(raw, store=listed, plugins=plugins, path=path)
-    if not base.execution.is_default:  # the batch kernel runs the default fill model only
+    if not base.default_fills:  # the batch kernel runs the default fill model only (every strategy's too)
         raise GridError("execution: sweeps and walk-forward use the default fill model (style market, spread 0, "
                         "impact 0); run_backtest applies the others")
     axes = parse_grid(grid, raw, base)

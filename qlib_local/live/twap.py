@@ -36,8 +36,8 @@ from qlib_local.live.execution import ExecReport, Executor, order_row
 from qlib_local.live.maker import PARENT_TYPE as MAKER_PARENT
 from qlib_local.live.maker import ExchangeClock, MakerFirst, MakerPolicy, VenueClock, Work
 from qlib_local.live.types import OrderRequest
+from qlib_local.research.execution import Execution
 from qlib_local.specs import InstrumentSpec
-from qlib_local.timeframes import EXCHANGE_TIMEFRAMES
 
 if TYPE_CHECKING:
     from qlib_local.live.trading import TradingSteps
@@ -299,18 +299,20 @@ class Twap(MakerFirst):
         self._finish(singles)
 
 
-def run_twap(s: TradingSteps, ex: Executor, bar: int, since: int) -> ExecReport:
-    """The plan's first round in the twap style (``TradingSteps._first_round``): slices on the exchange's
+def twap_policy(ex: Execution, base_ms: int) -> TwapPolicy:
+    """The live twap policy of an ``execution`` block (``base_ms``: the base bar)."""
+    return TwapPolicy(ex.twap_slices, ex.twap_window_bars * base_ms, ex.twap_min_notional, ex.twap_slice_style,
+                      MakerPolicy(int(ex.reprice_s * 1000), ex.live_deadline_ms(base_ms), ex.fallback))
+
+
+def run_twap(s: TradingSteps, ex: Executor, bar: int, since: int, policy: TwapPolicy,
+             orders: list[OrderRequest]) -> ExecReport:
+    """One group of the plan in the twap style (``TradingSteps._first_round``): slices on the exchange's
     clock; what a maker slice left (``fallback: leave``) is named as not traded."""
-    assert s.plan_ is not None and s.book is not None and s.venue is not None
-    style = s.book.cfg.execution
-    base = EXCHANGE_TIMEFRAMES[s.book.base_tf]
-    policy = TwapPolicy(style.twap_slices, style.twap_window_bars * base, style.twap_min_notional,
-                        style.twap_slice_style,
-                        MakerPolicy(int(style.reprice_s * 1000), style.live_deadline_ms(base), style.fallback))
+    assert s.venue is not None
     clock = s.exchange_clock(s.venue) if s.exchange_clock else VenueClock(s.venue)
     twap = Twap(ex, clock, policy, s.specs, dict(s.last_px))
-    rep = twap.execute(bar, s.plan_.orders, since)
+    rep = twap.execute(bar, orders, since)
     for inst, sz in sorted(twap.left.items()):
         why = f"{sz:g} contracts left unfilled at the twap's last slice (fallback: leave)"
         s.event("warning", "twap_left", f"{inst}: {why}")

@@ -11,7 +11,9 @@ exchange in paper mode, the exchange's book set to the backtest's ``execution`` 
 * paper: from the ledger's fills, ``signed (fill price - the close the model traded at)`` plus
   the fees the exchange booked, over the same notional measure.
 
-The two must agree within :data:`TOLERANCE` (``paper / backtest``). The mapping of the models,
+The two must agree within :data:`TOLERANCE` (``paper / backtest``). A ``maker_first`` deadline of
+more than one base bar needs strategies deciding less often than that (e.g. a 3H rule on 1H base
+bars, ``deadline_bars: 2``): a run's makers must be done before the next decision, as live's are. The mapping of the models,
 and why the backtest stays on the conservative side where they differ, is in :func:`book_for`.
 This module lives in ops (not live/, which must not import the local exchange).
 """
@@ -261,8 +263,13 @@ def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int
         clock = DrivenClock(ex)
         for k in range(n_bars):
             at = start_ms + k * bar_ms
-            if ex.clock.now_ms() < at + 1_000:
-                ex.clock.set(at + 1_000)  # one second after the close
+            if ex.clock.now_ms() > at + 1_000:  # the last run's makers rested past this close (deadline_bars > 1)
+                if res.model.due(from_ms(at)):
+                    raise ValueError(f"execution.deadline_bars {ex_cfg.deadline_bars}: a maker order decided earlier "
+                                     f"still rests at the close {from_ms(at)}, where a strategy is due; a deadline "
+                                     "must end before the strategies' next close")
+                continue  # no strategy is due: nothing to decide here
+            ex.clock.set(at + 1_000)  # one second after the close
             s = LiveSession(acct, keys, at=at, repo=work, pace=False, exchange_clock=lambda venue: clock)
             if s.run() != "ok":
                 raise RuntimeError(f"paper run at {from_ms(at)} failed: {s.error}")

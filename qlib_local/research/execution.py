@@ -11,8 +11,10 @@ fee) bit for bit; anything else makes a backtest pay for liquidity:
 * ``maker_first``: a limit on the passive side of that book, close -+ half-spread (the close
   itself when spread is 0; not rounded to the tick); it fills there, earning the maker fee, only
   if one of the next ``deadline_bars`` base bars trades THROUGH it by a tick (a buy: low <= limit - tick);
-  otherwise, as live would, it goes to market at the deadline bar's close (the market model above,
-  taker fee), and the move from the decision's close to that fill is charged as a cost.
+  at each close before the deadline where the book moved it is re-priced to the new bid/ask, as live
+  re-prices (the first bar after a placing counts by its close only); otherwise, as live would, it
+  goes to market at the deadline bar's close (the market model above, taker fee), and the move
+  from the decision's close to that fill is charged as a cost.
 
 * ``twap``: an order of at least ``twap_min_notional`` (quote currency at the decision's close;
   0: every order) is cut into ``twap_slices`` equal slices; slice ``k`` goes at the base bar
@@ -25,11 +27,15 @@ backtest modelled: ``maker_first`` rests a post-only order at the best bid/ask, 
 every ``reprice_s`` seconds of the exchange's clock while the book moves away, and at the
 deadline (``deadline_s``, default ``deadline_bars`` base bars) sends what is left as market,
 or leaves it (``fallback: leave``, live only: the backtest always completes at market).
+
+A strategy may carry its own ``execution`` block: the fields it sets override the account's
+(the config's top-level block), the rest are inherited. Net orders take one style each, by
+:func:`qlib_local.research.styles.order_styles`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from qlib_local.config_values import Bounds, number
@@ -79,23 +85,26 @@ class Execution:
         return SLICE_STYLES.index(self.twap_slice_style)
 
 
-def parse_execution(raw: Any, error: type[QlibError]) -> Execution:
-    """The ``execution`` mapping, every value checked; ``None`` is the default."""
+def parse_execution(raw: Any, error: type[QlibError], base: Execution | None = None,
+                    where: str = "execution") -> Execution:
+    """The ``execution`` mapping at ``where``, every value checked; a field not given is ``base``'s
+    (a strategy's block inherits the account's; ``base`` None: the defaults). ``None``: ``base``."""
+    base = base or Execution()
     if raw is None:
-        return Execution()
+        return base
     if not isinstance(raw, dict) or set(raw) - FIELDS:
-        raise error(f"execution: expected a mapping of {', '.join(sorted(FIELDS))}, got {raw!r}")
-    style = raw.get("style", "market")
+        raise error(f"{where}: expected a mapping of {', '.join(sorted(FIELDS))}, got {raw!r}")
+    style = raw.get("style", base.style)
     if style not in STYLES:
-        raise error(f"execution.style: must be one of {', '.join(STYLES)}, got {style!r}")
-    fallback = raw.get("fallback", "market")
+        raise error(f"{where}.style: must be one of {', '.join(STYLES)}, got {style!r}")
+    fallback = raw.get("fallback", base.fallback)
     if fallback not in FALLBACKS:
-        raise error(f"execution.fallback: must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
-    slice_style = raw.get("twap_slice_style", "market")
+        raise error(f"{where}.fallback: must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
+    slice_style = raw.get("twap_slice_style", base.twap_slice_style)
     if slice_style not in SLICE_STYLES:
-        raise error(f"execution.twap_slice_style: must be one of {', '.join(SLICE_STYLES)}, got {slice_style!r}")
-    vals: dict[str, Any] = {k: number(f"execution.{k}", raw[k], BOUNDS[k], error) for k in BOUNDS if k in raw}
+        raise error(f"{where}.twap_slice_style: must be one of {', '.join(SLICE_STYLES)}, got {slice_style!r}")
+    vals: dict[str, Any] = {k: number(f"{where}.{k}", raw[k], BOUNDS[k], error) for k in BOUNDS if k in raw}
     for k in INTEGERS:
         if k in vals:
             vals[k] = int(vals[k])
-    return Execution(style=style, fallback=fallback, twap_slice_style=slice_style, **vals)
+    return replace(base, style=style, fallback=fallback, twap_slice_style=slice_style, **vals)

@@ -80,8 +80,15 @@ def style_fill(style, spread, impact, maker, deadline, tick, liquidity, t, i, d,
         for u in range(t + 1, last + 1):
             # the bar the order is placed in (t + 1) only by its close: live rests the order after
             # that bar opened, and the local exchange fills only from bars opened after the order
-            # (the conservative side: a range does not say whether its extreme came first)
-            x = close[u, i] if u == t + 1 else (low[u, i] if d > 0 else high[u, i])
+            # (the conservative side: a range does not say whether its extreme came first).
+            # Live re-prices to the new best at each close before the deadline (the book moved):
+            # that order too rests from after bar u opened, so again only u's close counts.
+            fresh = u == t + 1
+            if u > t + 1 and np.isfinite(close[u - 1, i]):
+                moved = close[u - 1, i] - sgn * half_spread(spread, tick[i], high[u - 1, i], low[u - 1, i])
+                fresh = moved != lim
+                lim = moved
+            x = close[u, i] if fresh else (low[u, i] if d > 0 else high[u, i])
             if np.isfinite(x) and ((d > 0 and x <= lim - edge) or (d < 0 and x >= lim + edge)):
                 return lim, maker
         if last > t:  # not filled by the deadline: market at the deadline bar's close
