@@ -15,6 +15,7 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+import yaml
 from tests_support import until
 
 from qlib_local.ledger import Ledger
@@ -165,6 +166,33 @@ def test_fallback_leave_hands_each_slices_rest_on_and_names_what_the_last_left(a
     assert set(s.untraded) == {p.inst_id for p in parents.values()}
     assert all("fallback: leave" in why for why in s.untraded.values())
     assert (led.events(ACCOUNT, s.run_id)["kind"] == "twap_left").sum() == len(s.untraded)
+
+
+def test_a_mixed_account_sends_market_orders_then_its_twap_group(accounts_file, exchange):
+    """The account trades market, the timing strategy twap: each instrument's order takes its style by
+    the backtest's rule; the market ones go out at once, the twap ones as slices after them."""
+    path = accounts_file()
+    strategies = path.parent / "strategies.yaml"
+    raw = yaml.safe_load(strategies.read_text())
+    raw["strategies"][0]["execution"] = TWAP  # SmaCross: twap; RankOnly: the account's market
+    strategies.write_text(yaml.safe_dump(raw))
+    exchange.clock.set(bar(0) + 1_000)
+    s, clock = session(path, exchange, bar(0))
+    assert s.run() == "ok", s.error
+    styles = s.book.cfg.styles
+    led = Ledger(path.parent / "ledger" / "alice.sqlite")
+    parents, kids = twap_family(led, bar(0))
+    rows = led.orders(ACCOUNT, bar_ts=bar(0))
+    twap_insts = {o.inst_id for o in s.plan_.orders if styles[s.order_style[o.inst_id]].style == "twap"}
+    market_insts = {o.inst_id for o in s.plan_.orders} - twap_insts
+    assert twap_insts and market_insts, (twap_insts, market_insts)  # both styles in this run
+    assert {p.inst_id for p in parents.values()} == twap_insts and all(len(kids[p]) == 4 for p in parents)
+    plain = [o for o in rows if not o.parent and o.ord_type == "market"]
+    assert {o.inst_id for o in plain} == market_insts
+    first_slice = min(o.created_at for ks in kids.values() for o in ks)
+    assert all(o.created_at <= first_slice for o in plain)  # the market group first
+    assert clock.waits == slice_times(bar(0), 4, HOUR_MS)[1:]
+    assert s.net_positions() == {k: v for k, v in s.result.net.items() if v != 0}
 
 
 def test_closing_and_reducing_slices_are_reduce_only_and_a_flip_closes_first(accounts_file, exchange, venue, insts, q):

@@ -141,3 +141,32 @@ def test_twap_fields_parse():
                           "twap_slice_style": "maker_first"}, ConfigError)
     assert (ex.style, ex.twap_slices, ex.twap_window_bars, ex.twap_min_notional, ex.slice_code) == ("twap", 6, 3, 5000, 1)
     assert isinstance(ex.twap_slices, int) and isinstance(ex.twap_window_bars, int) and not ex.is_default
+
+
+def test_a_strategys_twap_block_inherits_the_account_and_prices_its_orders(hourly_store, example_raw, write_cfg):
+    """Account block: market with a spread; the first strategy: twap (its spread inherited). Orders where
+    that strategy moved the most are priced by the slices, the others as one market order."""
+    raw = copy.deepcopy(example_raw)
+    raw["execution"] = {"style": "market", "spread": 0.25, "twap_window_bars": 2}
+    raw["strategies"][0]["execution"] = {"style": "twap", "twap_slices": 3}
+    cfg = load_config(write_cfg(raw, "mixed.yaml"), hourly_store)
+    own = cfg.styles[1]
+    assert (own.style, own.spread, own.twap_slices, own.twap_window_bars) == ("twap", 0.25, 3, 2)  # inherited
+    res = run_backtest(cfg, hourly_store, start="2025-01-04")
+    insts = res.model.instruments
+    close = res.data.close.reindex(columns=insts).to_numpy()
+    high = res.data.high.reindex(columns=insts).to_numpy()
+    low = res.data.low.reindex(columns=insts).to_numpy()
+    pos = {ts: k for k, ts in enumerate(res.positions.index)}
+    hold, slip, n = res.strategy_positions, res.config.fees.slippage, len(close)
+    seen = {"market": 0, "twap": 0}
+    for r in res.orders.itertuples():
+        t, i = pos[r.timestamp], insts.index(r.instrument)
+        change = hold[t, :, i] - (hold[t - 1, :, i] if t > 0 else 0.0)
+        style = "twap" if int(np.argmax(np.abs(change))) == 0 else "market"
+        seen[style] += 1
+        sgn, tick = np.sign(r.contracts), res.model.specs[i].tick_sz
+        bars = [min(t + k * 2 // 3, n - 1) for k in range(3)] if style == "twap" else [t]
+        px = [close[b, i] * (1 + sgn * slip) + sgn * max(tick, 0.25 * (high[b, i] - low[b, i])) for b in bars]
+        assert r.price == pytest.approx(np.mean(px), rel=1e-12)
+    assert seen["market"] > 3 and seen["twap"] > 3, seen
