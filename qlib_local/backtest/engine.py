@@ -177,7 +177,8 @@ def notional(contracts: np.ndarray, price: np.ndarray, ct_val: np.ndarray, ct_ty
 
 
 def orders_frame(res: BacktestResult) -> pd.DataFrame:
-    """Net orders the account sends: one row per instrument and close where the target changed.
+    """Net orders the account sends: one row per instrument and close where the target changed,
+    with the style it is filled in (``research.styles``: its largest contributor's).
 
     Notional and fee are in the settlement currency (USDT, or the coin for inverse contracts)."""
     net = res.positions.to_numpy()
@@ -188,9 +189,9 @@ def orders_frame(res: BacktestResult) -> pd.DataFrame:
     fees = res.config.fees
     fill = fill_prices(close, d, fees.slippage)
     rate = np.full(len(d), fees.taker)
+    style = order_style_index(res, t_idx, i_idx)
     if not res.config.default_fills:  # the kernel's own fill model, order by order, in its style
         per_style, _ = execution_arrays(res.config, res.data, res.model)
-        style = order_style_index(res, t_idx, i_idx)
         c, h, lo, _, _ = res.data.arrays(res.model.instruments)
         for k, (t, i) in enumerate(zip(t_idx, i_idx, strict=True)):
             _, fill[k], rate[k] = fill_cost(per_style[style[k]], int(t), int(i), float(d[k]), c, h, lo,
@@ -205,4 +206,5 @@ def orders_frame(res: BacktestResult) -> pd.DataFrame:
         "notional": value,
         "fee": value * rate,
         "position_after": net[t_idx, i_idx],
+        "style": np.asarray([e.style for e in res.config.styles])[style],
     })

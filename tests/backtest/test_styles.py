@@ -35,6 +35,7 @@ def test_each_net_order_takes_the_style_of_its_largest_contributor(hourly_store,
         change = hold[t, :, i] - (hold[t - 1, :, i] if t > 0 else 0.0)
         s = int(np.argmax(np.abs(change)))  # argmax: the first of equal maxima
         style = "market" if s == 0 else "maker_first"
+        assert r.style == style
         seen[style] += 1
         shared += int((np.abs(change) > 0).all())
         ct, p, sgn, tick = res.model.ct_val[i], close[t, i], np.sign(d), res.model.specs[i].tick_sz
