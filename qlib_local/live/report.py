@@ -69,9 +69,9 @@ def orders_table(s: LiveSession) -> pd.DataFrame:
 def execution_table(s: LiveSession) -> pd.DataFrame:
     """Each planned order (parent) of this bar with what carried it out: children, filled size,
     average fill price against the bar's close (implementation shortfall in bps, > 0 a cost),
-    fees paid and the share filled as a maker. A market-style order is its own only child."""
-    cols = ["parent", "instrument", "side", "planned", "filled", "children", "avg_px", "close", "shortfall_bps",
-            "fees", "maker_share"]
+    fees paid and the share filled as a maker, and its style. A market-style order is its own only child."""
+    cols = ["parent", "instrument", "style", "side", "planned", "filled", "children", "avg_px", "close",
+            "shortfall_bps", "fees", "maker_share"]
     if s.ledger is None or s.bar_ms is None:
         return pd.DataFrame(columns=cols)
     rows = s.ledger.orders(s.acct.name, bar_ts=s.bar_ms)
@@ -94,6 +94,7 @@ def execution_table(s: LiveSession) -> pd.DataFrame:
         sign = 1.0 if head.side == "buy" else -1.0
         maker = float(f.loc[f["cl_ord_id"].isin(maker_ids), "fill_sz"].sum())
         out.append({"parent": pid, "instrument": head.inst_id, "side": head.side, "planned": head.sz, "filled": qty,
+                    "style": head.ord_type if head.ord_type in PARENT_TYPES else "market",
                     "children": len(kids), "avg_px": avg, "close": ref,
                     "shortfall_bps": sign * (avg - ref) / ref * 1e4 if qty > 0 and ref > 0 else float("nan"),
                     "fees": float(-f["fee"].sum()), "maker_share": maker / qty if qty > 0 else float("nan")})

@@ -4,8 +4,8 @@ Strategies may override the account's ``execution`` block (``research.config``);
 netted, so each instrument's order takes ONE style, chosen by the backtest's own rule
 (:func:`qlib_local.research.styles.order_styles` on the strategies' change of contracts at this
 close). Market-style orders go out first (at once, as the backtest fills them at the close), then
-each group of maker_first orders sharing the same live policy (reprice, deadline, fallback), then
-each group of twap orders sharing the same twap policy (:mod:`qlib_local.live.twap`).
+the maker_first ones, all together, each on its style's live policy (reprice, deadline, fallback),
+then each group of twap orders sharing the same twap policy (:mod:`qlib_local.live.twap`).
 """
 
 from __future__ import annotations

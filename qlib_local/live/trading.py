@@ -274,16 +274,17 @@ class TradingSteps:
 
     def _first_round(self, ex: Executor, bar: int, since: int) -> ExecReport:
         """The plan in its orders' styles (each instrument's by :mod:`qlib_local.live.styles`): the
-        market ones at once, then each group of maker_first ones; any further round is market: it
-        only completes what the exchange still does not hold."""
+        market ones at once, then the maker_first ones together, each on its own policy; any further
+        round is market: it only completes what the exchange still does not hold."""
         assert self.plan_ is not None and self.book is not None and self.venue is not None
         groups = group_orders(self.plan_.orders, self.order_style, self.book.cfg.styles,
                               EXCHANGE_TIMEFRAMES[self.book.base_tf])
         rep = ex.execute(bar, groups.market, since)
-        for policy, orders in groups.maker.items():
+        if groups.maker:
             clock = self.exchange_clock(self.venue) if self.exchange_clock else VenueClock(self.venue)
-            maker = MakerFirst(ex, clock, policy, {i: sp.lot_sz for i, sp in self.specs.items()})
-            rep.merge(maker.execute(bar, orders, since))
+            maker = MakerFirst(ex, clock, next(iter(groups.maker)), {i: sp.lot_sz for i, sp in self.specs.items()})
+            rep.merge(maker.execute(bar, [o for os in groups.maker.values() for o in os], since,
+                                    {o.cl_ord_id: p for p, os in groups.maker.items() for o in os}))
             for inst, sz in sorted(maker.left.items()):
                 why = f"{sz:g} contracts left unfilled at the maker deadline (fallback: leave)"
                 self.event("warning", "maker_left", f"{inst}: {why}")

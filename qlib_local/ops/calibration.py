@@ -40,6 +40,7 @@ from qlib_local.live.session import LiveSession
 from qlib_local.perp.contracts import unit_notional, unit_value
 from qlib_local.research import load_config
 from qlib_local.research.config import ResearchConfig
+from qlib_local.research.data import common_base
 from qlib_local.research.execution import Execution
 from qlib_local.research.kernels import FLOW_FEE
 from qlib_local.sim import LocalExchange
@@ -49,7 +50,7 @@ from qlib_local.sim.matching import FeeModel
 from qlib_local.specs import InstrumentSpec, load_specs, save_specs
 from qlib_local.store import KlineStore
 from qlib_local.synth import SynthConfig, generate
-from qlib_local.timeframes import from_ms
+from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, from_ms
 
 TOLERANCE = 0.05  # |paper bps / backtest bps - 1| at most this, per style (impact 0; see book_for)
 LIVE_STYLES = ("market", "maker_first", "twap")  # styles the live path trades today
@@ -174,6 +175,21 @@ class DrivenClock:
             self.exchange.clock.set(t_ms)
 
 
+def overlapping_deadline(cfg: ResearchConfig, res: Any, closes: list[int]) -> None:
+    """Refuse (``ValueError``) a maker deadline that reaches a later decision's close: live holds the
+    account's lock while its makers rest, so that close could not be traded as the backtest does."""
+    ex_cfg = cfg.styles[0]
+    if ex_cfg.style != "maker_first":
+        return
+    wait = ex_cfg.live_deadline_ms(EXCHANGE_TIMEFRAMES[common_base(cfg)])
+    due = [at for at in closes if res.model.due(from_ms(at))]
+    for a, b in zip(due, due[1:], strict=False):
+        if a + wait > b:
+            raise ValueError(f"execution.deadline_bars {ex_cfg.deadline_bars}: a maker order decided at "
+                             f"{from_ms(a)} still rests at the next decision's close {from_ms(b)}; a deadline "
+                             "must end before the strategies' next close")
+
+
 # --------------------------------------------------------------------------- the two sides
 def backtest_cost(cfg: ResearchConfig, store: KlineStore, start_ms: int, end_ms: int,
                   run_to_ms: int | None = None) -> tuple[float, float, Any]:
@@ -244,13 +260,17 @@ def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int
     strategies_path.write_text(yaml.safe_dump(copy.deepcopy(strategies)))
     store = KlineStore(root)
     cfg = load_config(strategies_path, store)
-    ex_cfg = cfg.execution
+    if len(cfg.styles) > 1:  # a per-style measure: one style, whoever trades
+        raise ValueError(f"calibration measures one style at a time; {cfg.path} has {len(cfg.styles)} "
+                         "(strategies with their own execution blocks)")
+    ex_cfg = cfg.styles[0]
     end_ms = start_ms + (n_bars - 1) * bar_ms
     tail = ex_cfg.deadline_bars + (ex_cfg.twap_window_bars if ex_cfg.style == "twap" else 0)  # bars a fill may take
     bt_cost, bt_value, res = backtest_cost(cfg, store, start_ms - bar_ms, end_ms, end_ms + tail * bar_ms)
     bt_bps = 1e4 * bt_cost / bt_value if bt_value else math.nan
     if ex_cfg.style not in LIVE_STYLES:
         return StyleCost(ex_cfg.style, bt_bps, None, bt_value, 0.0)
+    overlapping_deadline(cfg, res, [start_ms + k * bar_ms for k in range(n_bars)])
     specs = load_specs(root, cfg.exchange)
     if book is None:
         tick_frac = max(sp.tick_sz / float(res.data.close[i].dropna().min()) for i, sp in specs.items()
@@ -265,9 +285,7 @@ def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int
             at = start_ms + k * bar_ms
             if ex.clock.now_ms() > at + 1_000:  # the last run's makers rested past this close (deadline_bars > 1)
                 if res.model.due(from_ms(at)):
-                    raise ValueError(f"execution.deadline_bars {ex_cfg.deadline_bars}: a maker order decided earlier "
-                                     f"still rests at the close {from_ms(at)}, where a strategy is due; a deadline "
-                                     "must end before the strategies' next close")
+                    raise RuntimeError(f"paper run at {from_ms(at)}: makers of an earlier close still rest")
                 continue  # no strategy is due: nothing to decide here
             ex.clock.set(at + 1_000)  # one second after the close
             s = LiveSession(acct, keys, at=at, repo=work, pace=False, exchange_clock=lambda venue: clock)

@@ -79,6 +79,7 @@ def test_market_slices_go_out_at_their_times_under_ids_derived_from_the_parent(a
     assert set(t.index) == set(parents) and (t["children"] == 4).all()
     assert np.allclose(t["filled"], t["planned"])
     assert t["shortfall_bps"].notna().all() and (t["fees"] > 0).all() and (t["maker_share"] == 0).all()
+    assert (t["style"] == "twap").all()
     c = report.children_table(s)
     assert len(c) == 4 * len(parents) and sorted(set(c["slice"])) == [0, 1, 2, 3]
     assert c["shortfall_bps"].notna().all() and (c["fee"] > 0).all()
