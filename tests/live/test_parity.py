@@ -1,5 +1,5 @@
 """Live == backtest: 200 bars through the local exchange's stepped clock, the live path at every bar
-(and 60 with `rebalance: keep` and `min_trade`, 36 with maker_first and with mixed order styles).
+(and 60 with `rebalance: keep` and `min_trade`, 24 with maker_first and with mixed order styles).
 
 Most bars run the session in-process; a few go through papermill and the real notebook.
 Contract positions must be identical at every bar; account equity may differ only by
@@ -115,7 +115,7 @@ def test_live_matches_backtest_with_keep_and_min_trade(accounts_file, kit, excha
     assert moves(expected) < moves(before)  # keep and min_trade send fewer orders than resizing every bar
 
 
-STYLE_BARS = 36
+STYLE_BARS = 24
 # The book's half-spread as a share of the bar's range, the config's and the local exchange's: so small that
 # the half-spread is the one-tick floor of both (the exchange rounds a larger one UP to the tick, so paper
 # pays up to a tick more per fill, the calibration's tolerance; its drift in equity would re-size positions).
@@ -123,7 +123,7 @@ SPREAD = 1e-6
 MAKER = {"style": "maker_first", "spread": SPREAD, "reprice_s": 600}  # a look every 10 exchange minutes, deadline 1H
 
 
-@pytest.mark.parametrize("case", ["maker_first", "mixed"])
+@pytest.mark.parametrize("case", [pytest.param("maker_first", marks=pytest.mark.every_kit), "mixed"])
 def test_live_matches_backtest_with_order_styles(accounts_file, kit, exchange, live_root, tmp_path, case):
     """``maker_first`` for the account, and a mixed account (the timing strategy market, the event one
     maker_first, sharing instruments): post-only children rest on the exchange's clock, the rest goes
