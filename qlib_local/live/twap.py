@@ -155,7 +155,7 @@ class Twap(MakerFirst):
         if small and not one:  # under the threshold, market: the parent itself, as the market style sends it
             sub = ex.execute(bar_ts, small, since_ms)
             rep.merge(replace(sub, rounds=0))
-        singles = [Slice(p, self.lots.get(p.inst_id, 1.0), self.policy, deadline=now + self.policy.deadline_ms)
+        singles = [Slice(p, self.lots.get(p.inst_id, 1.0), policy=self.policy, deadline=now + self.policy.deadline_ms)
                    for p in small] if one else []
         self._run(jobs, list(singles), rep)
         self._finish_all(jobs, singles)
@@ -245,8 +245,8 @@ class Twap(MakerFirst):
                 else:
                     j.busy = True
                     deadline = min(now + self.policy.deadline_ms, max(self._end_of(k), now))
-                    makers.append(Slice(replace(j.parent, sz=sz), self.lots.get(j.parent.inst_id, 1.0), self.policy,
-                                        deadline=deadline, k=k, last=j.released == len(j.slices), job=j))
+                    makers.append(Slice(replace(j.parent, sz=sz), self.lots.get(j.parent.inst_id, 1.0),
+                                        policy=self.policy, deadline=deadline, k=k, last=j.released == len(j.slices), job=j))
             self._send_market(market, rep)
         return makers
 
