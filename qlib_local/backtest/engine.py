@@ -130,7 +130,8 @@ def run_backtest(cfg: ResearchConfig, store=None, start=None, end=None, data: Ma
 def execution_arrays(cfg: ResearchConfig, data: MarketData, model: Model) -> tuple:
     """The kernel's ``execution``: (one fill tuple per style of ``cfg.styles``, each strategy's style
     index [S]). A fill tuple: style, spread, impact, maker fee, deadline, tick [N], liquidity [T, N]
-    (contracts traded per base bar: base volume / ctVal, inverse quote volume / ctVal)."""
+    (contracts traded per base bar: base volume / ctVal, inverse quote volume / ctVal), twap [4]
+    (slices, window bars, min notional, slice style; see :mod:`qlib_local.research.fills`)."""
     insts = model.instruments
     tick = np.array([s.tick_sz for s in model.specs], np.float64)
 
@@ -142,7 +143,8 @@ def execution_arrays(cfg: ResearchConfig, data: MarketData, model: Model) -> tup
     liquidity = np.ascontiguousarray(np.where(model.ct_type == INVERSE, arr(data.quote_volume), arr(data.volume))
                                      / model.ct_val)
     per_style = tuple((ex.code, float(ex.spread), float(ex.impact), float(cfg.fees.maker), int(ex.deadline_bars), tick,
-                       liquidity) for ex in cfg.styles)
+                       liquidity, np.array([ex.twap_slices, ex.twap_window_bars, ex.twap_min_notional, ex.slice_code],
+                                           np.float64)) for ex in cfg.styles)
     return per_style, cfg.style_of
 
 

@@ -35,6 +35,7 @@ from qlib_local.live.funding import FUNDING_LOOKBACK_MS, record_funding
 from qlib_local.live.maker import ClockFactory, MakerFirst, VenueClock
 from qlib_local.live.planning import Plan, Skip, plan_orders
 from qlib_local.live.styles import group_orders, instrument_styles
+from qlib_local.live.twap import run_twap
 from qlib_local.live.types import Balance, PositionInfo
 from qlib_local.live.venue import Venue
 from qlib_local.research import ModelState
@@ -288,6 +289,8 @@ class TradingSteps:
                 why = f"{sz:g} contracts left unfilled at the maker deadline (fallback: leave)"
                 self.event("warning", "maker_left", f"{inst}: {why}")
                 self.untraded.setdefault(inst, why)
+        for twap_policy, orders in groups.twap.items():
+            rep.merge(run_twap(self, ex, bar, since, twap_policy, orders))
         rep.rounds = min(rep.rounds, 1)
         return rep
 

@@ -7,7 +7,7 @@ exchange in paper mode, the exchange's book set to the backtest's ``execution`` 
 (valued at the decision bar's close):
 
 * backtest: the kernel's fee flow (fees + slippage + spread + impact, and for ``maker_first``
-  the move to the fill), over the decisions' notional;
+  and ``twap`` the move from the decision's close to each fill), over the decisions' notional;
 * paper: from the ledger's fills, ``signed (fill price - the close the model traded at)`` plus
   the fees the exchange booked, over the same notional measure.
 
@@ -53,7 +53,7 @@ from qlib_local.synth import SynthConfig, generate
 from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, from_ms
 
 TOLERANCE = 0.05  # |paper bps / backtest bps - 1| at most this, per style (impact 0; see book_for)
-LIVE_STYLES = ("market", "maker_first")  # styles the live path trades today
+LIVE_STYLES = ("market", "maker_first", "twap")  # styles the live path trades today
 ACCOUNT = "calib"
 BINANCE = ("binanceusdm",)  # venues whose local exchange is the Binance front end
 VENUES = ("okx", *BINANCE)
@@ -145,15 +145,16 @@ def write_replay(root: Path, data: SynthConfig, exchange: str = "okx") -> list[s
     return list(out)
 
 
-def demo_strategies(insts: list[str], exchange: str = "okx") -> dict[str, Any]:
-    """A timing strategy on two swaps and an event one rolling two tranches over all, hourly."""
+def demo_strategies(insts: list[str], exchange: str = "okx", rule_type: str = "1H") -> dict[str, Any]:
+    """A timing strategy on two swaps and an event one rolling two tranches over all, hourly (or every
+    ``rule_type``: a twap window longer than a base bar needs decisions that far apart)."""
     return {
         "exchange": exchange, "initial_equity": 10_000,
         "fees": {"taker": 0.0005, "maker": 0.0002, "slippage": 0.0},
         "strategies": [
-            {"strategy_name": "SmaCross_5_10", "kind": "timing", "instruments": insts[:2], "rule_type": "1H",
+            {"strategy_name": "SmaCross_5_10", "kind": "timing", "instruments": insts[:2], "rule_type": rule_type,
              "offset": "0h", "position": 0.5, "leverage": 2, "volatility_ratio": 1.0},
-            {"strategy_name": "RankOnly", "kind": "event", "universe": insts, "rule_type": "1H",
+            {"strategy_name": "RankOnly", "kind": "event", "universe": insts, "rule_type": rule_type,
              "position": 0.4, "leverage": 1, "hold_period": 2, "max_cap_num": 2, "symbol_num_limit": 2,
              "rank_factor": "QuoteVolumeMean_3", "side": "long"},
         ],
@@ -264,8 +265,8 @@ def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int
                          "(strategies with their own execution blocks)")
     ex_cfg = cfg.styles[0]
     end_ms = start_ms + (n_bars - 1) * bar_ms
-    bt_cost, bt_value, res = backtest_cost(cfg, store, start_ms - bar_ms, end_ms,
-                                           end_ms + ex_cfg.deadline_bars * bar_ms)
+    tail = ex_cfg.deadline_bars + (ex_cfg.twap_window_bars if ex_cfg.style == "twap" else 0)  # bars a fill may take
+    bt_cost, bt_value, res = backtest_cost(cfg, store, start_ms - bar_ms, end_ms, end_ms + tail * bar_ms)
     bt_bps = 1e4 * bt_cost / bt_value if bt_value else math.nan
     if ex_cfg.style not in LIVE_STYLES:
         return StyleCost(ex_cfg.style, bt_bps, None, bt_value, 0.0)

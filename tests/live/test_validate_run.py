@@ -86,7 +86,7 @@ def test_bad_account_fields_exit_2_and_write_nothing(accounts_file, tmp_path, ov
     (lambda r: r["strategies"][1].update(hold_period=2.5, max_cap_num=2.5), None,
      "hold_period: expected an integer, got 2.5"),
     (lambda r: r["strategies"][1].update(execution={"style": "iceberg"}), None,
-     "strategies[1] (RankOnly).execution.style: must be one of market, maker_first, got 'iceberg'"),
+     "strategies[1] (RankOnly).execution.style: must be one of market, maker_first, twap, got 'iceberg'"),
     (lambda r: r["strategies"][0].update(execution={"style": "maker_first", "reprice_s": "TOKEN"}), "1e999",
      ".execution.reprice_s: must be a finite number, got inf"),
 ])
