@@ -7,10 +7,12 @@ Run: ``.venv/bin/python -m bench.bench_execution``.
    swaps, 48 hourly closes, through the backtest and through paper runs on the local OKX and Binance
    USDⓈ-M exchanges (the real clients, the real ledger, the book set by ``book_for``); per style the cost
    in bps of traded notional from both and the ratio paper / backtest. A style the live path
-   cannot trade yet prints "live style not available".
+   cannot trade yet prints "live style not available". twap is calibrated with its window inside
+   one hourly decision (4 slices 15 exchange minutes apart): a live twap run holds the account
+   for its window, so a window longer than the decision cadence would overlap the next run.
 2. Speed: the event strategy of ``bench_research`` (300 instruments x 2 years of 1H), warm, under
-   the default fills, ``market`` with spread and impact, and ``maker_first``, in the same run,
-   interleaved.
+   the default fills, ``market`` with spread and impact, ``maker_first`` and ``twap`` (market and
+   maker_first slices), in the same run, interleaved.
 """
 
 from __future__ import annotations
@@ -35,12 +37,18 @@ STYLES = {
     "market spread 0.05": {"style": "market", "spread": 0.05},
     "maker_first spread 0.05, deadline 1 bar": {"style": "maker_first", "spread": 0.05, "reprice_s": 600},
     "market spread 0.05 impact 0.1 (one-sided)": {"style": "market", "spread": 0.05, "impact": 0.1},
-    "twap 4 slices, market": {"style": "twap", "spread": 0.05, "twap_slices": 4, "slice_style": "market"},
+    "twap 4 slices in 1 bar, market": {"style": "twap", "spread": 0.05, "twap_slices": 4, "twap_window_bars": 1},
+    "twap 4 slices in 1 bar, maker_first": {"style": "twap", "spread": 0.05, "twap_slices": 4, "twap_window_bars": 1,
+                                            "twap_slice_style": "maker_first", "reprice_s": 600},
 }
 SPEED = {
     "default fills": None,
     "market spread 0.05 impact 0.1": Execution(spread=0.05, impact=0.1),
     "maker_first spread 0.05 deadline 1": Execution(style="maker_first", spread=0.05),
+    "twap 4 slices over 4 bars, market": Execution(style="twap", spread=0.05, impact=0.1, twap_slices=4,
+                                                   twap_window_bars=4),
+    "twap 4 slices over 4 bars, maker_first": Execution(style="twap", spread=0.05, twap_slices=4, twap_window_bars=4,
+                                                        twap_slice_style="maker_first"),
 }
 
 

@@ -22,6 +22,7 @@ from qlib_local.research.intents import compute_intents
 from qlib_local.research.kernels import FLOW_FUNDING, FLOW_LIQUIDATION, simulate
 from qlib_local.research.kernels_wallets import simulate_wallets
 from qlib_local.research.model import Model, ModelState
+from qlib_local.research.styles import order_styles
 
 
 @dataclass
@@ -127,9 +128,9 @@ def run_backtest(cfg: ResearchConfig, store=None, start=None, end=None, data: Ma
     if coin_usd is not None:
         wallets = (model.coin_of, np.ascontiguousarray(coin_usd.to_numpy(np.float64)),
                    np.array([w for _, w in cfg.initial_wallets], np.float64))
-        execution = None if cfg.execution.is_default else execution_arrays(cfg, data, model)
+        execution = None if cfg.default_fills else execution_arrays(cfg, data, model)
         net, eq_s, eq_before, strat_hold, flows = simulate_wallets(*args[:6], wallets, *args[7:], execution)
-    elif cfg.execution.is_default:  # the original kernel path, bit for bit
+    elif cfg.default_fills:  # the original kernel path, bit for bit
         net, eq_s, eq_before, strat_hold, flows = simulate(*args)
     else:
         net, eq_s, eq_before, strat_hold, flows = simulate(*args, execution_arrays(cfg, data, model))
@@ -162,9 +163,11 @@ def coin_prices(model: Model, close: np.ndarray, index: pd.DatetimeIndex) -> pd.
 
 
 def execution_arrays(cfg: ResearchConfig, data: MarketData, model: Model) -> tuple:
-    """The kernel's ``execution`` tuple: style, spread, impact, maker fee, deadline, tick [N],
-    liquidity [T, N] (contracts traded per base bar: base volume / ctVal, inverse quote volume / ctVal)."""
-    ex, insts = cfg.execution, model.instruments
+    """The kernel's ``execution``: (one fill tuple per style of ``cfg.styles``, each strategy's style
+    index [S]). A fill tuple: style, spread, impact, maker fee, deadline, tick [N], liquidity [T, N]
+    (contracts traded per base bar: base volume / ctVal, inverse quote volume / ctVal), twap [4]
+    (slices, window bars, min notional, slice style; see :mod:`qlib_local.research.fills`)."""
+    insts = model.instruments
     tick = np.array([s.tick_sz for s in model.specs], np.float64)
 
     def arr(frame: pd.DataFrame | None) -> np.ndarray:
@@ -172,9 +175,30 @@ def execution_arrays(cfg: ResearchConfig, data: MarketData, model: Model) -> tup
             return np.full((len(data.index), len(insts)), np.nan)
         return frame.reindex(index=data.index, columns=insts).to_numpy(np.float64)
 
-    liquidity = np.where(model.ct_type == INVERSE, arr(data.quote_volume), arr(data.volume)) / model.ct_val
-    return (ex.code, float(ex.spread), float(ex.impact), float(cfg.fees.maker), int(ex.deadline_bars), tick,
-            np.ascontiguousarray(liquidity))
+    liquidity = np.ascontiguousarray(np.where(model.ct_type == INVERSE, arr(data.quote_volume), arr(data.volume))
+                                     / model.ct_val)
+    per_style = tuple((ex.code, float(ex.spread), float(ex.impact), float(cfg.fees.maker), int(ex.deadline_bars), tick,
+                       liquidity, np.array([ex.twap_slices, ex.twap_window_bars, ex.twap_min_notional, ex.slice_code],
+                                           np.float64)) for ex in cfg.styles)
+    return per_style, cfg.style_of
+
+
+def order_style_index(res: BacktestResult, t_idx: np.ndarray, i_idx: np.ndarray) -> np.ndarray:
+    """The style (index into ``cfg.styles``) of each net order at (t, i), by the kernel's own rule
+    (:func:`~qlib_local.research.styles.order_styles` on the strategies' change of contracts; a
+    liquidation at t empties them before the step)."""
+    styles = res.config.styles
+    if len(styles) == 1:
+        return np.zeros(len(t_idx), np.int64)
+    if res.strategy_positions is None or res.flows is None:
+        raise ValueError("orders of a config with per-strategy styles need run_backtest(record_positions=True)")
+    hold = res.strategy_positions
+    out = np.empty(len(t_idx), np.int64)
+    for k, (t, i) in enumerate(zip(t_idx, i_idx, strict=True)):
+        liquidated = t == 0 or bool((res.flows[t, :, FLOW_LIQUIDATION] != 0).any())
+        before = np.zeros(hold.shape[1]) if liquidated else hold[t - 1, :, i]
+        out[k] = order_styles((hold[t, :, i] - before)[:, None], res.config.style_of)[0]
+    return out
 
 
 def fill_prices(close: np.ndarray, delta: np.ndarray, slippage: float) -> np.ndarray:
@@ -188,7 +212,8 @@ def notional(contracts: np.ndarray, price: np.ndarray, ct_val: np.ndarray, ct_ty
 
 
 def orders_frame(res: BacktestResult) -> pd.DataFrame:
-    """Net orders the account sends: one row per instrument and close where the target changed.
+    """Net orders the account sends: one row per instrument and close where the target changed,
+    with the style it is filled in (``research.styles``: its largest contributor's).
 
     Notional and fee are in the settlement currency (USDT, or the coin for inverse contracts); a
     multi-coin account's orders also carry their coin (``ccy``) and the fee in USD (``fee_usd``)."""
@@ -200,12 +225,13 @@ def orders_frame(res: BacktestResult) -> pd.DataFrame:
     fees = res.config.fees
     fill = fill_prices(close, d, fees.slippage)
     rate = np.full(len(d), fees.taker)
-    if not res.config.execution.is_default:  # the kernel's own fill model, order by order
-        execution = execution_arrays(res.config, res.data, res.model)
+    style = order_style_index(res, t_idx, i_idx)
+    if not res.config.default_fills:  # the kernel's own fill model, order by order, in its style
+        per_style, _ = execution_arrays(res.config, res.data, res.model)
         c, h, lo, _, _ = res.data.arrays(res.model.instruments)
         for k, (t, i) in enumerate(zip(t_idx, i_idx, strict=True)):
-            _, fill[k], rate[k] = fill_cost(execution, int(t), int(i), float(d[k]), c, h, lo, res.model.ct_val[i],
-                                            res.model.ct_type[i], fees.taker, fees.slippage)
+            _, fill[k], rate[k] = fill_cost(per_style[style[k]], int(t), int(i), float(d[k]), c, h, lo,
+                                            res.model.ct_val[i], res.model.ct_type[i], fees.taker, fees.slippage)
     value = notional(d, fill, res.model.ct_val[i_idx], res.model.ct_type[i_idx])
     extra = {}
     if res.coin_usd is not None:  # several coins: each order's in its own, and the fee in USD at the close
@@ -221,5 +247,6 @@ def orders_frame(res: BacktestResult) -> pd.DataFrame:
         "notional": value,
         "fee": value * rate,
         "position_after": net[t_idx, i_idx],
+        "style": np.asarray([e.style for e in res.config.styles])[style],
         **extra,
     })

@@ -279,7 +279,7 @@ def plan_sweep(config: str | Path | dict, grid: Any, store: Any = None, plugins:
     if base.multi_coin:  # the batch kernel keeps one wallet
         raise GridError("initial_equity: sweeps and walk-forward take accounts of one settlement currency; "
                         "a COIN-M account of several coins runs in run_backtest / qlib-local backtest")
-    if not base.execution.is_default:  # the batch kernel runs the default fill model only
+    if not base.default_fills:  # the batch kernel runs the default fill model only (every strategy's too)
         raise GridError("execution: sweeps and walk-forward use the default fill model (style market, spread 0, "
                         "impact 0); run_backtest applies the others")
     axes = parse_grid(grid, raw, base)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -76,6 +76,9 @@ class Work:
     child: OrderRequest | None = None
     round: int = 0
     dead: bool = False  # a child was rejected or its outcome is unknown: no further child
+    policy: MakerPolicy | None = None  # its own (per-strategy styles); None: the MakerFirst's
+    deadline: int = 0  # exchange ms: the last look, then the fallback
+    next_look: int = 0  # exchange ms
 
     @property
     def remaining(self) -> float:
@@ -92,7 +95,11 @@ class MakerFirst:
         self.ex, self.clock, self.policy, self.lots = ex, clock, policy, lots
         self.left: dict[str, float] = {}  # instrument -> contracts left unfilled (fallback leave)
 
-    def execute(self, bar_ts: int, parents: list[OrderRequest], since_ms: int) -> ExecReport:
+    def execute(self, bar_ts: int, parents: list[OrderRequest], since_ms: int,
+                policies: Mapping[str, MakerPolicy] | None = None) -> ExecReport:
+        """Carry ``parents`` out; ``policies`` gives a parent its own policy by its id (strategies with
+        their own styles), else the constructor's. All start now; each looks on its own ``reprice_ms``
+        and falls back at its own deadline."""
         ex = self.ex
         rep = ExecReport(rounds=1)
         if not parents:
@@ -100,23 +107,38 @@ class MakerFirst:
         ex.bar_ts = bar_ts
         ex.ledger.add_orders([replace(order_row(p, ex.account, bar_ts, ex.run_id), ord_type=PARENT_TYPE,
                                       state="working") for p in parents])
-        work = [Work(p, self.lots.get(p.inst_id, 1.0)) for p in parents]
-        deadline = self.clock.now_ms() + self.policy.deadline_ms
+        t0 = self.clock.now_ms()
+        work = []
+        for p in parents:
+            policy = (policies or {}).get(p.cl_ord_id, self.policy)
+            work.append(Work(p, self.lots.get(p.inst_id, 1.0), policy=policy, deadline=t0 + policy.deadline_ms,
+                             next_look=t0 + policy.reprice_ms))
         self._place(work, rep)
-        while any(w.remaining > 0 for w in work):
+        going, ended = [w for w in work if w.remaining > 0], []
+        while going:
+            t = min(min(w.deadline, w.next_look) for w in going)
+            self.clock.wait_until(t)
             now = self.clock.now_ms()
-            if now >= deadline:
-                break
-            self.clock.wait_until(min(deadline, now + self.policy.reprice_ms))
-            self._look(work, rep)
-            if self.clock.now_ms() >= deadline:
-                break  # the deadline's look is the last: no child is placed only to be cancelled
-            self._place(work, rep)
-        self._cancel([w for w in work if w.child is not None], rep)
-        self._fallback(work, rep)
+            due = [w for w in going if now >= min(w.deadline, w.next_look)]
+            self._look(due, rep)
+            ending = [w for w in due if now >= w.deadline]  # the deadline's look is the last
+            if ending:
+                self._cancel([w for w in ending if w.child is not None], rep)
+                self._fallback(ending, rep)
+                ended += ending
+            placing = [w for w in due if now < w.deadline]  # no child is placed only to be cancelled
+            for w in placing:
+                w.next_look = min(w.deadline, now + self._policy(w).reprice_ms)
+            if placing:
+                self._place(placing, rep)
+            going = [w for w in going if w.remaining > 0 and now < w.deadline]
+        self._cancel([w for w in work if w.child is not None and w not in ended], rep)  # an unknown child: once more
         self._finish(work)
         ex.record_fills(since_ms, rep)
         return rep
+
+    def _policy(self, w: Work) -> MakerPolicy:
+        return w.policy if w.policy is not None else self.policy
 
     # ------------------------------------------------------------------ rounds
     def _place(self, work: list[Work], rep: ExecReport) -> None:
@@ -191,10 +213,10 @@ class MakerFirst:
     def _fallback(self, work: list[Work], rep: ExecReport) -> None:
         """At the deadline: what is left goes out as market children, or is left and named."""
         todo = [w for w in work if w.remaining > 0 and w.child is None]
-        if self.policy.fallback == "leave":
-            for w in todo:
+        for w in todo:
+            if self._policy(w).fallback == "leave":
                 self.left[w.parent.inst_id] = self.left.get(w.parent.inst_id, 0.0) + w.remaining
-            return
+        todo = [w for w in todo if self._policy(w).fallback != "leave"]
         orders = []
         for w in todo:
             w.child = self._child(w, "taker", None)

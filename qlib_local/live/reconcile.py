@@ -5,7 +5,8 @@
 2. resting orders of ours unknown to the ledger are adopted; ours from an earlier bar are
    canceled (their reason to trade is gone), and so is a resting child order of any bar (the
    run that re-priced it is gone: the account's lock says no run is working it); a parent
-   still ``working`` in the ledger is closed as interrupted, its rest re-planned from positions;
+   still ``working`` in the ledger is closed as interrupted with what its children filled, its rest
+   re-planned from positions (a twap parent's by the next attempt, on the slices not yet released);
 3. fills of our orders are recorded (idempotent on trade id);
 4. positions are compared with the ledger's last snapshot; differences are reported and
    the exchange's positions recorded.
@@ -86,9 +87,18 @@ def reconcile(venue: Venue, ledger: Ledger, executor: Executor, account: str, ru
     if rep.canceled:
         rows = [r for r in (ledger.order(cl) for cl in rep.canceled) if r is not None]
         rep.resolved.update(executor.resolve(rows))
-    working = [o for o in ledger.orders(account) if o.state == "working"]
-    ledger.update_orders([(o.cl_ord_id, {"state": "canceled", "msg": "interrupted: the run working it stopped"})
-                          for o in working])
+    every = ledger.orders(account)
+    working = [o for o in every if o.state == "working"]
+    done: dict[str, float] = {}  # what each parent's children filled (resolved above)
+    for o in every:
+        if o.parent:
+            done[o.parent] = done.get(o.parent, 0.0) + o.acc_fill_sz
+    ledger.update_orders([(o.cl_ord_id, {
+        "state": "canceled", "acc_fill_sz": round(done.get(o.cl_ord_id, 0.0), 12),
+        "msg": f"interrupted: the run working it stopped ({done.get(o.cl_ord_id, 0.0):g} of {o.sz:g} filled by its "
+               "children; the rest is re-planned from the positions" + (", resuming its twap slices)"
+                                                                        if o.ord_type == "twap" else ")")})
+        for o in working])
     rep.resolved.update({o.cl_ord_id: "canceled (interrupted parent)" for o in working})
     rows = ledger.orders(account)
     ours = {o.cl_ord_id for o in rows}

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from qlib_local.live.maker import PARENT_TYPE
+from qlib_local.live.twap import PARENT_TYPE as TWAP_PARENT
+from qlib_local.live.twap import PARENT_TYPES, slice_of
 from qlib_local.timeframes import from_ms
 
 if TYPE_CHECKING:
@@ -68,16 +69,16 @@ def orders_table(s: LiveSession) -> pd.DataFrame:
 def execution_table(s: LiveSession) -> pd.DataFrame:
     """Each planned order (parent) of this bar with what carried it out: children, filled size,
     average fill price against the bar's close (implementation shortfall in bps, > 0 a cost),
-    fees paid and the share filled as a maker. A market-style order is its own only child."""
-    cols = ["parent", "instrument", "side", "planned", "filled", "children", "avg_px", "close", "shortfall_bps",
-            "fees", "maker_share"]
+    fees paid and the share filled as a maker, and its style. A market-style order is its own only child."""
+    cols = ["parent", "instrument", "style", "side", "planned", "filled", "children", "avg_px", "close",
+            "shortfall_bps", "fees", "maker_share"]
     if s.ledger is None or s.bar_ms is None:
         return pd.DataFrame(columns=cols)
     rows = s.ledger.orders(s.acct.name, bar_ts=s.bar_ms)
-    heads = {o.cl_ord_id: o for o in rows if o.ord_type == PARENT_TYPE or not o.parent}
+    heads = {o.cl_ord_id: o for o in rows if o.ord_type in PARENT_TYPES or not o.parent}
     members: dict[str, list] = {k: [] for k in heads}
     for o in rows:
-        if o.ord_type != PARENT_TYPE:
+        if o.ord_type not in PARENT_TYPES:
             members.setdefault(o.parent or o.cl_ord_id, []).append(o)
     fills = s.ledger.fills(s.acct.name)
     fills = fills[fills["cl_ord_id"].isin({o.cl_ord_id for o in rows})]
@@ -93,9 +94,39 @@ def execution_table(s: LiveSession) -> pd.DataFrame:
         sign = 1.0 if head.side == "buy" else -1.0
         maker = float(f.loc[f["cl_ord_id"].isin(maker_ids), "fill_sz"].sum())
         out.append({"parent": pid, "instrument": head.inst_id, "side": head.side, "planned": head.sz, "filled": qty,
+                    "style": head.ord_type if head.ord_type in PARENT_TYPES else "market",
                     "children": len(kids), "avg_px": avg, "close": ref,
                     "shortfall_bps": sign * (avg - ref) / ref * 1e4 if qty > 0 and ref > 0 else float("nan"),
                     "fees": float(-f["fee"].sum()), "maker_share": maker / qty if qty > 0 else float("nan")})
+    return pd.DataFrame(out, columns=cols)
+
+
+def children_table(s: LiveSession) -> pd.DataFrame:
+    """Each child order of this bar's parents, under its parent: the twap slice it belongs to, its
+    type, when it filled (the exchange's time), its fill price against the bar's close
+    (implementation shortfall in bps, > 0 a cost) and its fee."""
+    cols = ["parent", "slice", "child", "type", "sz", "filled", "filled_at", "avg_px", "shortfall_bps", "fee",
+            "state"]
+    if s.ledger is None or s.bar_ms is None:
+        return pd.DataFrame(columns=cols)
+    every = s.ledger.orders(s.acct.name, bar_ts=s.bar_ms)
+    twaps = {o.cl_ord_id for o in every if o.ord_type == TWAP_PARENT}
+    rows = [o for o in every if o.parent]
+    fills = s.ledger.fills(s.acct.name)
+    fills = fills[fills["cl_ord_id"].isin({o.cl_ord_id for o in rows})]
+    close = s.result.prices if s.result is not None else pd.Series(dtype=float)
+    out = []
+    for o in rows:
+        f = fills[fills["cl_ord_id"] == o.cl_ord_id]
+        qty = float(f["fill_sz"].sum())
+        avg = float((f["fill_px"] * f["fill_sz"]).sum() / qty) if qty > 0 else float("nan")
+        ref = float(close.get(o.inst_id, float("nan")))
+        sign = 1.0 if o.side == "buy" else -1.0
+        out.append({"parent": o.parent, "slice": slice_of(o.cl_ord_id) if o.parent in twaps else None, "child": o.cl_ord_id,
+                    "type": o.ord_type, "sz": o.sz, "filled": qty,
+                    "filled_at": from_ms(int(f["ts"].min())) if qty > 0 else None, "avg_px": avg,
+                    "shortfall_bps": sign * (avg - ref) / ref * 1e4 if qty > 0 and ref > 0 else float("nan"),
+                    "fee": float(-f["fee"].sum()), "state": o.state})
     return pd.DataFrame(out, columns=cols)
 
 

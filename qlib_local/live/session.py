@@ -100,6 +100,7 @@ class LiveSession(TradingSteps):
         self.refusals: list[guards.Refusal] = []
         self.untraded: dict[str, str] = {}  # instruments this run names as not traded, and why
         self.funding_new = 0  # funding bills this run recorded
+        self.order_style: dict[str, int] = {}  # instrument -> its order style (index into cfg.styles)
 
     # ------------------------------------------------------------------ construction
     @classmethod

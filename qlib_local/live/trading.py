@@ -33,8 +33,10 @@ from qlib_local.live.data import DataStatus
 from qlib_local.live.errors import LiveError
 from qlib_local.live.execution import ExecPolicy, ExecReport, Executor
 from qlib_local.live.funding import FUNDING_LOOKBACK_MS, record_funding
-from qlib_local.live.maker import ClockFactory, MakerFirst, MakerPolicy, VenueClock
+from qlib_local.live.maker import ClockFactory, MakerFirst, VenueClock
 from qlib_local.live.planning import Plan, Skip, plan_orders
+from qlib_local.live.styles import group_orders, instrument_styles
+from qlib_local.live.twap import run_twap
 from qlib_local.live.types import Balance, PositionInfo
 from qlib_local.live.venue import Venue
 from qlib_local.research import ModelState
@@ -97,6 +99,7 @@ class TradingSteps:
     refusals: list[guards.Refusal]
     untraded: dict[str, str]
     funding_new: int
+    order_style: dict[str, int]  # instrument -> index into the config's styles (research/styles.py's rule)
     exchange_clock: ClockFactory | None  # the maker style's clock (None: the venue's server time, slept for)
     event: Callable[[str, str, str], None]
     alert: Callable[[str, str], None]
@@ -178,12 +181,14 @@ class TradingSteps:
             for i in committed["stale"]:
                 self.untraded.setdefault(i, "not priced when this bar was first computed (stale or price check)")
             self.event("info", "rerun", f"bar {from_ms(bar)} was already computed; reusing its targets")
+            self.order_style = instrument_styles(state.hold, st.hold, book.instruments, book.cfg.style_of)
             return self.result
         equity = self.balance_before.total_eq
         self.ledger.record_equity(name, bar, "before", equity, self.balance_before.avail_eq)
         model_px = {i: float(model[i]) for i in checked} if model is not None else {}
         unpriced = set(stale) | self._check_prices(model_px, typical)
         self.result = r = book.step(state, bar, equity, unpriced)
+        self.order_style = instrument_styles(state.hold, r.state.hold, book.instruments, book.cfg.style_of)
         prices = {k: float(v) for k, v in r.prices.items() if pd.notna(v)}
         self.ledger.commit_bar(name, bar, self.run_id, r.due, equity, prices, r.targets, r.state.to_dict(),
                                sorted(unpriced), r.tranche_rows())
@@ -302,21 +307,25 @@ class TradingSteps:
         return rep
 
     def _first_round(self, ex: Executor, bar: int, since: int) -> ExecReport:
-        """The plan in the account's order style (``execution.style`` of its strategies file); any
-        further round is market: it only completes what the exchange still does not hold."""
+        """The plan in its orders' styles (each instrument's by :mod:`qlib_local.live.styles`): the
+        market ones at once, then the maker_first ones together, each on its own policy; any further
+        round is market: it only completes what the exchange still does not hold."""
         assert self.plan_ is not None and self.book is not None and self.venue is not None
-        style = self.book.cfg.execution
-        if style.style != "maker_first":
-            return ex.execute(bar, self.plan_.orders, since)
-        policy = MakerPolicy(int(style.reprice_s * 1000), style.live_deadline_ms(EXCHANGE_TIMEFRAMES[self.book.base_tf]),
-                             style.fallback)
-        clock = self.exchange_clock(self.venue) if self.exchange_clock else VenueClock(self.venue)
-        maker = MakerFirst(ex, clock, policy, {i: sp.lot_sz for i, sp in self.specs.items()})
-        rep = maker.execute(bar, self.plan_.orders, since)
-        for inst, sz in sorted(maker.left.items()):
-            why = f"{sz:g} contracts left unfilled at the maker deadline (fallback: leave)"
-            self.event("warning", "maker_left", f"{inst}: {why}")
-            self.untraded.setdefault(inst, why)
+        groups = group_orders(self.plan_.orders, self.order_style, self.book.cfg.styles,
+                              EXCHANGE_TIMEFRAMES[self.book.base_tf])
+        rep = ex.execute(bar, groups.market, since)
+        if groups.maker:
+            clock = self.exchange_clock(self.venue) if self.exchange_clock else VenueClock(self.venue)
+            maker = MakerFirst(ex, clock, next(iter(groups.maker)), {i: sp.lot_sz for i, sp in self.specs.items()})
+            rep.merge(maker.execute(bar, [o for os in groups.maker.values() for o in os], since,
+                                    {o.cl_ord_id: p for p, os in groups.maker.items() for o in os}))
+            for inst, sz in sorted(maker.left.items()):
+                why = f"{sz:g} contracts left unfilled at the maker deadline (fallback: leave)"
+                self.event("warning", "maker_left", f"{inst}: {why}")
+                self.untraded.setdefault(inst, why)
+        for twap_policy, orders in groups.twap.items():
+            rep.merge(run_twap(self, ex, bar, since, twap_policy, orders))
+        rep.rounds = min(rep.rounds, 1)
         return rep
 
     def _positions_showing(self, basis: list[PositionInfo], rep: ExecReport) -> list[PositionInfo] | None:

@@ -7,11 +7,13 @@ exchange in paper mode, the exchange's book set to the backtest's ``execution`` 
 (valued at the decision bar's close):
 
 * backtest: the kernel's fee flow (fees + slippage + spread + impact, and for ``maker_first``
-  the move to the fill), over the decisions' notional;
+  and ``twap`` the move from the decision's close to each fill), over the decisions' notional;
 * paper: from the ledger's fills, ``signed (fill price - the close the model traded at)`` plus
   the fees the exchange booked, over the same notional measure.
 
-The two must agree within :data:`TOLERANCE` (``paper / backtest``). The mapping of the models,
+The two must agree within :data:`TOLERANCE` (``paper / backtest``). A ``maker_first`` deadline of
+more than one base bar needs strategies deciding less often than that (e.g. a 3H rule on 1H base
+bars, ``deadline_bars: 2``): a run's makers must be done before the next decision, as live's are. The mapping of the models,
 and why the backtest stays on the conservative side where they differ, is in :func:`book_for`.
 This module lives in ops (not live/, which must not import the local exchange).
 """
@@ -38,6 +40,7 @@ from qlib_local.live.session import LiveSession
 from qlib_local.perp.contracts import unit_notional, unit_value
 from qlib_local.research import load_config
 from qlib_local.research.config import ResearchConfig
+from qlib_local.research.data import common_base
 from qlib_local.research.execution import Execution
 from qlib_local.research.kernels import FLOW_FEE
 from qlib_local.sim import LocalExchange
@@ -47,10 +50,10 @@ from qlib_local.sim.matching import FeeModel
 from qlib_local.specs import InstrumentSpec, load_specs, save_specs
 from qlib_local.store import KlineStore
 from qlib_local.synth import SynthConfig, generate
-from qlib_local.timeframes import from_ms
+from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, from_ms
 
 TOLERANCE = 0.05  # |paper bps / backtest bps - 1| at most this, per style (impact 0; see book_for)
-LIVE_STYLES = ("market", "maker_first")  # styles the live path trades today
+LIVE_STYLES = ("market", "maker_first", "twap")  # styles the live path trades today
 ACCOUNT = "calib"
 BINANCE = ("binanceusdm",)  # venues whose local exchange is the Binance front end
 VENUES = ("okx", *BINANCE)
@@ -142,15 +145,16 @@ def write_replay(root: Path, data: SynthConfig, exchange: str = "okx") -> list[s
     return list(out)
 
 
-def demo_strategies(insts: list[str], exchange: str = "okx") -> dict[str, Any]:
-    """A timing strategy on two swaps and an event one rolling two tranches over all, hourly."""
+def demo_strategies(insts: list[str], exchange: str = "okx", rule_type: str = "1H") -> dict[str, Any]:
+    """A timing strategy on two swaps and an event one rolling two tranches over all, hourly (or every
+    ``rule_type``: a twap window longer than a base bar needs decisions that far apart)."""
     return {
         "exchange": exchange, "initial_equity": 10_000,
         "fees": {"taker": 0.0005, "maker": 0.0002, "slippage": 0.0},
         "strategies": [
-            {"strategy_name": "SmaCross_5_10", "kind": "timing", "instruments": insts[:2], "rule_type": "1H",
+            {"strategy_name": "SmaCross_5_10", "kind": "timing", "instruments": insts[:2], "rule_type": rule_type,
              "offset": "0h", "position": 0.5, "leverage": 2, "volatility_ratio": 1.0},
-            {"strategy_name": "RankOnly", "kind": "event", "universe": insts, "rule_type": "1H",
+            {"strategy_name": "RankOnly", "kind": "event", "universe": insts, "rule_type": rule_type,
              "position": 0.4, "leverage": 1, "hold_period": 2, "max_cap_num": 2, "symbol_num_limit": 2,
              "rank_factor": "QuoteVolumeMean_3", "side": "long"},
         ],
@@ -169,6 +173,21 @@ class DrivenClock:
     def wait_until(self, t_ms: int) -> None:
         if t_ms > self.now_ms():
             self.exchange.clock.set(t_ms)
+
+
+def overlapping_deadline(cfg: ResearchConfig, res: Any, closes: list[int]) -> None:
+    """Refuse (``ValueError``) a maker deadline that reaches a later decision's close: live holds the
+    account's lock while its makers rest, so that close could not be traded as the backtest does."""
+    ex_cfg = cfg.styles[0]
+    if ex_cfg.style != "maker_first":
+        return
+    wait = ex_cfg.live_deadline_ms(EXCHANGE_TIMEFRAMES[common_base(cfg)])
+    due = [at for at in closes if res.model.due(from_ms(at))]
+    for a, b in zip(due, due[1:], strict=False):
+        if a + wait > b:
+            raise ValueError(f"execution.deadline_bars {ex_cfg.deadline_bars}: a maker order decided at "
+                             f"{from_ms(a)} still rests at the next decision's close {from_ms(b)}; a deadline "
+                             "must end before the strategies' next close")
 
 
 # --------------------------------------------------------------------------- the two sides
@@ -241,13 +260,17 @@ def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int
     strategies_path.write_text(yaml.safe_dump(copy.deepcopy(strategies)))
     store = KlineStore(root)
     cfg = load_config(strategies_path, store)
-    ex_cfg = cfg.execution
+    if len(cfg.styles) > 1:  # a per-style measure: one style, whoever trades
+        raise ValueError(f"calibration measures one style at a time; {cfg.path} has {len(cfg.styles)} "
+                         "(strategies with their own execution blocks)")
+    ex_cfg = cfg.styles[0]
     end_ms = start_ms + (n_bars - 1) * bar_ms
-    bt_cost, bt_value, res = backtest_cost(cfg, store, start_ms - bar_ms, end_ms,
-                                           end_ms + ex_cfg.deadline_bars * bar_ms)
+    tail = ex_cfg.deadline_bars + (ex_cfg.twap_window_bars if ex_cfg.style == "twap" else 0)  # bars a fill may take
+    bt_cost, bt_value, res = backtest_cost(cfg, store, start_ms - bar_ms, end_ms, end_ms + tail * bar_ms)
     bt_bps = 1e4 * bt_cost / bt_value if bt_value else math.nan
     if ex_cfg.style not in LIVE_STYLES:
         return StyleCost(ex_cfg.style, bt_bps, None, bt_value, 0.0)
+    overlapping_deadline(cfg, res, [start_ms + k * bar_ms for k in range(n_bars)])
     specs = load_specs(root, cfg.exchange)
     if book is None:
         tick_frac = max(sp.tick_sz / float(res.data.close[i].dropna().min()) for i, sp in specs.items()
@@ -260,8 +283,11 @@ def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int
         clock = DrivenClock(ex)
         for k in range(n_bars):
             at = start_ms + k * bar_ms
-            if ex.clock.now_ms() < at + 1_000:
-                ex.clock.set(at + 1_000)  # one second after the close
+            if ex.clock.now_ms() > at + 1_000:  # the last run's makers rested past this close (deadline_bars > 1)
+                if res.model.due(from_ms(at)):
+                    raise RuntimeError(f"paper run at {from_ms(at)}: makers of an earlier close still rest")
+                continue  # no strategy is due: nothing to decide here
+            ex.clock.set(at + 1_000)  # one second after the close
             s = LiveSession(acct, keys, at=at, repo=work, pace=False, exchange_clock=lambda venue: clock)
             if s.run() != "ok":
                 raise RuntimeError(f"paper run at {from_ms(at)} failed: {s.error}")

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from qlib_local.config_values import MAX_LEVERAGE, Bounds, boolean, identifier, integer, number
 from qlib_local.errors import QlibError
 from qlib_local.research.execution import Execution, parse_execution
@@ -39,7 +41,8 @@ class ConfigError(QlibError):
     """A config that cannot run; the message names the field."""
 
 
-COMMON = {"strategy_name", "kind", "rule_type", "offset", "position", "leverage", "id", "rebalance", "min_trade"}
+COMMON = {"strategy_name", "kind", "rule_type", "offset", "position", "leverage", "id", "rebalance", "min_trade",
+          "execution"}
 TIMING_FIELDS = COMMON | {"instruments", "volatility_ratio"}
 EVENT_FIELDS = COMMON | {
     "universe", "hold_period", "max_cap_num", "symbol_num_limit", "factors", "cross_sect_factor",
@@ -99,6 +102,7 @@ class StrategyConfig:
     blacklist: tuple[str, ...] = ()
     rebalance: str = ""  # keep | resize; empty: the kind's default (DEFAULT_REBALANCE)
     min_trade: float = 0.0  # a same-sign re-size below this share of the position is not made
+    execution: Execution | None = None  # its own block over the account's, resolved at load; None: the account's
     strategy: Strategy | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -141,6 +145,27 @@ class ResearchConfig:
     def instruments(self) -> list[str]:
         """Every instrument any strategy may hold, sorted (the account's columns)."""
         return sorted({i for s in self.strategies for i in s.instruments})
+
+    def strategy_execution(self, s: StrategyConfig) -> Execution:
+        """The style strategy ``s`` trades in: its own block (fields it did not set inherited at load),
+        else the account's."""
+        return s.execution if s.execution is not None else self.execution
+
+    @property
+    def styles(self) -> tuple[Execution, ...]:
+        """The distinct order styles: 0 is the account's block, then each strategy's own, in config order."""
+        return tuple(dict.fromkeys([self.execution, *(self.strategy_execution(s) for s in self.strategies)]))
+
+    @property
+    def style_of(self) -> np.ndarray:
+        """Each strategy's index into :attr:`styles` (int64 [S], what ``order_styles`` takes)."""
+        styles = self.styles
+        return np.array([styles.index(self.strategy_execution(s)) for s in self.strategies], np.int64)
+
+    @property
+    def default_fills(self) -> bool:
+        """Every style is the old fill model: the kernel takes its original path."""
+        return all(e.is_default for e in self.styles)
 
     def strategy(self, sid: str) -> StrategyConfig:
         for s in self.strategies:
@@ -227,7 +252,7 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
         specs = specs_of(exchange) if specs_of is not None else load_specs(store.root, exchange)
     strategies = [
         _strategy(f"strategies[{i}]", e, factor_reg, strat_reg, blacklist, stored, specs,
-                  (account_rebalance, account_min_trade))
+                  (account_rebalance, account_min_trade), execution)
         for i, e in enumerate(entries)
     ]
     ids = [s.id for s in strategies]
@@ -251,7 +276,7 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
 def _strategy(
     where: str, e: Any, factor_reg: FactorRegistry, strat_reg: StrategyRegistry,
     global_black: tuple[str, ...], stored: list[str] | None, specs: dict,
-    account: tuple[str | None, float] = (None, 0.0),
+    account: tuple[str | None, float] = (None, 0.0), account_execution: Execution = Execution(),
 ) -> StrategyConfig:
     if not isinstance(e, dict):
         raise ConfigError(f"{where}: expected a mapping, got {e!r}")
@@ -348,10 +373,12 @@ def _strategy(
     _num(where, "leverage", leverage)
     rebalance = _rebalance(f"{where}.rebalance", e.get("rebalance", account[0])) or DEFAULT_REBALANCE[kind]
     min_trade = _num(where, "min_trade", e["min_trade"]) if "min_trade" in e else account[1]
+    execution = (parse_execution(e["execution"], ConfigError, account_execution, f"{where}.execution")
+                 if e.get("execution") is not None else None)
     return StrategyConfig(
         id=str(e.get("id", name)), strategy_name=name, kind=kind, rule_type=rule, offset=offset_name(off_ms),
         position=position, leverage=leverage, instruments=tuple(insts), strategy=strategy, rebalance=rebalance,
-        min_trade=min_trade, **kw,
+        min_trade=min_trade, execution=execution, **kw,
     )
 
 

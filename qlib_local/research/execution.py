@@ -11,29 +11,46 @@ fee) bit for bit; anything else makes a backtest pay for liquidity:
 * ``maker_first``: a limit on the passive side of that book, close -+ half-spread (the close
   itself when spread is 0; not rounded to the tick); it fills there, earning the maker fee, only
   if one of the next ``deadline_bars`` base bars trades THROUGH it by a tick (a buy: low <= limit - tick);
-  otherwise, as live would, it goes to market at the deadline bar's close (the market model above,
-  taker fee), and the move from the decision's close to that fill is charged as a cost.
+  at each close before the deadline where the book moved it is re-priced to the new bid/ask, as live
+  re-prices (the first bar after a placing counts by its close only); otherwise, as live would, it
+  goes to market at the deadline bar's close (the market model above, taker fee), and the move
+  from the decision's close to that fill is charged as a cost.
 
-Live (``qlib_local.live.maker``) reads the same section, so an account trades the style its
+* ``twap``: an order of at least ``twap_min_notional`` (quote currency at the decision's close;
+  0: every order) is cut into ``twap_slices`` equal slices; slice ``k`` goes at the base bar
+  ``t + floor(k x twap_window_bars / twap_slices)`` with that bar's price, as a
+  ``twap_slice_style`` order (``market``, or ``maker_first`` resting at most to the next slice);
+  a smaller order goes as one ``twap_slice_style`` order. Details in :mod:`qlib_local.research.fills`.
+
+Live (``qlib_local.live.maker``, ``qlib_local.live.twap``) reads the same section, so an account trades the style its
 backtest modelled: ``maker_first`` rests a post-only order at the best bid/ask, re-prices it
 every ``reprice_s`` seconds of the exchange's clock while the book moves away, and at the
 deadline (``deadline_s``, default ``deadline_bars`` base bars) sends what is left as market,
 or leaves it (``fallback: leave``, live only: the backtest always completes at market).
+
+A strategy may carry its own ``execution`` block: the fields it sets override the account's
+(the config's top-level block), the rest are inherited. Net orders take one style each, by
+:func:`qlib_local.research.styles.order_styles`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from qlib_local.config_values import Bounds, number
 from qlib_local.errors import QlibError
 
-STYLES = ("market", "maker_first")
+STYLES = ("market", "maker_first", "twap")
+SLICE_STYLES = ("market", "maker_first")  # what one twap slice is
 FALLBACKS = ("market", "leave")
-FIELDS = {"style", "spread", "impact", "deadline_bars", "reprice_s", "deadline_s", "fallback"}
+FIELDS = {"style", "spread", "impact", "deadline_bars", "reprice_s", "deadline_s", "fallback",
+          "twap_slices", "twap_window_bars", "twap_min_notional", "twap_slice_style"}
 BOUNDS = {"spread": Bounds(0.0, 1.0), "impact": Bounds(0.0, 10.0), "deadline_bars": Bounds(1, 1000, integer=True),
-          "reprice_s": Bounds(0.0, 3600.0, lo_open=True), "deadline_s": Bounds(0.0, 86400.0)}
+          "reprice_s": Bounds(0.0, 3600.0, lo_open=True), "deadline_s": Bounds(0.0, 86400.0),
+          "twap_slices": Bounds(2, 36, integer=True),  # 36: one base-36 digit of a child's id (live.twap)
+          "twap_window_bars": Bounds(1, 1000, integer=True), "twap_min_notional": Bounds(0.0, 1e12)}
+INTEGERS = ("deadline_bars", "twap_slices", "twap_window_bars")
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,10 @@ class Execution:
     reprice_s: float = 5.0  # live maker_first: exchange-clock seconds between looks at the book
     deadline_s: float = 0.0  # live maker_first: seconds a maker order may rest (0: deadline_bars base bars)
     fallback: str = "market"  # live maker_first: at the deadline, send the rest as market, or leave it
+    twap_slices: int = 4  # twap: slices of an order over the window
+    twap_window_bars: int = 1  # twap: base bars the slices spread over (slice k at k x window / slices)
+    twap_min_notional: float = 0.0  # twap: smaller orders (quote currency) go as one slice-style order
+    twap_slice_style: str = "market"  # twap: each slice market, or maker_first (resting at most to the next)
 
     def live_deadline_ms(self, base_ms: int) -> int:
         """How long a live maker order may rest, in exchange milliseconds."""
@@ -59,20 +80,31 @@ class Execution:
     def code(self) -> int:
         return STYLES.index(self.style)
 
+    @property
+    def slice_code(self) -> int:
+        return SLICE_STYLES.index(self.twap_slice_style)
 
-def parse_execution(raw: Any, error: type[QlibError]) -> Execution:
-    """The ``execution`` mapping, every value checked; ``None`` is the default."""
+
+def parse_execution(raw: Any, error: type[QlibError], base: Execution | None = None,
+                    where: str = "execution") -> Execution:
+    """The ``execution`` mapping at ``where``, every value checked; a field not given is ``base``'s
+    (a strategy's block inherits the account's; ``base`` None: the defaults). ``None``: ``base``."""
+    base = base or Execution()
     if raw is None:
-        return Execution()
+        return base
     if not isinstance(raw, dict) or set(raw) - FIELDS:
-        raise error(f"execution: expected a mapping of {', '.join(sorted(FIELDS))}, got {raw!r}")
-    style = raw.get("style", "market")
+        raise error(f"{where}: expected a mapping of {', '.join(sorted(FIELDS))}, got {raw!r}")
+    style = raw.get("style", base.style)
     if style not in STYLES:
-        raise error(f"execution.style: must be one of {', '.join(STYLES)}, got {style!r}")
-    fallback = raw.get("fallback", "market")
+        raise error(f"{where}.style: must be one of {', '.join(STYLES)}, got {style!r}")
+    fallback = raw.get("fallback", base.fallback)
     if fallback not in FALLBACKS:
-        raise error(f"execution.fallback: must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
-    vals = {k: number(f"execution.{k}", raw[k], BOUNDS[k], error) for k in BOUNDS if k in raw}
-    if "deadline_bars" in vals:
-        vals["deadline_bars"] = int(vals["deadline_bars"])
-    return Execution(style=style, fallback=fallback, **vals)
+        raise error(f"{where}.fallback: must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
+    slice_style = raw.get("twap_slice_style", base.twap_slice_style)
+    if slice_style not in SLICE_STYLES:
+        raise error(f"{where}.twap_slice_style: must be one of {', '.join(SLICE_STYLES)}, got {slice_style!r}")
+    vals: dict[str, Any] = {k: number(f"{where}.{k}", raw[k], BOUNDS[k], error) for k in BOUNDS if k in raw}
+    for k in INTEGERS:
+        if k in vals:
+            vals[k] = int(vals[k])
+    return replace(base, style=style, fallback=fallback, twap_slice_style=slice_style, **vals)

@@ -37,7 +37,9 @@ from qlib_local.perp import margin as _margin
 from qlib_local.perp.contracts import contracts_for, funding_flow, unit_notional, unit_value
 from qlib_local.perp.margin import margin_ceiling, tier_margin
 from qlib_local.research import fills as _fills
+from qlib_local.research import styles as _styles
 from qlib_local.research.fills import fill_cost, key_cache_on
+from qlib_local.research.styles import order_styles
 from qlib_local.specs import LOT_ULPS
 
 _EPS = sys.float_info.epsilon
@@ -211,7 +213,10 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
     2. mark to market at the close;
     3. funding: positions held at a funding time receive ``-value at mark x rate``;
     4. step the due strategies, net, fill the difference at close x (1 ± slippage), taker fee
-       (or, given ``execution``, by :func:`qlib_local.research.fills.fill_cost`).
+       (or, given ``execution``, by :func:`qlib_local.research.fills.fill_cost` in the style
+       :func:`qlib_local.research.styles.order_styles` picks for the order).
+
+    ``execution``: (one fill tuple per style, style index of each strategy [S]).
 
     Fees, funding and liquidation losses are attributed to strategies: fees in proportion
     to each one's position change, funding and losses by its own contracts. Returns net
@@ -239,6 +244,7 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
     adv = np.empty(n)  # scratch of the margin check: adverse prices and notionals
     notional = np.empty(n)
     ceiling = margin_ceiling(margin[0], margin[1], margin[2])
+    order_style = np.zeros(n, np.int64)  # each instrument's style at this close (index into execution[0])
     for t in range(t_len):
         r = t if record else 0
         p = close[t]
@@ -303,6 +309,8 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
             for s in range(n_s):
                 if due[s, t]:
                     step_strategy(s, params, inst, codes[s, t], p, cap * position[s], state, fx)
+            if execution is not None and len(execution[0]) > 1:  # one style: no netting rule to apply
+                order_style = order_styles(hold - before_hold, execution[1])
             for i in range(n):
                 target = 0.0
                 gross = 0.0
@@ -319,7 +327,8 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
                         slip = d * (unit_value(fill, ct[i], ct_type[i]) - unit_value(p[i], ct[i], ct_type[i]))
                         cost = slip + abs(d) * unit_notional(fill, ct[i], ct_type[i]) * fee
                     else:
-                        cost = fill_cost(execution, t, i, d, close, high, low, ct[i], ct_type[i], fee, slippage)[0]
+                        cost = fill_cost(execution[0][order_style[i]], t, i, d, close, high, low, ct[i], ct_type[i],
+                                         fee, slippage)[0]
                     for s in range(n_s):
                         share = cost * old[s] / gross
                         pnl[s] -= share
@@ -351,4 +360,4 @@ def simulate_batch(market, inst, margin, params, due, codes, init_equity, fee, s
     return out
 
 
-key_cache_on(globals(), [_fills, _contracts, _margin, _specs])  # what these kernels compile in
+key_cache_on(globals(), [_fills, _styles, _contracts, _margin, _specs])  # what these kernels compile in

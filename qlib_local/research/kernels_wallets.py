@@ -20,6 +20,7 @@ from qlib_local.perp.contracts import funding_flow, unit_notional, unit_value
 from qlib_local.perp.margin import margin_ceiling
 from qlib_local.research import fills as _fills
 from qlib_local.research import kernels as _kernels
+from qlib_local.research import styles as _styles
 from qlib_local.research.fills import fill_cost, key_cache_on
 from qlib_local.research.kernels import (
     FLOW_FEE,
@@ -29,6 +30,7 @@ from qlib_local.research.kernels import (
     adverse_margin,
     step_strategy,
 )
+from qlib_local.research.styles import order_styles
 
 
 @njit(cache=True)
@@ -81,6 +83,7 @@ def simulate_wallets(market, inst, margin, params, due, codes, wallets, fee, sli
     prev = np.full(n, np.nan)
     old = np.empty(n_s)
     fx = np.ones(n)
+    order_style = np.zeros(n, np.int64)  # each instrument's style at this close (index into execution[0])
     before = np.empty(n_s)
     liq = np.zeros(n_c, np.bool_)
     adv = np.empty(n)  # scratch of the margin check: adverse prices and notionals
@@ -160,6 +163,8 @@ def simulate_wallets(market, inst, margin, params, due, codes, wallets, fee, sli
             for s in range(n_s):
                 if due[s, t]:
                     step_strategy(s, params, inst, codes[s, t], p, cap * position[s], state, fx)
+            if execution is not None and len(execution[0]) > 1:  # one style: no netting rule to apply
+                order_style = order_styles(hold - before_hold, execution[1])
             for i in range(n):
                 target = 0.0
                 gross = 0.0
@@ -176,7 +181,8 @@ def simulate_wallets(market, inst, margin, params, due, codes, wallets, fee, sli
                         slip = d * (unit_value(fill, ct[i], ct_type[i]) - unit_value(p[i], ct[i], ct_type[i]))
                         cost = slip + abs(d) * unit_notional(fill, ct[i], ct_type[i]) * fee
                     else:
-                        cost = fill_cost(execution, t, i, d, close, high, low, ct[i], ct_type[i], fee, slippage)[0]
+                        cost = fill_cost(execution[0][order_style[i]], t, i, d, close, high, low, ct[i], ct_type[i],
+                                         fee, slippage)[0]
                     c = coin_of[i]
                     for s in range(n_s):
                         share = cost * old[s] / gross
@@ -197,4 +203,4 @@ def simulate_wallets(market, inst, margin, params, due, codes, wallets, fee, sli
     return net, eq_strat, eq_before, strat_hold, flows
 
 
-key_cache_on(globals(), [_kernels, _fills, _contracts, _margin, _specs])  # what these kernels compile in
+key_cache_on(globals(), [_kernels, _fills, _styles, _contracts, _margin, _specs])  # what these kernels compile in

@@ -115,7 +115,7 @@ def test_market_orders_are_their_own_only_child_in_the_execution_table(accounts_
     assert clock.waits == []  # the market style never waits on the clock
     t = report.execution_table(s)
     assert len(t) == len(s.plan_.orders) and (t["children"] == 1).all() and (t["maker_share"] == 0).all()
-    assert (t["filled"] == t["planned"]).all() and (t["fees"] > 0).all()
+    assert (t["filled"] == t["planned"]).all() and (t["fees"] > 0).all() and (t["style"] == "market").all()
 
 
 def test_fallback_leave_cancels_the_makers_and_names_what_it_left(accounts_file, exchange):

@@ -85,6 +85,10 @@ def test_bad_account_fields_exit_2_and_write_nothing(accounts_file, tmp_path, ov
     (lambda r: r["strategies"][0].update(leverage="TOKEN"), "1e999", "leverage: must be a finite number, got inf"),
     (lambda r: r["strategies"][1].update(hold_period=2.5, max_cap_num=2.5), None,
      "hold_period: expected an integer, got 2.5"),
+    (lambda r: r["strategies"][1].update(execution={"style": "iceberg"}), None,
+     "strategies[1] (RankOnly).execution.style: must be one of market, maker_first, twap, got 'iceberg'"),
+    (lambda r: r["strategies"][0].update(execution={"style": "maker_first", "reprice_s": "TOKEN"}), "1e999",
+     ".execution.reprice_s: must be a finite number, got inf"),
 ])
 def test_bad_strategies_file_exits_2_and_writes_nothing(accounts_file, kit, tmp_path, edit, text, message):
     strategies = with_strategies(tmp_path, kit, edit)

@@ -7,9 +7,20 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
-from qlib_local.ops.calibration import TOLERANCE, VENUES, book_for, calibrate, demo_strategies, write_replay
+from qlib_local.ops.calibration import (
+    TOLERANCE,
+    VENUES,
+    backtest_cost,
+    book_for,
+    calibrate,
+    demo_strategies,
+    write_replay,
+)
+from qlib_local.research import load_config
 from qlib_local.research.execution import Execution
+from qlib_local.store import KlineStore
 from qlib_local.synth import SynthConfig
 from qlib_local.timeframes import to_ms
 
@@ -81,3 +92,45 @@ def test_impact_maps_to_a_depth_no_walk_charges_more_than_the_square_root_law():
     for share in (book.depth_share, 0.01, 0.1, 1.0):  # the walk's bound vs the sqrt law, in price shares
         assert step * share / (2 * book.depth_share) <= 0.1 * share**0.5 + 1e-12
     assert book_for(Execution(spread=0.05), 0.02).depth_share == 0.0  # no impact: unlimited depth
+
+
+def three_hourly(insts: list[str], execution: dict, exchange: str = "okx") -> dict:
+    """The demo strategies on a 3H rule: 1H base bars (3H is no exchange bar), a decision every third."""
+    raw = strategies(insts, execution, exchange)
+    for s in raw["strategies"]:
+        s["rule_type"] = "3H"
+    return raw
+
+
+def test_maker_first_with_a_two_bar_deadline_agrees_within_the_tolerance(venue_replay, tmp_path):
+    """``deadline_bars: 2``: a child unfilled at the first close is re-priced to the moved book and rests
+    a second bar, then the rest goes to market; the backtest's maker model re-prices as live does."""
+    root, insts, exchange = venue_replay
+    maker = {"style": "maker_first", "spread": 0.05, "reprice_s": 600, "deadline_bars": 2}
+    r = calibrate(root, three_hourly(insts, maker, exchange), START, 3 * N_BARS, tmp_path / "w")
+    assert r.backtest_notional > 20_000 and r.paper_notional == pytest.approx(r.backtest_notional, rel=0.05)
+    assert r.within(), f"backtest {r.backtest_bps:.2f} bps vs paper {r.paper_bps:.2f} bps (ratio {r.ratio:.3f})"
+    one_bar = tmp_path / "one.yaml"  # the backtest alone with a one-bar deadline: the second bar changes the cost
+    one_bar.write_text(yaml.safe_dump(three_hourly(insts, {**maker, "deadline_bars": 1}, exchange)))
+    end = START + (3 * N_BARS - 1) * 3_600_000
+    cost, value, _ = backtest_cost(load_config(one_bar, KlineStore(root)), KlineStore(root), START - 3_600_000, end,
+                                   end + 3_600_000)
+    assert abs(1e4 * cost / value - r.backtest_bps) > 0.5
+
+
+def test_a_deadline_past_the_next_decision_is_refused(replay, tmp_path):
+    """Hourly decisions with a two-bar deadline: the next run would start while makers still rest."""
+    root, insts = replay
+    with pytest.raises(ValueError, match="deadline_bars 2: a maker order decided at .* still rests at the next"):
+        calibrate(root, strategies(insts, {"style": "maker_first", "spread": 0.05, "deadline_bars": 2}), START,
+                  N_BARS, tmp_path / "w")
+    assert not (tmp_path / "w" / "ledger").exists()  # refused before any paper run
+
+
+def test_a_config_with_several_styles_is_refused(replay, tmp_path):
+    root, insts = replay
+    raw = strategies(insts, MARKET)
+    raw["strategies"][1]["execution"] = {"style": "maker_first"}
+    with pytest.raises(ValueError, match="one style at a time"):
+        calibrate(root, raw, START, N_BARS, tmp_path / "w")
+    assert not (tmp_path / "w" / "ledger").exists()  # refused before any paper run

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from qlib_local import specs
 from qlib_local.perp import contracts, margin
-from qlib_local.research import fills, kernels
+from qlib_local.research import fills, kernels, styles
 from qlib_local.research.fills import key_cache_on, sources_digest
 
 
 def test_the_simulate_cache_key_carries_the_digest_of_fills_and_perp():
     codegen = kernels.simulate.targetctx.codegen()
     key = kernels.simulate._cache._index_key((), codegen)
-    assert key[-1] == sources_digest([fills, contracts, margin, specs])
+    assert key[-1] == sources_digest([fills, styles, contracts, margin, specs])  # styles: the netting rule
     assert kernels.step_strategy._cache._index_key((), codegen)[-1] == key[-1]
     assert fills.fill_cost._cache._index_key((), codegen)[-1] == sources_digest([contracts])
 
