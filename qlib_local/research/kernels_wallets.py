@@ -5,7 +5,9 @@ liquidation of its own swaps; the account's equity, what every strategy sizes fr
 wallets in USD at the coins' prices, and a strategy's USD amount on an inverse swap is
 ``amount / ctVal`` contracts. The steps, the model (``step_strategy``) and the margin check are
 :mod:`qlib_local.research.kernels`' own; only the accounting is per wallet. Kept apart so the
-one-wallet kernel every sweep runs stays as it was.
+one-wallet kernel every sweep runs stays as it was. Its order step repeats ``simulate``'s line
+for line: moved into a shared ``@njit`` function (inlined or not) it made the 100-combination
+sweep 1.4-1.6x slower, measured side by side, with bit-identical results.
 """
 
 from __future__ import annotations

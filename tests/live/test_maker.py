@@ -57,9 +57,10 @@ def session(path, exchange, at: int) -> tuple[LiveSession, DrivenClock]:
     return LiveSession.from_config(path, ACCOUNT, at=at, exchange_clock=lambda venue: clock), clock
 
 
-def children_by_parent(led: Ledger, bar_ts: int) -> tuple[dict, dict]:
+def children_by_parent(led: Ledger, bar_ts: int, parent_type: str = PARENT_TYPE) -> tuple[dict, dict]:
+    """The bar's parents of ``parent_type``, and each parent's children."""
     rows = led.orders(ACCOUNT, bar_ts=bar_ts)
-    parents = {o.cl_ord_id: o for o in rows if o.ord_type == PARENT_TYPE}
+    parents = {o.cl_ord_id: o for o in rows if o.ord_type == parent_type}
     kids = defaultdict(list)
     for o in rows:
         if o.parent:

@@ -27,7 +27,7 @@ from qlib_local.live.types import OrderRequest
 from qlib_local.timeframes import HOUR_MS, from_ms
 
 from .conftest import ACCOUNT, bar
-from .test_maker import session, with_execution
+from .test_maker import children_by_parent, session, with_execution
 from .test_validate_run import run_refused
 
 TWAP = {"style": "twap", "twap_slices": 4, "twap_window_bars": 1}  # market slices 15 exchange minutes apart
@@ -35,13 +35,7 @@ TWAP = {"style": "twap", "twap_slices": 4, "twap_window_bars": 1}  # market slic
 
 def twap_family(led: Ledger, bar_ts: int) -> tuple[dict, dict]:
     """The bar's twap parents, and each one's children."""
-    rows = led.orders(ACCOUNT, bar_ts=bar_ts)
-    parents = {o.cl_ord_id: o for o in rows if o.ord_type == PARENT_TYPE}
-    kids = defaultdict(list)
-    for o in rows:
-        if o.parent:
-            kids[o.parent].append(o)
-    return parents, kids
+    return children_by_parent(led, bar_ts, PARENT_TYPE)
 
 
 def exchange_orders(exchange) -> dict:
