@@ -163,19 +163,35 @@ def settle_ccy(view: AccountView) -> str:
 
 
 def funding(led: Ledger | None, account: str) -> pd.DataFrame:
-    """Funding received (+) or paid (-) per strategy by bar close, from the ledger's attributed bills."""
-    if led is None:
-        return pd.DataFrame()
-    try:
-        df = led.strategy_funding(account)
-    except sqlite3.OperationalError:  # a ledger from before funding was recorded
-        return pd.DataFrame()
+    """Funding received (+) or paid (-) per strategy by bar close, from the ledger's attributed bills.
+    An account paid in several coins (COIN-M, a wallet per coin) gets one column per strategy and
+    coin, ``"<strategy> (<coin>)"``: amounts in different coins are never added."""
+    df = _funding_rows(led, account)
     if df.empty:
         return pd.DataFrame()
+    if df["ccy"].nunique() > 1:
+        df = df.assign(strategy=df["strategy"] + " (" + df["ccy"] + ")")
     out = df.pivot_table(index="bar_ts", columns="strategy", values="amount", aggfunc="sum")
     out.index = _ts(pd.Series(out.index)).rename("bar_close")
     out.columns.name = None
     return out
+
+
+def funding_totals(led: Ledger | None, account: str) -> dict[str, float]:
+    """Funding received (+) or paid (-) in all, per coin it was paid in."""
+    df = _funding_rows(led, account)
+    return {} if df.empty else {str(k): float(v) for k, v in df.groupby("ccy")["amount"].sum().items()}
+
+
+def _funding_rows(led: Ledger | None, account: str) -> pd.DataFrame:
+    if led is None:
+        return pd.DataFrame()
+    try:
+        return led.query("SELECT f.bar_ts, s.strategy, f.ccy, SUM(s.amount) AS amount FROM funding f "
+                         "JOIN funding_split s ON s.bill_id=f.bill_id WHERE f.account=? "
+                         "GROUP BY f.bar_ts, s.strategy, f.ccy ORDER BY f.bar_ts, s.strategy", (account,))
+    except sqlite3.OperationalError:  # a ledger from before funding was recorded
+        return pd.DataFrame()
 
 
 def positions(led: Ledger | None, account: str) -> tuple[pd.Timestamp | None, pd.DataFrame]:

@@ -332,3 +332,31 @@ def test_monitor_notebook_on_a_fresh_account(fresh, tmp_path):
     assert "alice: after the bar closing 2025-01-10 00:00" in text
     top = pd.Series([i for i, _ in books["fills"]]).value_counts()
     assert f"{top.index[0]} 1H with {int(top.iloc[0])} fill(s)" in text
+
+
+def _bills(led, account: str, bar_ts: int, bills: list[tuple[str, str, float, dict[str, float]]]) -> None:
+    from types import SimpleNamespace
+
+    led.add_funding(account, [SimpleNamespace(bill_id=b, inst_id=f"{c}USD_PERP", ccy=c, amount=a, ts=bar_ts)
+                              for b, c, a, _ in bills])
+    led.assign_funding(account, bar_ts, {b: split for b, _, _, split in bills})
+
+
+def test_funding_of_a_wallet_per_coin_is_never_added_across_coins(tmp_path):
+    from qlib_local.ledger import Ledger
+
+    led = Ledger(tmp_path / "coinm.sqlite")
+    t0, t1 = to_ms("2025-01-10T08:00:00Z"), to_ms("2025-01-10T16:00:00Z")
+    _bills(led, "coinm", t0, [("b1", "BTC", -0.0001, {"S1": -0.00006, "S2": -0.00004}),
+                              ("b2", "ETH", 0.002, {"S1": 0.002})])
+    _bills(led, "coinm", t1, [("b3", "BTC", 0.00005, {"S2": 0.00005})])
+    paid = m.funding(led, "coinm")
+    assert sorted(paid.columns) == ["S1 (BTC)", "S1 (ETH)", "S2 (BTC)"]
+    assert paid.loc[pd.Timestamp(from_ms(t0)), "S1 (ETH)"] == pytest.approx(0.002)
+    assert paid["S2 (BTC)"].sum() == pytest.approx(0.00001)
+    assert m.funding_totals(led, "coinm") == pytest.approx({"BTC": -0.00005, "ETH": 0.002})
+
+    one = Ledger(tmp_path / "usdt.sqlite")  # one coin: the strategies' names as before
+    _bills(one, "usdt", t0, [("u1", "USDT", -1.5, {"S1": -1.0, "S2": -0.5})])
+    assert list(m.funding(one, "usdt").columns) == ["S1", "S2"] and m.funding_totals(one, "usdt") == {"USDT": -1.5}
+    assert m.funding(None, "x").empty and m.funding_totals(None, "x") == {}
