@@ -263,6 +263,9 @@ def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int
     if len(cfg.styles) > 1:  # a per-style measure: one style, whoever trades
         raise ValueError(f"calibration measures one style at a time; {cfg.path} has {len(cfg.styles)} "
                          "(strategies with their own execution blocks)")
+    if cfg.multi_coin:  # costs are summed in one currency; a wallet per coin has several
+        raise ValueError(f"calibration measures an account of one wallet; {cfg.path} has a wallet per coin "
+                         f"({', '.join(c for c, _ in cfg.initial_wallets)}): calibrate one coin's swaps at a time")
     ex_cfg = cfg.styles[0]
     end_ms = start_ms + (n_bars - 1) * bar_ms
     tail = ex_cfg.deadline_bars + (ex_cfg.twap_window_bars if ex_cfg.style == "twap" else 0)  # bars a fill may take

@@ -134,3 +134,18 @@ def test_a_config_with_several_styles_is_refused(replay, tmp_path):
     with pytest.raises(ValueError, match="one style at a time"):
         calibrate(root, raw, START, N_BARS, tmp_path / "w")
     assert not (tmp_path / "w" / "ledger").exists()  # refused before any paper run
+
+
+def test_an_account_with_a_wallet_per_coin_is_refused(tmp_path):
+    """Costs add up in one currency: a COIN-M account of several coins is calibrated coin by coin."""
+    from qlib_local.synth import write_synthetic
+
+    root = tmp_path / "data"
+    write_synthetic(KlineStore(root, create=True, durable=False), SynthConfig(instruments=2, timeframe="1H", days=5,
+                                                                              seed=3), exchange="binancecoinm")
+    raw = {"exchange": "binancecoinm", "initial_equity": {"BTC": 1.0, "ETH": 20.0},
+           "strategies": [{"strategy_name": "SmaCross_5_10", "kind": "timing", "rule_type": "1H", "position": 0.5,
+                           "leverage": 1, "instruments": ["BTCUSD_PERP", "ETHUSD_PERP"]}]}
+    with pytest.raises(ValueError, match=r"a wallet per coin \(BTC, ETH\)"):
+        calibrate(root, raw, to_ms("2025-01-03T00:00:00Z"), 4, tmp_path / "w")
+    assert not (tmp_path / "w" / "ledger").exists()  # refused before any paper run
