@@ -183,6 +183,15 @@ def funding_totals(led: Ledger | None, account: str) -> dict[str, float]:
     return {} if df.empty else {str(k): float(v) for k, v in df.groupby("ccy")["amount"].sum().items()}
 
 
+def funding_caption(account: str, totals: dict[str, float]) -> str:
+    """The funding table's title: its coin and total, or one total per coin when several."""
+    if len(totals) == 1:
+        (coin, amount), = totals.items()
+        return f"{account}: funding per strategy ({coin}, received > 0), total {amount:+.8g}"
+    each = ", ".join(f"{amount:+.8g} {coin}" for coin, amount in totals.items())
+    return f"{account}: funding per strategy and coin (received > 0), total {each}"
+
+
 def _funding_rows(led: Ledger | None, account: str) -> pd.DataFrame:
     if led is None:
         return pd.DataFrame()

@@ -355,8 +355,11 @@ def test_funding_of_a_wallet_per_coin_is_never_added_across_coins(tmp_path):
     assert paid.loc[pd.Timestamp(from_ms(t0)), "S1 (ETH)"] == pytest.approx(0.002)
     assert paid["S2 (BTC)"].sum() == pytest.approx(0.00001)
     assert m.funding_totals(led, "coinm") == pytest.approx({"BTC": -0.00005, "ETH": 0.002})
+    assert m.funding_caption("coinm", m.funding_totals(led, "coinm")) == (
+        "coinm: funding per strategy and coin (received > 0), total -5e-05 BTC, +0.002 ETH")
 
     one = Ledger(tmp_path / "usdt.sqlite")  # one coin: the strategies' names as before
     _bills(one, "usdt", t0, [("u1", "USDT", -1.5, {"S1": -1.0, "S2": -0.5})])
     assert list(m.funding(one, "usdt").columns) == ["S1", "S2"] and m.funding_totals(one, "usdt") == {"USDT": -1.5}
+    assert m.funding_caption("usdt", {"USDT": -1.5}) == "usdt: funding per strategy (USDT, received > 0), total -1.5"
     assert m.funding(None, "x").empty and m.funding_totals(None, "x") == {}
