@@ -31,6 +31,7 @@ from qlib_local.live.clordid import MAX_ROUNDS, child_id
 from qlib_local.live.errors import LiveError, VenueError
 from qlib_local.live.execution import ExecReport, Executor, order_row, status_to_changes
 from qlib_local.live.types import OrderRequest, OrderStatus
+from qlib_local.research.execution import Execution
 
 PARENT_TYPE = "maker_first"  # the ledger's ord_type of a parent row (never sent itself)
 
@@ -64,6 +65,12 @@ class MakerPolicy:
     reprice_ms: int
     deadline_ms: int
     fallback: str = "market"  # market | leave
+
+
+def maker_policy(ex: Execution, base_ms: int) -> MakerPolicy:
+    """The live maker policy of an ``execution`` block (``base_ms``: the base bar), as maker_first
+    orders and twap's maker slices both take it."""
+    return MakerPolicy(int(ex.reprice_s * 1000), ex.live_deadline_ms(base_ms), ex.fallback)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qlib_local.live.maker import MakerPolicy
+from qlib_local.live.maker import MakerPolicy, maker_policy
 from qlib_local.live.twap import TwapPolicy, twap_policy
 from qlib_local.live.types import OrderRequest
 from qlib_local.research.execution import Execution
@@ -48,6 +48,5 @@ def group_orders(orders: list[OrderRequest], style_by_inst: dict[str, int], styl
         if ex.style != "maker_first":
             out.market.append(o)
             continue
-        policy = MakerPolicy(int(ex.reprice_s * 1000), ex.live_deadline_ms(base_ms), ex.fallback)
-        out.maker.setdefault(policy, []).append(o)
+        out.maker.setdefault(maker_policy(ex, base_ms), []).append(o)
     return out

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from qlib_local.live.clordid import CHILD_LENGTH, LENGTH, child_id
 from qlib_local.live.execution import ExecReport, Executor, order_row
 from qlib_local.live.maker import PARENT_TYPE as MAKER_PARENT
-from qlib_local.live.maker import ExchangeClock, MakerFirst, MakerPolicy, VenueClock, Work
+from qlib_local.live.maker import ExchangeClock, MakerFirst, MakerPolicy, VenueClock, Work, maker_policy
 from qlib_local.live.types import OrderRequest
 from qlib_local.research.execution import Execution
 from qlib_local.specs import InstrumentSpec
@@ -301,7 +301,7 @@ class Twap(MakerFirst):
 def twap_policy(ex: Execution, base_ms: int) -> TwapPolicy:
     """The live twap policy of an ``execution`` block (``base_ms``: the base bar)."""
     return TwapPolicy(ex.twap_slices, ex.twap_window_bars * base_ms, ex.twap_min_notional, ex.twap_slice_style,
-                      MakerPolicy(int(ex.reprice_s * 1000), ex.live_deadline_ms(base_ms), ex.fallback))
+                      maker_policy(ex, base_ms))
 
 
 def run_twap(s: TradingSteps, ex: Executor, bar: int, since: int, policy: TwapPolicy,
