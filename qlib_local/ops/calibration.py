@@ -13,7 +13,7 @@ exchange in paper mode, the exchange's book set to the backtest's ``execution`` 
 
 The two must agree within :data:`TOLERANCE` (``paper / backtest``). A ``maker_first`` deadline of
 more than one base bar needs strategies deciding less often than that (e.g. a 3H rule on 1H base
-bars, ``deadline_bars: 2``): a run's makers must be done before the next decision, as live's are. The mapping of the models,
+bars, ``deadline_bars: 2``): the config refuses a deadline past the next decision, as live needs. The mapping of the models,
 and why the backtest stays on the conservative side where they differ, is in :func:`book_for`.
 This module lives in ops (not live/, which must not import the local exchange).
 """
@@ -40,7 +40,6 @@ from qlib_local.live.session import LiveSession
 from qlib_local.perp.contracts import unit_notional, unit_value
 from qlib_local.research import load_config
 from qlib_local.research.config import ResearchConfig
-from qlib_local.research.data import common_base
 from qlib_local.research.execution import Execution
 from qlib_local.research.kernels import FLOW_FEE
 from qlib_local.sim import LocalExchange
@@ -50,7 +49,7 @@ from qlib_local.sim.matching import FeeModel
 from qlib_local.specs import InstrumentSpec, load_specs, save_specs
 from qlib_local.store import KlineStore
 from qlib_local.synth import SynthConfig, generate
-from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, from_ms
+from qlib_local.timeframes import from_ms
 
 TOLERANCE = 0.05  # |paper bps / backtest bps - 1| at most this, per style (impact 0; see book_for)
 LIVE_STYLES = ("market", "maker_first", "twap")  # styles the live path trades today
@@ -175,21 +174,6 @@ class DrivenClock:
             self.exchange.clock.set(t_ms)
 
 
-def overlapping_deadline(cfg: ResearchConfig, res: Any, closes: list[int]) -> None:
-    """Refuse (``ValueError``) a maker deadline that reaches a later decision's close: live holds the
-    account's lock while its makers rest, so that close could not be traded as the backtest does."""
-    ex_cfg = cfg.styles[0]
-    if ex_cfg.style != "maker_first":
-        return
-    wait = ex_cfg.live_deadline_ms(EXCHANGE_TIMEFRAMES[common_base(cfg)])
-    due = [at for at in closes if res.model.due(from_ms(at))]
-    for a, b in zip(due, due[1:], strict=False):
-        if a + wait > b:
-            raise ValueError(f"execution.deadline_bars {ex_cfg.deadline_bars}: a maker order decided at "
-                             f"{from_ms(a)} still rests at the next decision's close {from_ms(b)}; a deadline "
-                             "must end before the strategies' next close")
-
-
 # --------------------------------------------------------------------------- the two sides
 def backtest_cost(cfg: ResearchConfig, store: KlineStore, start_ms: int, end_ms: int,
                   run_to_ms: int | None = None) -> tuple[float, float, Any]:
@@ -273,7 +257,6 @@ def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int
     bt_bps = 1e4 * bt_cost / bt_value if bt_value else math.nan
     if ex_cfg.style not in LIVE_STYLES:
         return StyleCost(ex_cfg.style, bt_bps, None, bt_value, 0.0)
-    overlapping_deadline(cfg, res, [start_ms + k * bar_ms for k in range(n_bars)])
     specs = load_specs(root, cfg.exchange)
     if book is None:
         tick_frac = max(sp.tick_sz / float(res.data.close[i].dropna().min()) for i, sp in specs.items()

@@ -20,7 +20,7 @@ import numpy as np
 
 from qlib_local.config_values import MAX_LEVERAGE, Bounds, boolean, identifier, integer, number
 from qlib_local.errors import QlibError
-from qlib_local.research.execution import Execution, parse_execution
+from qlib_local.research.execution import Execution, check_resting, parse_execution
 from qlib_local.research.factors import FactorRegistry
 from qlib_local.research.plugins import PluginError
 from qlib_local.research.strategy import Strategy, StrategyRegistry
@@ -259,6 +259,8 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
         raise ConfigError(f"strategies: duplicate strategy id(s) {', '.join(dup)}; give each an 'id'")
+    check_resting([(f"strategies[{i}] ({s.id}).execution", s.execution or execution) for i, s in enumerate(strategies)],
+                  [(s.rule_ms, s.offset_ms) for s in strategies], ConfigError)
     total = sum(s.position for s in strategies)
     if total > 1 + 1e-9:
         raise ConfigError(f"position: the strategies' positions sum to {total:g}, more than 1")

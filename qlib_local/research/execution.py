@@ -36,10 +36,13 @@ A strategy may carry its own ``execution`` block: the fields it sets override th
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import reduce
+from math import gcd
 from typing import Any
 
 from qlib_local.config_values import Bounds, number
 from qlib_local.errors import QlibError
+from qlib_local.timeframes import EXCHANGE_TIMEFRAMES
 
 STYLES = ("market", "maker_first", "twap")
 SLICE_STYLES = ("market", "maker_first")  # what one twap slice is
@@ -108,3 +111,43 @@ def parse_execution(raw: Any, error: type[QlibError], base: Execution | None = N
         if k in vals:
             vals[k] = int(vals[k])
     return replace(base, style=style, fallback=fallback, twap_slice_style=slice_style, **vals)
+
+
+def resting_ms(ex: Execution, base_ms: int) -> int:
+    """How long a live run may keep an order of this style working after the close (the run holds
+    the account's lock meanwhile): a maker deadline, a twap window, 0 for market."""
+    if ex.style == "maker_first":
+        return ex.live_deadline_ms(base_ms)
+    if ex.style == "twap":
+        return ex.twap_window_bars * base_ms
+    return 0
+
+
+def decision_gap_ms(rules: list[tuple[int, int]]) -> int:
+    """The shortest time between two decision closes of an account whose strategies decide at
+    ``offset + k x rule`` ((rule, offset) ms pairs): per pair, the offsets' difference modulo the
+    rules' gcd, or that gcd when they coincide."""
+    gap = min(r for r, _ in rules)
+    for ra, oa in rules:
+        for rb, ob in rules:
+            g = gcd(ra, rb)
+            d = (oa - ob) % g
+            gap = min(gap, min(d, g - d) if d else g)
+    return gap
+
+
+def check_resting(where_ex: list[tuple[str, Execution]], rules: list[tuple[int, int]], error: type[QlibError]) -> None:
+    """Refuse a style whose orders would still be working at the account's next decision close:
+    that run would find the lock held and be skipped as late. Base bars are live's (the coarsest
+    exchange timeframe dividing every rule and offset)."""
+    g = reduce(gcd, [r for r, _ in rules] + [o for _, o in rules if o])
+    bases = [ms for ms in EXCHANGE_TIMEFRAMES.values() if g % ms == 0]
+    if not bases:
+        return  # no base bar at all: the data layer refuses the config with its own error
+    base_ms, gap = max(bases), decision_gap_ms(rules)
+    for where, ex in where_ex:
+        hold = resting_ms(ex, base_ms)
+        if hold > gap:
+            what = "twap_window_bars" if ex.style == "twap" else "the maker deadline (deadline_s or deadline_bars)"
+            raise error(f"{where}: {what} keeps orders working {hold / 60_000:g} min after the close, past the "
+                        f"account's next decision close {gap / 60_000:g} min later; shorten it")

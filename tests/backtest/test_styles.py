@@ -63,15 +63,18 @@ def test_each_net_order_takes_the_style_of_its_largest_contributor(hourly_store,
 
 
 def test_strategy_blocks_that_repeat_one_style_equal_the_account_block(hourly_store, example_raw, write_cfg):
+    """Both strategies on 4H at 1h: a two-bar deadline ends before the next decision, as load requires."""
+    slow = copy.deepcopy(example_raw)
+    slow["strategies"][0].update(rule_type="4H", offset="1h")
     maker = {"style": "maker_first", "spread": SPREAD, "deadline_bars": 2}
-    account = run(hourly_store, {**copy.deepcopy(example_raw), "execution": maker}, write_cfg, "a.yaml")
-    raw = copy.deepcopy(example_raw)
+    account = run(hourly_store, {**copy.deepcopy(slow), "execution": maker}, write_cfg, "a.yaml")
+    raw = copy.deepcopy(slow)
     for s in raw["strategies"]:
         s["execution"] = maker
     per_strategy = run(hourly_store, raw, write_cfg, "b.yaml")
     assert per_strategy.config.styles[1:] == account.config.styles
     assert per_strategy.equity.equals(account.equity) and per_strategy.orders.equals(account.orders)
-    market = run(hourly_store, copy.deepcopy(example_raw), write_cfg, "c.yaml")
+    market = run(hourly_store, copy.deepcopy(slow), write_cfg, "c.yaml")
     assert not market.equity.equals(account.equity)
 
 

@@ -112,15 +112,22 @@ def test_under_the_threshold_maker_slices_make_one_maker_first_parent(accounts_f
 
 
 def test_maker_slices_rest_until_the_next_slice_then_market(accounts_file, exchange):
+    """Both strategies on 2H at 1h (a two-hour window must end by the next decision): the decision at
+    bar 1, slice 1 at bar 2, everything over at bar 3."""
     path = accounts_file()
+    strategies = path.parent / "strategies.yaml"
+    raw = yaml.safe_load(strategies.read_text())
+    for st in raw["strategies"]:
+        st.update(rule_type="2H", offset="1h")
+    strategies.write_text(yaml.safe_dump(raw))
     with_execution(path, {**TWAP, "twap_slices": 2, "twap_window_bars": 2, "twap_slice_style": "maker_first",
                           "reprice_s": 900})
-    exchange.clock.set(bar(0) + 1_000)
-    s, clock = session(path, exchange, bar(0))
+    exchange.clock.set(bar(1) + 1_000)
+    s, clock = session(path, exchange, bar(1))
     assert s.run() == "ok", s.error
-    assert bar(1) in clock.waits and max(clock.waits) == bar(2)  # slice 1 at bar 1; everything over at bar 2
+    assert bar(2) in clock.waits and max(clock.waits) == bar(3)  # slice 1 at bar 2; everything over at bar 3
     led = Ledger(path.parent / "ledger" / "alice.sqlite")
-    parents, kids = twap_family(led, bar(0))
+    parents, kids = twap_family(led, bar(1))
     assert parents
     on_exchange = exchange_orders(exchange)
     for pid, p in parents.items():
@@ -130,7 +137,7 @@ def test_maker_slices_rest_until_the_next_slice_then_market(accounts_file, excha
             kind = "maker" if k.ord_type == "post_only" else "taker"
             assert k.cl_ord_id == slice_child_id(pid, n, r, kind)
             placed = on_exchange[k.cl_ord_id]
-            assert bar(1) <= placed.c_time <= bar(2) if n == 1 else bar(0) < placed.c_time <= bar(1)  # its own hour
+            assert bar(2) <= placed.c_time <= bar(3) if n == 1 else bar(1) < placed.c_time <= bar(2)  # its own hour
         by_slice = defaultdict(list)
         for k in kids[pid]:
             by_slice[slice_of(k.cl_ord_id)].append(int(k.cl_ord_id[22], 36))

@@ -18,7 +18,7 @@ from qlib_local.ops.calibration import (
     demo_strategies,
     write_replay,
 )
-from qlib_local.research import load_config
+from qlib_local.research import ConfigError, load_config
 from qlib_local.research.execution import Execution
 from qlib_local.store import KlineStore
 from qlib_local.synth import SynthConfig
@@ -121,7 +121,7 @@ def test_maker_first_with_a_two_bar_deadline_agrees_within_the_tolerance(venue_r
 def test_a_deadline_past_the_next_decision_is_refused(replay, tmp_path):
     """Hourly decisions with a two-bar deadline: the next run would start while makers still rest."""
     root, insts = replay
-    with pytest.raises(ValueError, match="deadline_bars 2: a maker order decided at .* still rests at the next"):
+    with pytest.raises(ConfigError, match="maker deadline .* past the account's next decision close 60 min later"):
         calibrate(root, strategies(insts, {"style": "maker_first", "spread": 0.05, "deadline_bars": 2}), START,
                   N_BARS, tmp_path / "w")
     assert not (tmp_path / "w" / "ledger").exists()  # refused before any paper run

@@ -91,6 +91,7 @@ def test_slices_past_the_data_end_go_at_the_last_bar():
 
 def test_a_twap_backtest_prices_every_order_by_its_slices(hourly_store, example_raw, write_cfg):
     raw = copy.deepcopy(example_raw)
+    raw["strategies"][0].update(rule_type="4H", offset="1h")  # a 2-bar window ends before the next decision
     raw["execution"] = {"style": "twap", "spread": 0.25, "twap_slices": 3, "twap_window_bars": 2}
     res = run_backtest(load_config(write_cfg(raw), hourly_store), hourly_store, start="2025-01-04")
     insts = res.model.instruments
@@ -147,6 +148,7 @@ def test_a_strategys_twap_block_inherits_the_account_and_prices_its_orders(hourl
     """Account block: market with a spread; the first strategy: twap (its spread inherited). Orders where
     that strategy moved the most are priced by the slices, the others as one market order."""
     raw = copy.deepcopy(example_raw)
+    raw["strategies"][0].update(rule_type="4H", offset="1h")  # a 2-bar window ends before the next decision
     raw["execution"] = {"style": "market", "spread": 0.25, "twap_window_bars": 2}
     raw["strategies"][0]["execution"] = {"style": "twap", "twap_slices": 3}
     cfg = load_config(write_cfg(raw, "mixed.yaml"), hourly_store)

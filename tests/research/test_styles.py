@@ -10,7 +10,7 @@ import pytest
 
 from qlib_local.cli.main import main
 from qlib_local.research import ConfigError, load_config
-from qlib_local.research.execution import Execution
+from qlib_local.research.execution import Execution, decision_gap_ms
 from qlib_local.research.styles import order_styles
 
 
@@ -31,14 +31,14 @@ def test_one_strategy_and_no_strategies_moving():
 
 def test_a_strategy_block_inherits_every_field_it_does_not_set(hourly_store, example_raw, write_cfg):
     raw = copy.deepcopy(example_raw)
-    raw["execution"] = {"style": "maker_first", "spread": 0.1, "deadline_bars": 3, "reprice_s": 30}
+    raw["execution"] = {"style": "maker_first", "spread": 0.1, "deadline_s": 1800, "reprice_s": 30}
     raw["strategies"][1]["execution"] = {"style": "market", "impact": 0.2}
     cfg = load_config(write_cfg(raw), hourly_store)
-    account = Execution(style="maker_first", spread=0.1, deadline_bars=3, reprice_s=30.0)
+    account = Execution(style="maker_first", spread=0.1, deadline_s=1800.0, reprice_s=30.0)
     timing, event = cfg.strategies
     assert cfg.execution == account and timing.execution is None  # no block: the account's, whole
     assert cfg.strategy_execution(timing) == account
-    assert event.execution == Execution(style="market", spread=0.1, impact=0.2, deadline_bars=3, reprice_s=30.0)
+    assert event.execution == Execution(style="market", spread=0.1, impact=0.2, deadline_s=1800.0, reprice_s=30.0)
     assert cfg.styles == (account, event.execution) and cfg.style_of.tolist() == [0, 1]
     assert not cfg.default_fills
 
@@ -89,3 +89,43 @@ def test_cli_a_bad_strategy_block_is_one_error_line(hourly_root, tmp_path, examp
     assert code == 2 and err.startswith("error: strategies[0]") and "execution.deadline_bars" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()  # nothing written before validation
+
+
+def test_decision_gaps_of_offset_strategies():
+    h = 3_600_000
+    assert decision_gap_ms([(h, 0)]) == h
+    assert decision_gap_ms([(h, 0), (4 * h, h)]) == h  # the example: 4H at 1h falls on 1H closes
+    assert decision_gap_ms([(12 * h, 2 * h + h // 4), (12 * h, 0)]) == 2 * h + h // 4
+    assert decision_gap_ms([(4 * h, 0), (6 * h, h)]) == h  # 0, 4, 8 / 1, 7: 7 and 8 are an hour apart
+
+
+@pytest.mark.parametrize("block, ok", [
+    ({"style": "twap", "twap_window_bars": 1}, True),  # four slices inside the hour
+    ({"style": "twap", "twap_window_bars": 2}, False),  # still slicing at the next hourly close
+    ({"style": "maker_first", "deadline_bars": 1}, True),
+    ({"style": "maker_first", "deadline_bars": 2}, False),
+    ({"style": "maker_first", "deadline_s": 3_600}, True),
+    ({"style": "maker_first", "deadline_s": 3_601}, False),
+])
+def test_orders_working_past_the_next_decision_are_refused(hourly_store, example_raw, write_cfg, block, ok):
+    """The 1H and 4H/1h strategies decide every hour: a run still working orders at the next close
+    holds the account's lock there, and that run would be skipped as late."""
+    raw = copy.deepcopy(example_raw)
+    raw["strategies"][1]["execution"] = block  # the 4H strategy's own block: the account's gap counts
+    if ok:
+        assert load_config(write_cfg(raw), hourly_store).strategies[1].execution.style == block["style"]
+    else:
+        with pytest.raises(ConfigError, match=r"strategies\[1\] \(\w+\)\.execution: .* past the account's next "
+                                              r"decision close 60 min later"):
+            load_config(write_cfg(raw), hourly_store)
+
+
+def test_a_lone_slow_strategy_may_work_its_orders_longer(hourly_store, example_raw, write_cfg):
+    raw = copy.deepcopy(example_raw)
+    raw["strategies"] = raw["strategies"][1:]
+    raw["strategies"][0]["position"] = 1.0
+    raw["execution"] = {"style": "twap", "twap_window_bars": 3}  # 4H alone: 3 of its 4 hourly base bars
+    assert load_config(write_cfg(raw), hourly_store).execution.twap_window_bars == 3
+    raw["execution"]["twap_window_bars"] = 5
+    with pytest.raises(ConfigError, match=r"twap_window_bars keeps orders working 300 min .* 240 min later"):
+        load_config(write_cfg(raw), hourly_store)
