@@ -230,8 +230,9 @@ def orders_frame(res: BacktestResult) -> pd.DataFrame:
         per_style, _ = execution_arrays(res.config, res.data, res.model)
         c, h, lo, _, _ = res.data.arrays(res.model.instruments)
         for k, (t, i) in enumerate(zip(t_idx, i_idx, strict=True)):
+            held = float(net[t - 1, i]) if t > 0 else 0.0  # a twap flip's crossing slice depends on it
             _, fill[k], rate[k] = fill_cost(per_style[style[k]], int(t), int(i), float(d[k]), c, h, lo,
-                                            res.model.ct_val[i], res.model.ct_type[i], fees.taker, fees.slippage)
+                                            res.model.ct_val[i], res.model.ct_type[i], fees.taker, fees.slippage, held)
     value = notional(d, fill, res.model.ct_val[i_idx], res.model.ct_type[i_idx])
     extra = {}
     if res.coin_usd is not None:  # several coins: each order's in its own, and the fee in USD at the close

@@ -23,6 +23,10 @@ fill price and the fee rate it paid, so the kernel and the orders report agree.
   while it rests: ``min(deadline_bars, floor((k+1) W / N) - floor(k W / N))``; 0 such bars:
   it cannot fill as a maker and is priced as a market slice at ``s_k``; one that reaches its
   deadline goes to market at the deadline bar (impact on its own share);
+* a flip (the order crosses zero) under ``maker_first`` slices: in the slice where the position
+  crosses zero, the closing share is a market piece at ``s_k`` and the opening share the slice
+  style, as live sends it (the closing leg's share at once, so no opening maker waits on a
+  reduce-only close); impact on the whole slice's share of the bar either way;
 * every slice's price move from the DECISION close ``close[t]`` is a cost, booked with the fees
   at ``t`` on the whole position: the same money at the window's end as slices filled one by
   one (equity inside the window marks the whole order; a look-ahead of at most the window in
@@ -99,15 +103,17 @@ def style_fill(style, spread, impact, maker, deadline, tick, liquidity, t, i, d,
 
 
 @njit(cache=True)
-def twap_fill(execution, t, i, d, close, high, low, ct, ct_type, taker, slippage):
-    """(cost against ``close[t]``, average fill price, fee rate) of a net order carried out as twap slices."""
+def twap_fill(execution, t, i, d, close, high, low, ct, ct_type, taker, slippage, held=0.0):
+    """(cost against ``close[t]``, average fill price, fee rate) of a net order carried out as twap slices;
+    ``held``: the position before it (a flip's closing share in its crossing slice is a market piece)."""
     style, spread, impact, maker, deadline, tick, liquidity, twap = execution
     n, w, slice_style = int(twap[0]), int(twap[1]), int(twap[3])
     p = close[t, i]
     qty = abs(d)
     t_len = close.shape[0]
     part = d / n
-    cost = 0.0
+    closing = abs(held) if held * d < 0.0 and qty > abs(held) else 0.0  # a flip: the contracts that close
+    cost = 0.0  # against close[t]
     notional = 0.0  # settlement currency at the fill prices
     value = 0.0  # sum of contracts x unit_value(fill): the average price's definition
     for k in range(n):
@@ -115,12 +121,18 @@ def twap_fill(execution, t, i, d, close, high, low, ct, ct_type, taker, slippage
         s = min(t + off, t_len - 1)
         together = ((off + 1) * n + w - 1) // w - (off * n + w - 1) // w  # slices in this bar: ceil((j+1)N/W) - ceil(jN/W)
         dl = min(deadline, ((k + 1) * w) // n - off)
-        px, rate = style_fill(slice_style, spread, impact, maker, dl, tick, liquidity, s, i, part,
-                              abs(part) * together, close, high, low, taker, slippage)
-        un = abs(part) * unit_notional(px, ct, ct_type)
-        cost += part * (unit_value(px, ct, ct_type) - unit_value(p, ct, ct_type)) + un * rate
-        notional += un
-        value += abs(part) * unit_value(px, ct, ct_type)
+        first = closing - k * qty / n  # of this slice, what still closes the old position
+        if slice_style != MARKET and 1e-9 * qty < first < abs(part) - 1e-9 * qty:  # the crossing slice
+            piece = first if d > 0 else -first  # live sends the closing share at once, at market
+            a = slice_cost(execution, MARKET, 0, s, i, piece, abs(part) * together, p, close, high, low, ct,
+                           ct_type, taker, slippage)
+            b = slice_cost(execution, slice_style, dl, s, i, part - piece, abs(part) * together, p, close, high,
+                           low, ct, ct_type, taker, slippage)
+            cost, notional, value = cost + a[0] + b[0], notional + a[1] + b[1], value + a[2] + b[2]
+        else:
+            a = slice_cost(execution, slice_style, dl, s, i, part, abs(part) * together, p, close, high, low, ct,
+                           ct_type, taker, slippage)
+            cost, notional, value = cost + a[0], notional + a[1], value + a[2]
     uv = value / qty
     avg = -ct / uv if ct_type == INVERSE else uv / ct
     fee = cost - d * (uv - unit_value(p, ct, ct_type))
@@ -128,15 +140,28 @@ def twap_fill(execution, t, i, d, close, high, low, ct, ct_type, taker, slippage
 
 
 @njit(cache=True)
-def fill_cost(execution, t, i, d, close, high, low, ct, ct_type, taker, slippage):
-    """(cost, average fill price, fee rate) of a net order of ``d`` contracts decided at close ``t``."""
+def slice_cost(execution, style, dl, s, i, q, taken, p, close, high, low, ct, ct_type, taker, slippage):
+    """(cost against ``p``, notional, contracts x unit value) of ``q`` contracts placed at bar ``s`` in
+    ``style``."""
+    spread, impact, maker, tick, liquidity = execution[1], execution[2], execution[3], execution[5], execution[6]
+    px, rate = style_fill(style, spread, impact, maker, dl, tick, liquidity, s, i, q, taken, close, high, low, taker,
+                          slippage)
+    un = abs(q) * unit_notional(px, ct, ct_type)
+    return q * (unit_value(px, ct, ct_type) - unit_value(p, ct, ct_type)) + un * rate, un, abs(q) * unit_value(
+        px, ct, ct_type)
+
+
+@njit(cache=True)
+def fill_cost(execution, t, i, d, close, high, low, ct, ct_type, taker, slippage, held=0.0):
+    """(cost, average fill price, fee rate) of a net order of ``d`` contracts decided at close ``t``,
+    the position before it ``held`` (twap prices a flip's crossing slice by it)."""
     style, spread, impact, maker, deadline, tick, liquidity, twap = execution
     p = close[t, i]
     qty = abs(d)
     if style == TWAP:
         quote = qty * unit_notional(p, ct, ct_type) * (p if ct_type == INVERSE else 1.0)
         if quote >= twap[2]:
-            return twap_fill(execution, t, i, d, close, high, low, ct, ct_type, taker, slippage)
+            return twap_fill(execution, t, i, d, close, high, low, ct, ct_type, taker, slippage, held)
         style = int(twap[3])  # below the threshold: one order of the slice style
     fill, rate = style_fill(style, spread, impact, maker, deadline, tick, liquidity, t, i, d, qty, close, high, low,
                             taker, slippage)

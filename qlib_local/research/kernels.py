@@ -328,7 +328,7 @@ def simulate(market, inst, margin, params, due, codes, init_equity, fee, slippag
                         cost = slip + abs(d) * unit_notional(fill, ct[i], ct_type[i]) * fee
                     else:
                         cost = fill_cost(execution[0][order_style[i]], t, i, d, close, high, low, ct[i], ct_type[i],
-                                         fee, slippage)[0]
+                                         fee, slippage, cur[i])[0]
                     for s in range(n_s):
                         share = cost * old[s] / gross
                         pnl[s] -= share

@@ -184,7 +184,7 @@ def simulate_wallets(market, inst, margin, params, due, codes, wallets, fee, sli
                         cost = slip + abs(d) * unit_notional(fill, ct[i], ct_type[i]) * fee
                     else:
                         cost = fill_cost(execution[0][order_style[i]], t, i, d, close, high, low, ct[i], ct_type[i],
-                                         fee, slippage)[0]
+                                         fee, slippage, cur[i])[0]
                     c = coin_of[i]
                     for s in range(n_s):
                         share = cost * old[s] / gross

@@ -72,6 +72,24 @@ def test_maker_slices_inside_one_bar_cannot_fill_as_makers_but_the_last():
     assert rate == pytest.approx((3 * TAKER + MAKER) / 4)
 
 
+def test_a_flips_crossing_slice_closes_at_market_as_live_does():
+    """Long 1, sell 4 at t=1 (close 101) in 2 maker slices over 2 bars: slice 0's first contract closes
+    the long (live sends it at once, at market: 101), its other one rests as a maker and goes to market
+    at 99 at its deadline; slice 1 (all opening) fills as a maker at 99."""
+    ex = twap(2, 2, slice_style=1)
+    cost, avg, rate = fill_cost(ex, 1, 0, -4.0, CLOSE, HIGH, LOW, 1.0, 0, TAKER, 0.0, 1.0)
+    fee = 101 * TAKER + 99 * TAKER + 2 * 99 * MAKER
+    assert cost == pytest.approx(-1 * (101 - 101) - 1 * (99 - 101) - 2 * (99 - 101) + fee)
+    assert avg == pytest.approx((101 + 99 + 2 * 99) / 4) and rate == pytest.approx(fee / (101 + 3 * 99))
+    plain = cost_of(ex, 1, -4.0)  # no flip: both slices in the slice style
+    assert cost != pytest.approx(plain[0])
+    for held in (5.0, 2.0, -1.0):  # a pure reduction; a flip crossing on a slice boundary; adding to a short
+        assert fill_cost(ex, 1, 0, -4.0, CLOSE, HIGH, LOW, 1.0, 0, TAKER, 0.0, held) == pytest.approx(plain)
+    market = twap(2, 2)  # market slices: the flip changes nothing
+    assert fill_cost(market, 1, 0, -4.0, CLOSE, HIGH, LOW, 1.0, 0, TAKER, 0.0, 1.0) == pytest.approx(
+        cost_of(market, 1, -4.0))
+
+
 def test_inverse_slices_average_harmonically_and_the_threshold_is_in_usd():
     """Buy 10 inverse contracts of 100 USD at t=0: 1,000 USD; 2 slices over 2 bars at 100 and 101."""
     ex = twap(2, 2, min_notional=1000.0)
@@ -172,3 +190,29 @@ def test_a_strategys_twap_block_inherits_the_account_and_prices_its_orders(hourl
         px = [close[b, i] * (1 + sgn * slip) + sgn * max(tick, 0.25 * (high[b, i] - low[b, i])) for b in bars]
         assert r.price == pytest.approx(np.mean(px), rel=1e-12)
     assert seen["market"] > 3 and seen["twap"] > 3, seen
+
+
+def test_maker_slice_flips_in_a_backtest_cost_what_its_orders_report(hourly_store, example_raw, write_cfg):
+    """The orders report prices each order with the position before it, as the kernel does: the
+    equity rebuilt from the orders is the kernel's, flips included."""
+    raw = copy.deepcopy(example_raw)
+    raw["strategies"][0].update(rule_type="4H", offset="1h")  # a 2-bar window ends before the next decision
+    raw["execution"] = {"style": "twap", "spread": 0.25, "twap_slices": 3, "twap_window_bars": 2,
+                        "twap_slice_style": "maker_first"}
+    res = run_backtest(load_config(write_cfg(raw), hourly_store), hourly_store, start="2025-01-04")
+    net = res.positions.to_numpy()
+    before = np.vstack([np.zeros((1, net.shape[1])), net[:-1]])
+    flips = (before * net < 0).sum()
+    assert flips > 0  # the timing strategy goes from long to short somewhere
+    insts = res.model.instruments
+    close = res.data.close.reindex(columns=insts)
+    pos = {ts: k for k, ts in enumerate(res.positions.index)}
+    o = res.orders
+    decision = np.array([close.iloc[pos[ts], insts.index(i)] for ts, i in zip(o["timestamp"], o["instrument"],
+                                                                                strict=True)])
+    ct = np.array([res.model.ct_val[insts.index(i)] for i in o["instrument"]])
+    cost = (o["contracts"] * ct * (o["price"] - decision) + o["fee"]).groupby(o["timestamp"]).sum()
+    held = res.positions.shift(1).fillna(0.0)
+    pnl = (held * close.diff().fillna(0.0) * res.model.ct_val).sum(axis=1)
+    rebuilt = res.config.initial_equity + (pnl - cost.reindex(close.index, fill_value=0.0)).cumsum()
+    np.testing.assert_allclose(res.equity["total"], rebuilt, rtol=1e-9)
