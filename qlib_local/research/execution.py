@@ -8,8 +8,9 @@ fee) bit for bit; anything else makes a backtest pay for liquidity:
   ``share`` is the order's contracts over the bar's traded contracts (1 when the bar has no
   volume), the half-spread ``max(tick, spread x (high - low))`` of the bar (0 when spread is 0),
   as the local exchanges' book (``qlib_local.sim.book``) quotes it;
-* ``maker_first``: a limit on the passive side of that book, close -+ half-spread (the close
-  itself when spread is 0; not rounded to the tick); it fills there, earning the maker fee, only
+* ``maker_first``: a limit on the passive side of that book, close -+ max(tick, half-spread)
+  (a tick away even when spread is 0: a post-only order may not rest at the last price, as the
+  local exchanges' quote has it; not rounded to the tick); it fills there, earning the maker fee, only
   if one of the next ``deadline_bars`` base bars trades THROUGH it by a tick (a buy: low <= limit - tick);
   at each close before the deadline where the book moved it is re-priced to the new bid/ask, as live
   re-prices (the first bar after a placing counts by its close only); otherwise, as live would, it

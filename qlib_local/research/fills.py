@@ -18,7 +18,7 @@ fill price and the fee rate it paid, so the kernel and the orders report agree.
   the share of bar ``s_k``'s volume taken by ALL the order's slices in that bar (where several
   slices share a bar, as if they were one order: never less than each alone), taker fee;
 * a ``maker_first`` slice is the maker model above placed at ``s_k`` (limit = close of
-  ``s_k`` -+ its half-spread) with the deadline ``min(deadline_bars, bars to the next slice)``
+  ``s_k`` -+ max(tick, its half-spread)) with the deadline ``min(deadline_bars, bars to the next slice)``
   (live cancels a slice's maker at the next slice's time at the latest), i.e. the bars closing
   while it rests: ``min(deadline_bars, floor((k+1) W / N) - floor(k W / N))``; 0 such bars:
   it cannot fill as a maker and is priced as a market slice at ``s_k``; one that reaches its
@@ -70,6 +70,13 @@ def half_spread(spread, tick, high, low):
 
 
 @njit(cache=True)
+def maker_offset(spread, tick, high, low):
+    """How far from the close a maker rests: the half-spread, and at least a tick even with no spread
+    (a post-only order may not rest at the last price; the local exchanges' ``quote`` rule)."""
+    return max(tick, half_spread(spread, tick, high, low))
+
+
+@njit(cache=True)
 def style_fill(style, spread, impact, maker, deadline, tick, liquidity, t, i, d, taken, close, high, low, taker,
                slippage):
     """(fill price, fee rate) of ``d`` contracts placed at close ``t`` as ``market`` or ``maker_first``;
@@ -79,7 +86,7 @@ def style_fill(style, spread, impact, maker, deadline, tick, liquidity, t, i, d,
     if style == MAKER_FIRST:
         t_len = close.shape[0]
         last = min(t + deadline, t_len - 1)
-        lim = p - sgn * half_spread(spread, tick[i], high[t, i], low[t, i])  # the bid for a buy, the ask for a sell
+        lim = p - sgn * maker_offset(spread, tick[i], high[t, i], low[t, i])  # the bid for a buy, the ask for a sell
         edge = tick[i] * (1.0 - 1e-6)
         for u in range(t + 1, last + 1):
             # the bar the order is placed in (t + 1) only by its close: live rests the order after
@@ -89,7 +96,7 @@ def style_fill(style, spread, impact, maker, deadline, tick, liquidity, t, i, d,
             # that order too rests from after bar u opened, so again only u's close counts.
             fresh = u == t + 1
             if u > t + 1 and np.isfinite(close[u - 1, i]):
-                moved = close[u - 1, i] - sgn * half_spread(spread, tick[i], high[u - 1, i], low[u - 1, i])
+                moved = close[u - 1, i] - sgn * maker_offset(spread, tick[i], high[u - 1, i], low[u - 1, i])
                 fresh = moved != lim
                 lim = moved
             x = close[u, i] if fresh else (low[u, i] if d > 0 else high[u, i])

@@ -119,35 +119,41 @@ def test_fill_cost_by_hand():
     # 100 x (1 + 0.001 + 0.2 x sqrt(4/100)) + max(0.1, 0.5 x 2) = 100 x 1.041 + 1 = 105.1
     assert px == pytest.approx(105.1) and rate == 0.0005
     assert cost == pytest.approx(4 * (105.1 - 100) + 4 * 105.1 * 0.0005)
-    maker = (1, 0.0, 0.0, 0.0002, 1, tick, liq, NO_TWAP)
-    # a sell at 100 decided at t=1 (close 101): the t=2 high 100.0 does not reach 101.1 -> market at 99
+    maker = (1, 0.0, 0.0, 0.0002, 1, tick, liq, NO_TWAP)  # spread 0: the limit still rests a tick from the close
+    # a sell decided at t=1 (close 101) rests at 101.1: the t=2 close 99 is not through it -> market at 99
     cost, px, rate = fill_cost(maker, 1, 0, -4.0, close, high, low, 1.0, 0, 0.0005, 0.0)
     assert (px, rate) == (99.0, 0.0005) and cost == pytest.approx(-4 * (99 - 101) + 4 * 99 * 0.0005)
-    # a buy decided at t=1 (close 101): the t=2 close 99.0 is through 101 by far more than a tick
+    # a buy decided at t=1 (close 101) rests at 100.9: the t=2 close 99.0 is through it by far more than a tick
     cost, px, rate = fill_cost(maker, 1, 0, 4.0, close, high, low, 1.0, 0, 0.0005, 0.0)
-    assert (px, rate) == (101.0, 0.0002) and cost == pytest.approx(4 * 101 * 0.0002)
-    # a buy decided at t=0 (close 100): the t=1 low 100.0 is not through by a tick -> market at 101;
+    assert (px, rate) == (pytest.approx(100.9), 0.0002)
+    assert cost == pytest.approx(4 * (100.9 - 101) + 4 * 100.9 * 0.0002)
+    # a buy decided at t=0 (close 100) rests at 99.9: the t=1 close 101 is not through it -> market at 101;
     # and where the next bar's LOW trades through but its close does not, the first bar still does not
     # fill (the order rests after that bar opened)
     low3 = np.array([[99.0], [99.5], [99.89]])
     cost, px, rate = fill_cost(maker, 0, 0, 4.0, close, high, low3, 1.0, 0, 0.0005, 0.0)
     assert (px, rate) == (101.0, 0.0005)
-    # deadline 2: at the t=1 close the book moved to 101, so live re-prices the bid there; the new
-    # order rests after bar 2 opened, so bar 2 counts by its close (99.0, through 101): filled at 101
+    # deadline 2: at the t=1 close the book moved to 101, so live re-prices the bid to 100.9; the new
+    # order rests after bar 2 opened, so bar 2 counts by its close (99.0, through 100.9): filled at 100.9
     maker2 = (1, 0.0, 0.0, 0.0002, 2, tick, liq, NO_TWAP)
     cost, px, rate = fill_cost(maker2, 0, 0, 4.0, close, high, low3, 1.0, 0, 0.0005, 0.0)
-    assert (px, rate) == (101.0, 0.0002) and cost == pytest.approx(4 * (101 - 100) + 4 * 101 * 0.0002)
-    # ... where the book did not move (close 100 again), the bid rests on and bar 2's low 99.89 fills it at 100
+    assert (px, rate) == (pytest.approx(100.9), 0.0002)
+    assert cost == pytest.approx(4 * (100.9 - 100) + 4 * 100.9 * 0.0002)
+    # ... where the book did not move (close 100 again), the bid rests on at 99.9 and bar 2's low 99.75
+    # (through by more than a tick) fills it; a low of 99.89 would not
     flat = np.array([[100.0], [100.0], [100.5]])
-    cost, px, rate = fill_cost(maker2, 0, 0, 4.0, flat, high, low3, 1.0, 0, 0.0005, 0.0)
-    assert (px, rate) == (100.0, 0.0002) and cost == pytest.approx(4 * 100 * 0.0002)
+    cost, px, rate = fill_cost(maker2, 0, 0, 4.0, flat, high, np.array([[99.0], [99.5], [99.75]]), 1.0, 0, 0.0005, 0.0)
+    assert (px, rate) == (pytest.approx(99.9), 0.0002)
+    assert cost == pytest.approx(4 * (99.9 - 100) + 4 * 99.9 * 0.0002)
+    assert fill_cost(maker2, 0, 0, 4.0, flat, high, low3, 1.0, 0, 0.0005, 0.0)[1:] == (100.5, 0.0005)
     # ... and where neither fills it: market at the deadline bar's close
     cost, px, rate = fill_cost(maker2, 0, 0, 4.0, flat, high, np.array([[99.0], [99.95], [99.95]]), 1.0, 0, 0.0005, 0.0)
     assert (px, rate) == (100.5, 0.0005)
-    # a buy at 99.95 where the next low 99.89 is 0.06 below it: less than a tick, not filled (spread 0: limit = close)
-    close2 = np.array([[99.95], [99.95], [99.95]])
+    # a buy resting at 99.85 (a tick under the close 99.95) where the next close 99.80 is 0.05 below it:
+    # less than a tick, not filled -> market at 99.80
+    close2 = np.array([[99.95], [99.95], [99.80]])
     cost, px, rate = fill_cost(maker, 1, 0, 4.0, close2, high, low, 1.0, 0, 0.0005, 0.0)
-    assert rate == 0.0005 and px == 99.95
+    assert rate == 0.0005 and px == 99.80
 
 
 @pytest.mark.parametrize("bad", [

@@ -128,15 +128,18 @@ def test_live_matches_backtest_with_order_styles(accounts_file, kit, exchange, l
     """``maker_first`` for the account, and a mixed account (the timing strategy market, the event one
     maker_first, sharing instruments): post-only children rest on the exchange's clock, the rest goes
     to market at the deadline. Contracts identical at every bar; equity within price rounding, as
-    the market case: the backtest's fill models are the local exchange's book (both with its spread)."""
+    the market case: the backtest's fill models are the local exchange's book (both with its spread).
+    The mixed case has no spread at all: market orders fill at the last price on both sides, and
+    makers rest a tick from it on both (a post-only order may not rest at the last price)."""
+    spread = SPREAD if case == "maker_first" else 0.0
     path = accounts_file()
     raw = yaml.safe_load((tmp_path / "strategies.yaml").read_text())
     if case == "maker_first":
         raw["execution"] = MAKER
     else:
-        raw["execution"] = {"spread": SPREAD}  # the account: market, and the event strategy's own block
+        raw["execution"] = {"spread": spread}  # the account: market, and the event strategy's own block
         raw["strategies"][1]["execution"] = {"style": "maker_first", "reprice_s": 600}
-    exchange.engine.book = BookModel(spread_k=SPREAD)
+    exchange.engine.book = BookModel(spread_k=spread)
     (tmp_path / "strategies.yaml").write_text(yaml.safe_dump(raw))
     exchange.rate_limit = False
     store = KlineStore(live_root)
@@ -145,7 +148,7 @@ def test_live_matches_backtest_with_order_styles(accounts_file, kit, exchange, l
     bt = run_backtest(cfg, store, start=from_ms(bar(0) - 3_600_000), end=from_ms(bar(STYLE_BARS)))
     specs = load_specs(live_root, kit.exchange)
     ticks = np.array([specs[i].tick_sz for i in bt.data.close.columns])
-    assert (SPREAD * (bt.data.high - bt.data.low).to_numpy() < ticks).all()  # a one-tick half-spread, both sides
+    assert (spread * (bt.data.high - bt.data.low).to_numpy() < ticks).all()  # a one-tick half-spread, both sides
     acct = exchange.accounts[ACCOUNT]
     live_pos, bound, rounding = [], [], 0.0
     clock = DrivenClock(exchange)

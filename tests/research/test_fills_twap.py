@@ -55,32 +55,34 @@ def test_below_the_threshold_one_order_of_the_slice_style():
 
 
 def test_maker_slices_rest_at_most_to_the_next_slice():
-    """Sell 4 at t=1 (close 101), 2 maker slices over 2 bars, spread 0, deadline 1 bar:
-    slice 0 rests at 101 from bar 1; bar 2 closes at 99, not through 101 + a tick: market at 99.
-    Slice 1 rests at bar 2's close 99; bar 3 closes at 102 >= 99.1: a maker fill at 99."""
+    """Sell 4 at t=1 (close 101), 2 maker slices over 2 bars, spread 0 (makers rest a tick away),
+    deadline 1 bar: slice 0 rests at 101.1 from bar 1; bar 2 closes at 99, not through it: market at 99.
+    Slice 1 rests at 99.1 (bar 2's close + a tick); bar 3 closes at 102 >= 99.2: a maker fill at 99.1."""
     cost, avg, rate = cost_of(twap(2, 2, slice_style=1), 1, -4.0)
-    fee = 2 * 99 * TAKER + 2 * 99 * MAKER
-    assert cost == pytest.approx(-2 * (99 - 101) - 2 * (99 - 101) + fee)
-    assert avg == pytest.approx(99.0) and rate == pytest.approx(fee / (4 * 99))
+    fee = 2 * 99 * TAKER + 2 * 99.1 * MAKER
+    assert cost == pytest.approx(-2 * (99 - 101) - 2 * (99.1 - 101) + fee)
+    assert avg == pytest.approx(99.05) and rate == pytest.approx(fee / (2 * 99 + 2 * 99.1))
 
 
 def test_maker_slices_inside_one_bar_cannot_fill_as_makers_but_the_last():
     """Buy 4 at t=1, 4 maker slices within 1 bar: slices 0-2 rest 1/4 bar, no bar closes: market at
-    101; slice 3 rests to bar 2's close 99 <= 101 - a tick: a maker fill at 101."""
+    101; slice 3 rests at 100.9 to bar 2's close 99 <= 100.9 - a tick: a maker fill at 100.9."""
     cost, avg, rate = cost_of(twap(4, 1, slice_style=1), 1, 4.0)
-    assert cost == pytest.approx(3 * 101 * TAKER + 101 * MAKER) and avg == pytest.approx(101.0)
-    assert rate == pytest.approx((3 * TAKER + MAKER) / 4)
+    assert cost == pytest.approx(3 * 101 * TAKER + (100.9 - 101) + 100.9 * MAKER)
+    assert avg == pytest.approx((3 * 101 + 100.9) / 4)
+    assert rate == pytest.approx((3 * 101 * TAKER + 100.9 * MAKER) / (3 * 101 + 100.9))
 
 
 def test_a_flips_crossing_slice_closes_at_market_as_live_does():
     """Long 1, sell 4 at t=1 (close 101) in 2 maker slices over 2 bars: slice 0's first contract closes
     the long (live sends it at once, at market: 101), its other one rests as a maker and goes to market
-    at 99 at its deadline; slice 1 (all opening) fills as a maker at 99."""
+    at 99 at its deadline; slice 1 (all opening) fills as a maker at 99.1."""
     ex = twap(2, 2, slice_style=1)
     cost, avg, rate = fill_cost(ex, 1, 0, -4.0, CLOSE, HIGH, LOW, 1.0, 0, TAKER, 0.0, 1.0)
-    fee = 101 * TAKER + 99 * TAKER + 2 * 99 * MAKER
-    assert cost == pytest.approx(-1 * (101 - 101) - 1 * (99 - 101) - 2 * (99 - 101) + fee)
-    assert avg == pytest.approx((101 + 99 + 2 * 99) / 4) and rate == pytest.approx(fee / (101 + 3 * 99))
+    fee = 101 * TAKER + 99 * TAKER + 2 * 99.1 * MAKER
+    assert cost == pytest.approx(-1 * (101 - 101) - 1 * (99 - 101) - 2 * (99.1 - 101) + fee)
+    assert avg == pytest.approx((101 + 99 + 2 * 99.1) / 4)
+    assert rate == pytest.approx(fee / (101 + 99 + 2 * 99.1))
     plain = cost_of(ex, 1, -4.0)  # no flip: both slices in the slice style
     assert cost != pytest.approx(plain[0])
     for held in (5.0, 2.0, -1.0):  # a pure reduction; a flip crossing on a slice boundary; adding to a short
