@@ -17,7 +17,7 @@ import ipywidgets as w
 from qlib_local.errors import QlibError
 from qlib_local.research.execution import Execution
 from qlib_local.widgets.editor import StrategyEditor, set_error
-from qlib_local.widgets.execution_editor import AccountExecutionEditor, resolve
+from qlib_local.widgets.execution_editor import AccountExecutionEditor, as_written
 from qlib_local.widgets.state import ConfigState, StrategyState, load_state, save_state
 from qlib_local.widgets.validate import Errors, Registries, config_errors
 from qlib_local.widgets.wallet_editor import WalletEditor
@@ -38,7 +38,7 @@ class ConfigBuilder:
         self.wallets = WalletEditor(self.refresh)
         self.initial_equity = self.wallets.amount  # the one-wallet number
         self.account_execution = AccountExecutionEditor(None, self._account_execution_changed)
-        self._account = Execution()  # the account's block as last read cleanly: what strategies inherit
+        self._account = Execution()  # the account's block as written: what strategies inherit
         self.blacklist = w.TagsInput(allow_duplicates=False)
         for x in (self.exchange, self.blacklist):
             x.observe(lambda _: self.refresh(), names="value")
@@ -97,16 +97,16 @@ class ConfigBuilder:
             self.wallets.write(state.initial_equity, state.wallets)
             self.blacklist.value = list(state.blacklist)
             self.account_execution.write(state.execution)
-            self._account = resolve(state.execution) or Execution()
+            self._account = as_written(state.execution)
             self.editors = [StrategyEditor(self.regs, s, self.refresh, self._account) for s in state.strategies]
         finally:
             self._loading = False
         self._relayout()
 
     def _account_execution_changed(self) -> None:
-        """Strategies' inherited fields follow the account's block (while it reads cleanly)."""
-        account = resolve(self.account_execution.read())
-        if account is not None and account != self._account:
+        """Strategies' inherited fields follow the account's block."""
+        account = as_written(self.account_execution.read())
+        if account != self._account:
             self._account = account
             for e in self.editors:
                 e.execution.rebase(account)

@@ -10,19 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 import ipywidgets as w
 
-from qlib_local.errors import QlibError
-from qlib_local.research.execution import (
-    FALLBACKS,
-    INTEGERS,
-    SLICE_STYLES,
-    STYLES,
-    Execution,
-    parse_execution,
-)
+from qlib_local.research.execution import FALLBACKS, INTEGERS, SLICE_STYLES, STYLES, Execution
 
 INHERIT = "inherit"
 ALL = ("spread", "impact")  # every style's
@@ -45,12 +38,11 @@ def fields_for(style: str, slice_style: str) -> tuple[str, ...]:
     return ALL
 
 
-def resolve(raw: dict[str, Any] | None, base: Execution | None = None) -> Execution | None:
-    """The loader's reading of a block over ``base`` (None when the loader would refuse it)."""
-    try:
-        return parse_execution(raw, QlibError, base)
-    except QlibError:
-        return None
+def as_written(raw: dict[str, Any] | None, base: Execution | None = None) -> Execution:
+    """The block over ``base`` as written, unchecked: what a strategy inherits and is compared
+    with, even while a value is out of range (the validator flags that beside the input)."""
+    values = _overlay(raw, base or Execution())
+    return Execution(**{f.name: values[f.name] for f in dataclass_fields(Execution)})
 
 
 def _overlay(raw: dict[str, Any] | None, base: Execution) -> dict[str, Any]:

@@ -211,6 +211,7 @@ def config_errors(state: ConfigState, regs: Registries, store: Any = None) -> Er
                 e["universe"] = PLACEHOLDER_UNIVERSE
     try:
         parse_config(raw, store=store, plugins=regs.root)
-    except QlibError as e:
-        err[(-1, GENERAL)] = str(e)
+    except QlibError as e:  # beside the account's input it names, else in the summary
+        field = next((f for f in ("initial_equity", "execution") if str(e).startswith(f"{f}")), GENERAL)
+        err[(-1, field)] = str(e)
     return err
