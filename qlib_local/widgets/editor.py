@@ -188,7 +188,7 @@ class StrategyEditor:
         klass = self.regs.strategies.classes.get(self.base.value or "")
         defaults = []
         if klass is not None:
-            sig = list(inspect.signature(klass.__init__).parameters.values())[1:]
+            sig = self.regs.param_specs(self.base.value or "")
             defaults = ["" if p.default is inspect.Parameter.empty else str(p.default) for p in sig]
         if len(values) != len(names):
             values = defaults if klass is not None else list(values)

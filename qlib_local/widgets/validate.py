@@ -8,6 +8,7 @@ builder lets through can fail later in a backtest or a live run.
 from __future__ import annotations
 
 import copy
+import inspect
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,12 +57,15 @@ class Registries:
 
     def params_of(self, base: str) -> list[str]:
         """Constructor parameter names of a strategy class (what ``_p1_p2`` fills)."""
-        import inspect
+        return [p.name for p in self.param_specs(base)]
 
+    def param_specs(self, base: str) -> list[inspect.Parameter]:
+        """The named constructor parameters (``*args``/``**kwargs`` of an inherited constructor are none)."""
         klass = self.strategies.classes.get(base)
         if klass is None:
             return []
-        return list(inspect.signature(klass.__init__).parameters)[1:]
+        return [p for p in list(inspect.signature(klass.__init__).parameters.values())[1:]
+                if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
 
 
 Errors = dict[tuple[int, str], str]  # (strategy index or -1, field) -> message
