@@ -53,7 +53,7 @@ def _overlay(raw: dict[str, Any] | None, base: Execution) -> dict[str, Any]:
 
 
 def _written(key: str, value: Any) -> Any:
-    """An integer field's whole number as an int (the loader refuses 1.0 nowhere, but YAML reads better)."""
+    """An integer field's whole number as an int (the widget holds floats so 2.5 reaches the loader's check)."""
     if key in INTEGERS and isinstance(value, float) and value.is_integer():
         return int(value)
     return value

@@ -216,6 +216,6 @@ def config_errors(state: ConfigState, regs: Registries, store: Any = None) -> Er
     try:
         parse_config(raw, store=store, plugins=regs.root)
     except QlibError as e:  # beside the account's input it names, else in the summary
-        field = next((f for f in ("initial_equity", "execution") if str(e).startswith(f"{f}")), GENERAL)
+        field = next((f for f in ("initial_equity", "execution") if str(e).startswith(f)), GENERAL)
         err[(-1, field)] = str(e)
     return err

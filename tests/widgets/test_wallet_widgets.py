@@ -86,6 +86,8 @@ def test_switching_between_one_number_and_a_wallet_per_coin(example, tmp_path, h
     assert yaml.safe_load(out.read_text())["initial_equity"] == {"USDT": 10_000.0}
     assert load_config(out, hourly_store).initial_equity == 10_000.0  # one coin: a plain number
     b.wallets.mode.value = "number"
+    b.initial_equity.value = 0
+    assert esc("initial_equity: must be > 0, got 0") in b.wallets.error.value and b.general.value == ""
     b.initial_equity.value = 5_000
     out = b.save(tmp_path / "number.yaml")
     assert yaml.safe_load(out.read_text())["initial_equity"] == 5_000.0
