@@ -15,9 +15,14 @@ from typing import Any
 import ipywidgets as w
 
 from qlib_local.errors import QlibError
+from qlib_local.research.execution import Execution
 from qlib_local.widgets.editor import StrategyEditor, set_error
+from qlib_local.widgets.execution_editor import AccountExecutionEditor, as_written
 from qlib_local.widgets.state import ConfigState, StrategyState, load_state, save_state
 from qlib_local.widgets.validate import Errors, Registries, config_errors
+from qlib_local.widgets.wallet_editor import WalletEditor
+
+OWN_LABEL = ("initial_equity", "execution")  # account errors shown beside their inputs, not in the summary
 
 
 class ConfigBuilder:
@@ -30,9 +35,12 @@ class ConfigBuilder:
         self.editors: list[StrategyEditor] = []
         self._extra: dict[str, Any] = {}
         self.exchange = w.Text(description="exchange", style={"description_width": "130px"})
-        self.initial_equity = w.FloatText(description="initial equity", style={"description_width": "130px"})
+        self.wallets = WalletEditor(self.refresh)
+        self.initial_equity = self.wallets.amount  # the one-wallet number
+        self.account_execution = AccountExecutionEditor(None, self._account_execution_changed)
+        self._account = Execution()  # the account's block as written: what strategies inherit
         self.blacklist = w.TagsInput(allow_duplicates=False)
-        for x in (self.exchange, self.initial_equity, self.blacklist):
+        for x in (self.exchange, self.blacklist):
             x.observe(lambda _: self.refresh(), names="value")
         self.accordion = w.Accordion()
         self.add_timing = w.Button(description="+ timing strategy", icon="plus")
@@ -55,8 +63,10 @@ class ConfigBuilder:
         self.load_button.on_click(lambda _: self._guard(lambda: self.load(self.file.value)))
         self.preview_button.on_click(lambda _: self._guard(self.preview))
         self.widget = w.VBox([
-            w.HTML("<b>Account-wide</b>"), self.exchange, self.initial_equity,
+            w.HTML("<b>Account-wide</b>"), self.exchange, self.wallets.widget,
             w.HBox([w.Label("blacklist (all strategies)", layout=w.Layout(width="180px")), self.blacklist]),
+            w.HTML("<b>Execution</b> (the account's; each strategy inherits it or overrides fields)"),
+            self.account_execution.widget,
             w.HTML("<b>Strategies</b>"), self.shares, self.accordion,
             w.HBox([self.add_timing, self.add_event, self.remove]),
             self.general, self.file, w.HBox([self.save_button, self.load_button, self.preview_button]),
@@ -74,25 +84,39 @@ class ConfigBuilder:
     # -- state --------------------------------------------------------------------------------
 
     def state(self) -> ConfigState:
+        equity, wallets = self.wallets.read()
         return ConfigState([e.read() for e in self.editors], self.exchange.value.strip() or "okx",
-                           float(self.initial_equity.value), list(self.blacklist.value), dict(self._extra))
+                           equity, list(self.blacklist.value), dict(self._extra), wallets,
+                           self.account_execution.read())
 
     def set_state(self, state: ConfigState) -> None:
         self._extra = dict(state.extra)
         self._loading = True
         try:
-            self.exchange.value, self.initial_equity.value = state.exchange, state.initial_equity
+            self.exchange.value = state.exchange
+            self.wallets.write(state.initial_equity, state.wallets)
             self.blacklist.value = list(state.blacklist)
-            self.editors = [StrategyEditor(self.regs, s, self.refresh) for s in state.strategies]
+            self.account_execution.write(state.execution)
+            self._account = as_written(state.execution)
+            self.editors = [StrategyEditor(self.regs, s, self.refresh, self._account) for s in state.strategies]
         finally:
             self._loading = False
         self._relayout()
+
+    def _account_execution_changed(self) -> None:
+        """Strategies' inherited fields follow the account's block."""
+        account = as_written(self.account_execution.read())
+        if account != self._account:
+            self._account = account
+            for e in self.editors:
+                e.execution.rebase(account)
+        self.refresh()
 
     def add(self, kind: str) -> StrategyEditor:
         names = self.regs.strategy_names(kind)
         left = max(0.0, round(1.0 - sum(e.read().position for e in self.editors), 6))
         s = StrategyState(kind=kind, base=names[0] if names else "", position=left)
-        ed = StrategyEditor(self.regs, s, self.refresh)
+        ed = StrategyEditor(self.regs, s, self.refresh, self._account)
         self.editors.append(ed)
         self._relayout(select=len(self.editors) - 1)
         return ed
@@ -124,8 +148,10 @@ class ConfigBuilder:
             f" · {s.position:g}" for i, s in enumerate(state.strategies))
         total = sum(s.position for s in state.strategies)
         self.shares.value = f"capital shares: {total:g} of 1" + (f" ({1 - total:g} unallocated)" if total < 1 else "")
-        general = [v for (i, k), v in self.errors.items() if i == -1]
+        general = [v for (i, k), v in self.errors.items() if i == -1 and k not in OWN_LABEL]
         set_error(self.general, "; ".join(general) if general else None)
+        set_error(self.wallets.error, self.errors.get((-1, "initial_equity")))
+        set_error(self.account_execution.error, self.errors.get((-1, "execution")))
         return self.errors
 
     # -- actions ---------------------------------------------------------------------------------

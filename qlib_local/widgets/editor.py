@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
+from qlib_local.research.execution import Execution
+from qlib_local.widgets.execution_editor import StrategyExecutionEditor
 from qlib_local.widgets.state import StrategyState
 from qlib_local.widgets.validate import FACTOR_KINDS, RANK_KINDS, Errors, Registries
 
@@ -30,9 +32,13 @@ def _esc(s: str) -> str:
 class StrategyEditor:
     """Widgets of one strategy; ``on_change`` runs after every edit (the builder re-validates)."""
 
-    def __init__(self, regs: Registries, state: StrategyState, on_change: Callable[[], None]):
+    def __init__(self, regs: Registries, state: StrategyState, on_change: Callable[[], None],
+                 account: Execution | None = None):
+        """``account``: the account's execution block as the loader reads it (what is inherited)."""
         self.regs, self.on_change = regs, on_change
         self._quiet = True
+        self._extra: dict = {}
+        self.execution = StrategyExecutionEditor(state.execution, account or Execution(), self._execution_changed)
         self.kind = w.ToggleButtons(options=["timing", "event"], description="kind", style=_STYLE)
         self.base = w.Dropdown(description="strategy", style=_STYLE, layout=_WIDE)
         self.params_box = w.HBox()
@@ -84,6 +90,7 @@ class StrategyEditor:
             self._row("offset", self.offset),
             self._row("position", self.position),
             self._row("leverage", self.leverage),
+            self._row("execution", self.execution.choice), self.execution.widget,
             self.timing_box, self.event_box,
         ])
         self.write(state)
@@ -125,6 +132,8 @@ class StrategyEditor:
             self.cross_sect_factor.value, self.rank_factor.value = s.cross_sect_factor, s.rank_factor
             self.ascending.value, self.side.value = bool(s.ascending), s.side
             self.blacklist.value = list(s.blacklist)
+            self.execution.write(s.execution)
+            self._extra = dict(s.extra)
             self._show_kind()
         finally:
             self._quiet = quiet
@@ -139,7 +148,7 @@ class StrategyEditor:
             hold_period=int(self.hold_period.value), symbol_num_limit=int(self.symbol_num_limit.value),
             factors=list(self.factors.value), cross_sect_factor=self.cross_sect_factor.value.strip(),
             rank_factor=self.rank_factor.value.strip(), ascending=bool(self.ascending.value), side=self.side.value,
-            blacklist=list(self.blacklist.value),
+            blacklist=list(self.blacklist.value), execution=self.execution.read(), extra=dict(self._extra),
         )
 
     def show_errors(self, i: int, errors: Errors) -> None:
@@ -147,6 +156,10 @@ class StrategyEditor:
             set_error(label, errors.get((i, key)))
 
     # -- reactions ---------------------------------------------------------------------------
+
+    def _execution_changed(self) -> None:
+        if not self._quiet:
+            self.on_change()
 
     def _changed(self, change) -> None:
         if self._quiet:
@@ -175,7 +188,7 @@ class StrategyEditor:
         klass = self.regs.strategies.classes.get(self.base.value or "")
         defaults = []
         if klass is not None:
-            sig = list(inspect.signature(klass.__init__).parameters.values())[1:]
+            sig = self.regs.param_specs(self.base.value or "")
             defaults = ["" if p.default is inspect.Parameter.empty else str(p.default) for p in sig]
         if len(values) != len(names):
             values = defaults if klass is not None else list(values)

@@ -3,7 +3,9 @@
 The builder edits these dataclasses; saving writes them back as the YAML the research
 and live layers read, and loading that file gives back equal state (a round trip is what
 makes "edit in widgets, run from cron" trustworthy). Top-level fields the builder does
-not edit (``fees``, ``plugins``) are carried through untouched.
+not edit (``fees``, ``plugins``, ``funding``, ...) and a strategy's ``rebalance``/``min_trade``
+are carried through untouched. ``execution`` blocks (the account's, each strategy's overrides)
+and a wallet per coin (``initial_equity: {BTC: 1}``) are edited.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import yaml
 
 from qlib_local.errors import QlibError
+from qlib_local.research.execution import BOUNDS, FALLBACKS, FIELDS, SLICE_STYLES, STYLES
 from qlib_local.research.plugins import parse_name
 from qlib_local.yamlfile import read_yaml
 
@@ -49,6 +52,8 @@ class StrategyState:
     ascending: bool = False
     side: str = "long"
     blacklist: list[str] = field(default_factory=list)
+    execution: dict[str, Any] | None = None  # the fields it overrides of the account's block; None: inherit
+    extra: dict[str, Any] = field(default_factory=dict)  # rebalance, min_trade: carried through
 
     @property
     def strategy_name(self) -> str:
@@ -65,8 +70,10 @@ class StrategyState:
         base, params = parse_name(str(e["strategy_name"]))
         s = cls(kind=str(e.get("kind", "timing")), base=base, params=[_text(p) for p in params])
         for f in fields(cls):
-            if f.name in e and f.name not in ("kind", "base", "params"):
+            if f.name in e and f.name not in ("kind", "base", "params", "extra"):
                 setattr(s, f.name, copy.deepcopy(e[f.name]))
+        s.extra = {k: copy.deepcopy(v) for k, v in e.items() if k in CARRIED}
+        s.execution = editable_execution(e.get("execution"), f"{e['strategy_name']}.execution")
         s.id = str(e["id"]) if e.get("id") is not None else ""
         s.offset = str(e.get("offset", "0h"))
         s.rule_type = str(e.get("rule_type", s.rule_type))
@@ -83,6 +90,9 @@ class StrategyState:
         if self.id and self.id != self.strategy_name:
             out["id"] = self.id
         out.update(rule_type=self.rule_type, offset=self.offset, position=self.position, leverage=self.leverage)
+        out.update(copy.deepcopy(self.extra))
+        if self.execution is not None:
+            out["execution"] = dict(self.execution)
         if self.kind == "timing":
             out.update(instruments=list(self.instruments), volatility_ratio=self.volatility_ratio)
             return out
@@ -105,28 +115,65 @@ class ConfigState:
     initial_equity: float = 10_000.0
     blacklist: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # fees, plugins: carried through
+    # a wallet per coin (COIN-M), as (coin, amount) rows in the form's order; None: one number
+    wallets: list[tuple[str, float]] | None = None
+    execution: dict[str, Any] | None = None  # the account's block as written; None: the defaults
 
     @classmethod
     def from_raw(cls, raw: Any) -> ConfigState:
         if not isinstance(raw, dict) or not isinstance(raw.get("strategies"), list):
             raise StateError("a strategies file needs a 'strategies' list")
         equity = raw.get("initial_equity", 10_000.0)
-        wallets = isinstance(equity, dict)  # a wallet per coin (COIN-M): carried through as written
+        wallets = None
+        if isinstance(equity, dict):  # a wallet per coin (COIN-M)
+            wallets = [(str(k), _amount(f"initial_equity.{k}", v)) for k, v in equity.items()]
+            equity = wallets[0][1] if wallets else 10_000.0
         extra = {k: copy.deepcopy(v) for k, v in raw.items()
-                 if k not in ("strategies", "exchange", "blacklist") and (k != "initial_equity" or wallets)}
+                 if k not in ("strategies", "exchange", "blacklist", "initial_equity", "execution")}
         return cls([StrategyState.from_raw(e) for e in raw["strategies"]], str(raw.get("exchange", "okx")),
-                   0.0 if wallets else float(equity), list(raw.get("blacklist") or []), extra)
+                   _amount("initial_equity", equity), list(raw.get("blacklist") or []), extra, wallets,
+                   editable_execution(raw.get("execution"), "execution"))
 
     def to_raw(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"exchange": self.exchange, "initial_equity": self.initial_equity}
+        equity: Any = self.initial_equity if self.wallets is None else dict(self.wallets)
+        out: dict[str, Any] = {"exchange": self.exchange, "initial_equity": equity}
+        if self.execution is not None:
+            out["execution"] = dict(self.execution)
         out.update(copy.deepcopy(self.extra))
         out["blacklist"] = list(self.blacklist)
         out["strategies"] = [s.to_raw() for s in self.strategies]
         return out
 
 
+CARRIED = ("rebalance", "min_trade")  # strategy fields the form does not edit
+
+
 def _text(p: Any) -> str:
     return str(p)
+
+
+def _amount(where: str, v: Any) -> float:
+    """A number the form can hold (range errors are the validator's, shown beside the input)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise StateError(f"{where}: expected a number, got {v!r}")
+    return float(v)
+
+
+def editable_execution(raw: Any, where: str) -> dict[str, Any] | None:
+    """An ``execution`` block the form can show: known fields, numbers as numbers, a known style.
+    Out-of-range numbers are kept (the validator flags them beside the input); what no widget
+    can hold is refused at load rather than silently changed."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - FIELDS:
+        raise StateError(f"{where}: expected a mapping of {', '.join(sorted(FIELDS))}, got {raw!r}")
+    choices = {"style": STYLES, "fallback": FALLBACKS, "twap_slice_style": SLICE_STYLES}
+    for k, v in raw.items():
+        if k in choices and v not in choices[k]:
+            raise StateError(f"{where}.{k}: must be one of {', '.join(choices[k])}, got {v!r}")
+        if k in BOUNDS:
+            _amount(f"{where}.{k}", v)
+    return dict(raw)
 
 
 def load_state(path: str | Path) -> ConfigState:

@@ -8,6 +8,8 @@ builder lets through can fail later in a backtest or a live run.
 from __future__ import annotations
 
 import copy
+import inspect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,11 @@ from typing import Any
 from qlib_local.config_values import number
 from qlib_local.errors import QlibError
 from qlib_local.research.config import RANGES, parse_config
+from qlib_local.research.execution import Execution, check_resting, parse_execution
 from qlib_local.research.factors import FactorRegistry
 from qlib_local.research.plugins import PluginError
 from qlib_local.research.strategy import StrategyRegistry
+from qlib_local.research.wallets import initial_equity
 from qlib_local.timeframes import (
     TimeframeError,
     check_offset,
@@ -32,6 +36,7 @@ FACTOR_KINDS = ("timeseries", "cross_section")
 RANK_KINDS = ("rank", "timeseries", "cross_section")
 # a stand-in universe for 'all' when there is no store to list instruments
 PLACEHOLDER_UNIVERSE = ["BTC-USDT-SWAP"]
+COIN_RE = re.compile(r"[A-Z0-9]{1,20}")  # as the venues name a settlement coin: BTC, ETH, 1000PEPE
 
 
 @dataclass(frozen=True)
@@ -52,12 +57,15 @@ class Registries:
 
     def params_of(self, base: str) -> list[str]:
         """Constructor parameter names of a strategy class (what ``_p1_p2`` fills)."""
-        import inspect
+        return [p.name for p in self.param_specs(base)]
 
+    def param_specs(self, base: str) -> list[inspect.Parameter]:
+        """The named constructor parameters (``*args``/``**kwargs`` of an inherited constructor are none)."""
         klass = self.strategies.classes.get(base)
         if klass is None:
             return []
-        return list(inspect.signature(klass.__init__).parameters)[1:]
+        return [p for p in list(inspect.signature(klass.__init__).parameters.values())[1:]
+                if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
 
 
 Errors = dict[tuple[int, str], str]  # (strategy index or -1, field) -> message
@@ -124,6 +132,61 @@ def _factor(err: Errors, key: tuple[int, str], regs: Registries, name: str, kind
         err.setdefault(key, str(e))
 
 
+def wallet_errors(state: ConfigState) -> Errors:
+    """``initial_equity``: the loader's own check (``research.wallets.initial_equity``), after
+    what a mapping cannot show: a row without a coin, a coin twice, a coin not named as venues do."""
+    key = (-1, "initial_equity")
+    if state.wallets is None:
+        value: Any = state.initial_equity
+    else:
+        coins = [c for c, _ in state.wallets]
+        if not coins:
+            return {key: "initial_equity: add at least one coin's wallet"}
+        if "" in coins:
+            return {key: "initial_equity: a wallet row has no coin name; name it (BTC, ETH) or remove it"}
+        if bad := [c for c in coins if not COIN_RE.fullmatch(c)]:
+            return {key: f"initial_equity: coin {bad[0]!r} is not a coin name; use 1 to 20 upper-case letters "
+                         "or digits, as the venue names it (BTC, ETH)"}
+        if dup := sorted({c for c in coins if coins.count(c) > 1}):
+            return {key: f"initial_equity: coin {', '.join(dup)} has two wallets; keep one"}
+        value = dict(state.wallets)
+    try:
+        initial_equity(value, RANGES["initial_equity"], QlibError)
+    except QlibError as e:
+        return {key: str(e)}
+    return {}
+
+
+def execution_errors(state: ConfigState) -> Errors:
+    """Each block through the loader's ``parse_execution`` (a strategy's over the account's),
+    then its ``check_resting``: no order may still be working at the account's next decision."""
+    err: Errors = {}
+    try:
+        account = parse_execution(state.execution, QlibError)
+    except QlibError as e:
+        err[(-1, "execution")] = str(e)
+        account = Execution()
+    resolved: list[Execution | None] = []
+    for i, s in enumerate(state.strategies):
+        try:
+            own = parse_execution(s.execution, QlibError, account, f"strategies[{i}].execution")
+        except QlibError as e:
+            err[(i, "execution")] = str(e)
+            own = None
+        resolved.append(own)
+    try:
+        rules = [(parse_timeframe(normalize_timeframe(s.rule_type)), parse_offset(s.offset)) for s in state.strategies]
+    except TimeframeError:
+        return err  # beside the rule or offset already
+    for i, (s, ex) in enumerate(zip(state.strategies, resolved, strict=True)):
+        if ex is not None and rules:
+            try:
+                check_resting([(f"strategies[{i}] ({s.label}).execution", ex)], rules, QlibError)
+            except QlibError as e:
+                err[(i, "execution")] = str(e)
+    return err
+
+
 def config_errors(state: ConfigState, regs: Registries, store: Any = None) -> Errors:
     """Every error: per field, then (only if those pass) the research validator's verdict."""
     err: Errors = {}
@@ -131,6 +194,8 @@ def config_errors(state: ConfigState, regs: Registries, store: Any = None) -> Er
         err[(-1, GENERAL)] = "add at least one strategy"
     for i, s in enumerate(state.strategies):
         err.update(strategy_errors(i, s, regs))
+    err.update(wallet_errors(state))
+    err.update(execution_errors(state))
     total = sum(s.position for s in state.strategies)
     if total > 1 + 1e-9:
         for i, _ in enumerate(state.strategies):
@@ -150,6 +215,7 @@ def config_errors(state: ConfigState, regs: Registries, store: Any = None) -> Er
                 e["universe"] = PLACEHOLDER_UNIVERSE
     try:
         parse_config(raw, store=store, plugins=regs.root)
-    except QlibError as e:
-        err[(-1, GENERAL)] = str(e)
+    except QlibError as e:  # beside the account's input it names, else in the summary
+        field = next((f for f in ("initial_equity", "execution") if str(e).startswith(f)), GENERAL)
+        err[(-1, field)] = str(e)
     return err
