@@ -18,11 +18,12 @@ from qlib_local.errors import QlibError
 from qlib_local.research.execution import Execution
 from qlib_local.widgets.editor import StrategyEditor, set_error
 from qlib_local.widgets.execution_editor import AccountExecutionEditor, as_written
+from qlib_local.widgets.rebalance_editor import AccountRebalanceEditor
 from qlib_local.widgets.state import ConfigState, StrategyState, load_state, save_state
 from qlib_local.widgets.validate import Errors, Registries, config_errors
 from qlib_local.widgets.wallet_editor import WalletEditor
 
-OWN_LABEL = ("initial_equity", "execution")  # account errors shown beside their inputs, not in the summary
+OWN_LABEL = ("initial_equity", "execution", "rebalance")  # account errors shown beside their inputs, not in the summary
 
 
 class ConfigBuilder:
@@ -39,6 +40,7 @@ class ConfigBuilder:
         self.initial_equity = self.wallets.amount  # the one-wallet number
         self.account_execution = AccountExecutionEditor(None, self._account_execution_changed)
         self._account = Execution()  # the account's block as written: what strategies inherit
+        self.account_rebalance = AccountRebalanceEditor(self._account_rebalance_changed)
         self.blacklist = w.TagsInput(allow_duplicates=False)
         for x in (self.exchange, self.blacklist):
             x.observe(lambda _: self.refresh(), names="value")
@@ -67,6 +69,8 @@ class ConfigBuilder:
             w.HBox([w.Label("blacklist (all strategies)", layout=w.Layout(width="180px")), self.blacklist]),
             w.HTML("<b>Execution</b> (the account's; each strategy inherits it or overrides fields)"),
             self.account_execution.widget,
+            w.HTML("<b>Rebalancing a held position</b> (the account's; each strategy inherits it or sets its own)"),
+            self.account_rebalance.widget,
             w.HTML("<b>Strategies</b>"), self.shares, self.accordion,
             w.HBox([self.add_timing, self.add_event, self.remove]),
             self.general, self.file, w.HBox([self.save_button, self.load_button, self.preview_button]),
@@ -87,7 +91,7 @@ class ConfigBuilder:
         equity, wallets = self.wallets.read()
         return ConfigState([e.read() for e in self.editors], self.exchange.value.strip() or "okx",
                            equity, list(self.blacklist.value), dict(self._extra), wallets,
-                           self.account_execution.read())
+                           self.account_execution.read(), *self.account_rebalance.read())
 
     def set_state(self, state: ConfigState) -> None:
         self._extra = dict(state.extra)
@@ -98,7 +102,9 @@ class ConfigBuilder:
             self.blacklist.value = list(state.blacklist)
             self.account_execution.write(state.execution)
             self._account = as_written(state.execution)
-            self.editors = [StrategyEditor(self.regs, s, self.refresh, self._account) for s in state.strategies]
+            self.account_rebalance.write(state.rebalance, state.min_trade)
+            self.editors = [StrategyEditor(self.regs, s, self.refresh, self._account, self.account_rebalance.read())
+                            for s in state.strategies]
         finally:
             self._loading = False
         self._relayout()
@@ -112,11 +118,17 @@ class ConfigBuilder:
                 e.execution.rebase(account)
         self.refresh()
 
+    def _account_rebalance_changed(self) -> None:
+        """Strategies that inherit (wholly or a value) follow the account's values."""
+        for e in self.editors:
+            e.set_account_rebalance(*self.account_rebalance.read())
+        self.refresh()
+
     def add(self, kind: str) -> StrategyEditor:
         names = self.regs.strategy_names(kind)
         left = max(0.0, round(1.0 - sum(e.read().position for e in self.editors), 6))
         s = StrategyState(kind=kind, base=names[0] if names else "", position=left)
-        ed = StrategyEditor(self.regs, s, self.refresh, self._account)
+        ed = StrategyEditor(self.regs, s, self.refresh, self._account, self.account_rebalance.read())
         self.editors.append(ed)
         self._relayout(select=len(self.editors) - 1)
         return ed
@@ -152,6 +164,7 @@ class ConfigBuilder:
         set_error(self.general, "; ".join(general) if general else None)
         set_error(self.wallets.error, self.errors.get((-1, "initial_equity")))
         set_error(self.account_execution.error, self.errors.get((-1, "execution")))
+        set_error(self.account_rebalance.error, self.errors.get((-1, "rebalance")))
         return self.errors
 
     # -- actions ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import ipywidgets as w
 
 from qlib_local.research.execution import Execution
 from qlib_local.widgets.execution_editor import StrategyExecutionEditor
+from qlib_local.widgets.rebalance_editor import StrategyRebalanceEditor, inherited
 from qlib_local.widgets.state import StrategyState
 from qlib_local.widgets.validate import FACTOR_KINDS, RANK_KINDS, Errors, Registries
 
@@ -33,12 +34,15 @@ class StrategyEditor:
     """Widgets of one strategy; ``on_change`` runs after every edit (the builder re-validates)."""
 
     def __init__(self, regs: Registries, state: StrategyState, on_change: Callable[[], None],
-                 account: Execution | None = None):
-        """``account``: the account's execution block as the loader reads it (what is inherited)."""
+                 account: Execution | None = None, account_rebalance: tuple[str | None, float | None] = (None, None)):
+        """``account``: the account's execution block as the loader reads it (what is inherited);
+        ``account_rebalance``: the account's ``rebalance`` and ``min_trade`` as written."""
         self.regs, self.on_change = regs, on_change
         self._quiet = True
-        self._extra: dict = {}
+        self.account_rebalance = account_rebalance
         self.execution = StrategyExecutionEditor(state.execution, account or Execution(), self._execution_changed)
+        self.rebalance = StrategyRebalanceEditor(state.rebalance, state.min_trade,
+                                                 inherited(*account_rebalance, state.kind), self._execution_changed)
         self.kind = w.ToggleButtons(options=["timing", "event"], description="kind", style=_STYLE)
         self.base = w.Dropdown(description="strategy", style=_STYLE, layout=_WIDE)
         self.params_box = w.HBox()
@@ -91,6 +95,7 @@ class StrategyEditor:
             self._row("position", self.position),
             self._row("leverage", self.leverage),
             self._row("execution", self.execution.choice), self.execution.widget,
+            self._row("rebalance", self.rebalance.choice), self.rebalance.widget,
             self.timing_box, self.event_box,
         ])
         self.write(state)
@@ -133,12 +138,14 @@ class StrategyEditor:
             self.ascending.value, self.side.value = bool(s.ascending), s.side
             self.blacklist.value = list(s.blacklist)
             self.execution.write(s.execution)
-            self._extra = dict(s.extra)
+            self.rebalance.base = inherited(*self.account_rebalance, self.kind.value)
+            self.rebalance.write(s.rebalance, s.min_trade)
             self._show_kind()
         finally:
             self._quiet = quiet
 
     def read(self) -> StrategyState:
+        rebalance, min_trade = self.rebalance.read()
         return StrategyState(
             kind=self.kind.value, base=self.base.value or "", params=[p.value.strip() for p in self.param_widgets],
             id=self.id.value.strip(), rule_type=self.rule_type.value.strip(), offset=self.offset.value.strip(),
@@ -148,7 +155,8 @@ class StrategyEditor:
             hold_period=int(self.hold_period.value), symbol_num_limit=int(self.symbol_num_limit.value),
             factors=list(self.factors.value), cross_sect_factor=self.cross_sect_factor.value.strip(),
             rank_factor=self.rank_factor.value.strip(), ascending=bool(self.ascending.value), side=self.side.value,
-            blacklist=list(self.blacklist.value), execution=self.execution.read(), extra=dict(self._extra),
+            blacklist=list(self.blacklist.value), execution=self.execution.read(), rebalance=rebalance,
+            min_trade=min_trade,
         )
 
     def show_errors(self, i: int, errors: Errors) -> None:
@@ -161,6 +169,11 @@ class StrategyEditor:
         if not self._quiet:
             self.on_change()
 
+    def set_account_rebalance(self, rebalance: str | None, min_trade: float | None) -> None:
+        """The account's values changed: what this strategy inherits follows."""
+        self.account_rebalance = (rebalance, min_trade)
+        self.rebalance.rebase(inherited(rebalance, min_trade, self.kind.value))
+
     def _changed(self, change) -> None:
         if self._quiet:
             return
@@ -169,6 +182,7 @@ class StrategyEditor:
             if change["owner"] is self.kind:
                 self._set_bases("")  # the first strategy of the new kind
                 self._show_kind()
+                self.rebalance.rebase(inherited(*self.account_rebalance, self.kind.value))  # kinds' defaults differ
             if change["owner"] in (self.kind, self.base):
                 self._set_params([p.value for p in self.param_widgets])
             self.universe.layout.display = "none" if self.universe_all.value else None

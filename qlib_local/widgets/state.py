@@ -3,9 +3,10 @@
 The builder edits these dataclasses; saving writes them back as the YAML the research
 and live layers read, and loading that file gives back equal state (a round trip is what
 makes "edit in widgets, run from cron" trustworthy). Top-level fields the builder does
-not edit (``fees``, ``plugins``, ``funding``, ...) and a strategy's ``rebalance``/``min_trade``
-are carried through untouched. ``execution`` blocks (the account's, each strategy's overrides)
-and a wallet per coin (``initial_equity: {BTC: 1}``) are edited.
+not edit (``fees``, ``plugins``, ``funding``, ...)
+are carried through untouched. ``execution`` blocks (the account's, each strategy's overrides),
+``rebalance``/``min_trade`` (the account's, each strategy's own) and a wallet per coin
+(``initial_equity: {BTC: 1}``) are edited.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import yaml
 
 from qlib_local.errors import QlibError
+from qlib_local.research.config import DEFAULT_REBALANCE, REBALANCE_MODES
 from qlib_local.research.execution import BOUNDS, FALLBACKS, FIELDS, SLICE_STYLES, STYLES
 from qlib_local.research.plugins import parse_name
 from qlib_local.yamlfile import read_yaml
@@ -53,7 +55,8 @@ class StrategyState:
     side: str = "long"
     blacklist: list[str] = field(default_factory=list)
     execution: dict[str, Any] | None = None  # the fields it overrides of the account's block; None: inherit
-    extra: dict[str, Any] = field(default_factory=dict)  # rebalance, min_trade: carried through
+    rebalance: str | None = None  # keep | resize as written; None: the account's (else the kind's default)
+    min_trade: float | None = None  # as written; None: the account's
 
     @property
     def strategy_name(self) -> str:
@@ -70,9 +73,11 @@ class StrategyState:
         base, params = parse_name(str(e["strategy_name"]))
         s = cls(kind=str(e.get("kind", "timing")), base=base, params=[_text(p) for p in params])
         for f in fields(cls):
-            if f.name in e and f.name not in ("kind", "base", "params", "extra"):
+            if f.name in e and f.name not in ("kind", "base", "params"):
                 setattr(s, f.name, copy.deepcopy(e[f.name]))
-        s.extra = {k: copy.deepcopy(v) for k, v in e.items() if k in CARRIED}
+        s.rebalance, s.min_trade = editable_rebalance(e, str(e["strategy_name"]))
+        if "rebalance" in e and e["rebalance"] is None and s.kind in DEFAULT_REBALANCE:
+            s.rebalance = DEFAULT_REBALANCE[s.kind]  # the loader reads a strategy's null as its kind's default
         s.execution = editable_execution(e.get("execution"), f"{e['strategy_name']}.execution")
         s.id = str(e["id"]) if e.get("id") is not None else ""
         s.offset = str(e.get("offset", "0h"))
@@ -90,7 +95,7 @@ class StrategyState:
         if self.id and self.id != self.strategy_name:
             out["id"] = self.id
         out.update(rule_type=self.rule_type, offset=self.offset, position=self.position, leverage=self.leverage)
-        out.update(copy.deepcopy(self.extra))
+        out.update(rebalance_raw(self.rebalance, self.min_trade))
         if self.execution is not None:
             out["execution"] = dict(self.execution)
         if self.kind == "timing":
@@ -118,6 +123,8 @@ class ConfigState:
     # a wallet per coin (COIN-M), as (coin, amount) rows in the form's order; None: one number
     wallets: list[tuple[str, float]] | None = None
     execution: dict[str, Any] | None = None  # the account's block as written; None: the defaults
+    rebalance: str | None = None  # the account's, as written; None: each kind's default
+    min_trade: float | None = None  # the account's, as written; None: 0
 
     @classmethod
     def from_raw(cls, raw: Any) -> ConfigState:
@@ -129,23 +136,24 @@ class ConfigState:
             wallets = [(str(k), _amount(f"initial_equity.{k}", v)) for k, v in equity.items()]
             equity = wallets[0][1] if wallets else 10_000.0
         extra = {k: copy.deepcopy(v) for k, v in raw.items()
-                 if k not in ("strategies", "exchange", "blacklist", "initial_equity", "execution")}
+                 if k not in ("strategies", "exchange", "blacklist", "initial_equity", "execution", *REBALANCE)}
         return cls([StrategyState.from_raw(e) for e in raw["strategies"]], str(raw.get("exchange", "okx")),
                    _amount("initial_equity", equity), list(raw.get("blacklist") or []), extra, wallets,
-                   editable_execution(raw.get("execution"), "execution"))
+                   editable_execution(raw.get("execution"), "execution"), *editable_rebalance(raw, ""))
 
     def to_raw(self) -> dict[str, Any]:
         equity: Any = self.initial_equity if self.wallets is None else dict(self.wallets)
         out: dict[str, Any] = {"exchange": self.exchange, "initial_equity": equity}
         if self.execution is not None:
             out["execution"] = dict(self.execution)
+        out.update(rebalance_raw(self.rebalance, self.min_trade))
         out.update(copy.deepcopy(self.extra))
         out["blacklist"] = list(self.blacklist)
         out["strategies"] = [s.to_raw() for s in self.strategies]
         return out
 
 
-CARRIED = ("rebalance", "min_trade")  # strategy fields the form does not edit
+REBALANCE = ("rebalance", "min_trade")  # the account's and each strategy's (a strategy's wins)
 
 
 def _text(p: Any) -> str:
@@ -174,6 +182,26 @@ def editable_execution(raw: Any, where: str) -> dict[str, Any] | None:
         if k in BOUNDS:
             _amount(f"{where}.{k}", v)
     return dict(raw)
+
+
+def editable_rebalance(raw: dict[str, Any], where: str) -> tuple[str | None, float | None]:
+    """``rebalance``/``min_trade`` as written, if the form can show them: a mode of the list (a
+    dropdown holds no other), a number (its range is the validator's, flagged beside the input)."""
+    at = f"{where}." if where else ""
+    mode = raw.get("rebalance")
+    if mode is not None and mode not in REBALANCE_MODES:
+        raise StateError(f"{at}rebalance: must be one of {', '.join(REBALANCE_MODES)}, got {mode!r}")
+    return mode, _amount(f"{at}min_trade", raw["min_trade"]) if "min_trade" in raw else None
+
+
+def rebalance_raw(rebalance: str | None, min_trade: float | None) -> dict[str, Any]:
+    """The fields as written: only those set."""
+    out: dict[str, Any] = {}
+    if rebalance is not None:
+        out["rebalance"] = rebalance
+    if min_trade is not None:
+        out["min_trade"] = min_trade
+    return out
 
 
 def load_state(path: str | Path) -> ConfigState:

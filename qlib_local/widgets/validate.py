@@ -16,7 +16,7 @@ from typing import Any
 
 from qlib_local.config_values import number
 from qlib_local.errors import QlibError
-from qlib_local.research.config import RANGES, parse_config
+from qlib_local.research.config import RANGES, REBALANCE_MODES, parse_config
 from qlib_local.research.execution import Execution, check_resting, parse_execution
 from qlib_local.research.factors import FactorRegistry
 from qlib_local.research.plugins import PluginError
@@ -36,6 +36,9 @@ FACTOR_KINDS = ("timeseries", "cross_section")
 RANK_KINDS = ("rank", "timeseries", "cross_section")
 # a stand-in universe for 'all' when there is no store to list instruments
 PLACEHOLDER_UNIVERSE = ["BTC-USDT-SWAP"]
+# the account's fields the loader's messages start with -> the error label beside their inputs
+ACCOUNT_PREFIXES = (("initial_equity", "initial_equity"), ("execution", "execution"), ("rebalance", "rebalance"),
+                    ("min_trade", "rebalance"))
 COIN_RE = re.compile(r"[A-Z0-9]{1,20}")  # as the venues name a settlement coin: BTC, ETH, 1000PEPE
 
 
@@ -187,6 +190,22 @@ def execution_errors(state: ConfigState) -> Errors:
     return err
 
 
+def rebalance_errors(state: ConfigState) -> Errors:
+    """``rebalance``/``min_trade``, the account's and each strategy's own, checked as the loader
+    checks them (its names, its range ``RANGES['min_trade']``): one message per block, beside it."""
+    err: Errors = {}
+    blocks = [(-1, "", state)] + [(i, f"strategies[{i}].", s) for i, s in enumerate(state.strategies)]
+    for i, at, s in blocks:
+        try:
+            if s.rebalance is not None and s.rebalance not in REBALANCE_MODES:
+                raise QlibError(f"{at}rebalance: must be one of {', '.join(REBALANCE_MODES)}, got {s.rebalance!r}")
+            if s.min_trade is not None:
+                number(f"{at}min_trade", s.min_trade, RANGES["min_trade"], QlibError)
+        except QlibError as e:
+            err[(i, "rebalance")] = str(e)
+    return err
+
+
 def config_errors(state: ConfigState, regs: Registries, store: Any = None) -> Errors:
     """Every error: per field, then (only if those pass) the research validator's verdict."""
     err: Errors = {}
@@ -196,6 +215,7 @@ def config_errors(state: ConfigState, regs: Registries, store: Any = None) -> Er
         err.update(strategy_errors(i, s, regs))
     err.update(wallet_errors(state))
     err.update(execution_errors(state))
+    err.update(rebalance_errors(state))
     total = sum(s.position for s in state.strategies)
     if total > 1 + 1e-9:
         for i, _ in enumerate(state.strategies):
@@ -216,6 +236,6 @@ def config_errors(state: ConfigState, regs: Registries, store: Any = None) -> Er
     try:
         parse_config(raw, store=store, plugins=regs.root)
     except QlibError as e:  # beside the account's input it names, else in the summary
-        field = next((f for f in ("initial_equity", "execution") if str(e).startswith(f)), GENERAL)
+        field = next((f for prefix, f in ACCOUNT_PREFIXES if str(e).startswith(prefix)), GENERAL)
         err[(-1, field)] = str(e)
     return err
