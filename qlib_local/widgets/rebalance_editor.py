@@ -9,6 +9,7 @@ strategy value still equal to the old inherited one follows (it was inherited).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import ipywidgets as w
@@ -29,6 +30,11 @@ def inherited(rebalance: str | None, min_trade: float | None, kind: str) -> Inhe
 
 def _share(x: w.FloatText) -> float:
     return float(x.value)
+
+
+def _same(a: float, b: float) -> bool:
+    """Equal, NaN included: a value typed NaN on the account is still inherited (flagged there once)."""
+    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 class AccountRebalanceEditor:
@@ -109,7 +115,7 @@ class StrategyRebalanceEditor:
         if self.choice.value == INHERIT:
             return None, None
         mode, share = self.mode.value, _share(self.min_trade)
-        return (mode if mode != self.base[0] else None), (share if share != self.base[1] else None)
+        return (mode if mode != self.base[0] else None), (None if _same(share, self.base[1]) else share)
 
     def rebase(self, base: Inherited) -> None:
         """What the strategy inherits changed: values equal to the old inherited ones follow it."""
@@ -118,7 +124,7 @@ class StrategyRebalanceEditor:
         try:
             if self.mode.value == old[0]:
                 self.mode.value = base[0]
-            if _share(self.min_trade) == old[1]:
+            if _same(_share(self.min_trade), old[1]):
                 self.min_trade.value = float(base[1])
             self._show()
         finally:

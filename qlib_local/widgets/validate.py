@@ -194,7 +194,8 @@ def rebalance_errors(state: ConfigState) -> Errors:
     """``rebalance``/``min_trade``, the account's and each strategy's own, checked as the loader
     checks them (its names, its range ``RANGES['min_trade']``): one message per block, beside it."""
     err: Errors = {}
-    blocks = [(-1, "", state)] + [(i, f"strategies[{i}].", s) for i, s in enumerate(state.strategies)]
+    blocks = [(-1, "", state)] + [(i, f"strategies[{i}] ({s.strategy_name}).", s)  # as the loader names it
+                                  for i, s in enumerate(state.strategies)]
     for i, at, s in blocks:
         try:
             if s.rebalance is not None and s.rebalance not in REBALANCE_MODES:
