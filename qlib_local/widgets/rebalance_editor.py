@@ -48,8 +48,8 @@ class AccountRebalanceEditor:
                                         *((m, m) for m in REBALANCE_MODES)],
                                description="rebalance", style=_STYLE, layout=w.Layout(width="420px"))
         self.min_trade = w.FloatText(description="min trade (share)", step=0.01, style=_STYLE)
-        self.mode.add_class("qlib-rebalance-mode")
-        self.min_trade.add_class("qlib-rebalance-min-trade")
+        self.mode.add_class("qlib-account-rebalance-mode")
+        self.min_trade.add_class("qlib-account-min-trade")
         self.error = w.HTML()
         for x in (self.mode, self.min_trade):
             x.observe(self._changed, names="value")

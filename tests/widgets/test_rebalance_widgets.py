@@ -188,3 +188,13 @@ def _fixed(raw: dict, tmp_path):
     p = tmp_path / "ok.yaml"
     p.write_text(yaml.safe_dump(ok))
     return p
+
+
+def test_an_added_strategy_inherits_the_accounts_current_values(example):
+    b = ConfigBuilder(example)
+    b.account_rebalance.mode.value = "keep"
+    b.account_rebalance.min_trade.value = 0.04
+    ed = b.add("event").rebalance
+    assert ed.choice.value == "inherit" and "account's: keep, min trade 0.04" in ed.inherited.value
+    ed.choice.value = "own"
+    assert (ed.mode.value, ed.min_trade.value) == ("keep", 0.04) and written(b)[2] == {}
