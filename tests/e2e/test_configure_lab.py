@@ -116,6 +116,9 @@ def test_change_a_value_and_save_in_jupyterlab(tmp_path, lab):
             assert leverage.input_value() == "2"
             leverage.fill("3.5")
             leverage.press("Tab")
+            min_trade = page.locator(".qlib-account-min-trade input")  # the account's, inherited by both
+            min_trade.fill("0.02")
+            min_trade.press("Tab")
             page.locator("button.qlib-save").click()
             status = page.locator(".qlib-status")
             status.filter(has_text="saved").wait_for(timeout=GUARD_MS)
@@ -125,3 +128,4 @@ def test_change_a_value_and_save_in_jupyterlab(tmp_path, lab):
     raw = yaml.safe_load(config.read_text())
     assert raw["strategies"][0]["leverage"] == 3.5
     assert raw["strategies"][1]["leverage"] == 1  # untouched
+    assert raw["min_trade"] == 0.02 and not any("min_trade" in st for st in raw["strategies"])  # inherited
