@@ -14,7 +14,8 @@ from typing import Any
 
 from qlib_local.config_values import number
 from qlib_local.errors import QlibError
-from qlib_local.research.config import RANGES, parse_config
+from qlib_local.research.config import RANGES
+from qlib_local.research.config_load import parse_config
 from qlib_local.research.factors import FactorRegistry
 from qlib_local.research.plugins import PluginError
 from qlib_local.research.strategy import StrategyRegistry
