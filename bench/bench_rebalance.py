@@ -42,7 +42,7 @@ def real_store(root: Path):
 def run(store, names: list[str], setup: dict, rebalance: str, min_trade: float) -> tuple[int, float]:
     """(net order events, final equity) of the strategy with one rebalance setting."""
     from qlib_local.backtest import run_backtest
-    from qlib_local.research.config import parse_config
+    from qlib_local.research.config_load import parse_config
 
     raw = {"exchange": "real", "initial_equity": 10_000, "funding": "off", "fees": {"taker": 0.0005, "slippage": 0.0002},
            "strategies": [{"strategy_name": "RankOnly", "kind": "event", "universe": names, "rule_type": "1H",

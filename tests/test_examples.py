@@ -11,7 +11,7 @@ import yaml
 from tests_support import REPO
 
 from qlib_local.live.accounts import load_accounts
-from qlib_local.research.config import load_config
+from qlib_local.research.config_load import load_config
 from qlib_local.store import KlineStore
 from qlib_local.synth import SynthConfig, write_synthetic
 

@@ -12,7 +12,7 @@ A grid maps axes to lists of values, in either of two forms (mixable)::
 A name's parameters (``strategy_name``, ``rank_factor``, ``cross_sect_factor``) are found by
 the plugin's signature (``fast`` of ``SmaCross(fast, slow)``, ``n`` of ``QuoteVolumeMean(bars,
 n)``) or by position (``.0``). Each combination is written into a copy of the raw config and
-validated by :func:`qlib_local.research.config.parse_config` (``max_cap_num``, which must equal
+validated by :func:`qlib_local.research.config_load.parse_config` (``max_cap_num``, which must equal
 ``hold_period``, follows a swept ``hold_period`` unless it is swept itself). A value invalid in
 every combination holding it (leverage above an instrument's maximum) refuses the grid; a
 combination invalid only jointly (an offset that fits one swept rule but not another) carries
@@ -36,13 +36,8 @@ import numpy as np
 import pandas as pd
 
 from qlib_local.errors import QlibError
-from qlib_local.research.config import (
-    EVENT_FIELDS,
-    TIMING_FIELDS,
-    ResearchConfig,
-    load_registries,
-    parse_config,
-)
+from qlib_local.research.config import EVENT_FIELDS, TIMING_FIELDS, ResearchConfig
+from qlib_local.research.config_load import load_registries, parse_config
 from qlib_local.research.factors import FactorRegistry
 from qlib_local.research.plugins import parse_name
 from qlib_local.research.strategy import StrategyRegistry

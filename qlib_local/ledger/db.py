@@ -3,144 +3,25 @@
 Every state change is one transaction, written before the action it describes when the
 action reaches the exchange (an order intent is committed before it is sent), so a run
 killed at any line leaves a ledger the next run can reconcile against the exchange.
+This module holds the tables' reads and writes (runs, events, bar state, orders, fills,
+positions, equity, funding, leverage); the file itself (schema, transactions) is
+:mod:`qlib_local.ledger.file`, the row types :mod:`qlib_local.ledger.rows`.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
 
-from qlib_local.errors import QlibError
-from qlib_local.ledger.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
-
-FINAL_STATES = frozenset({"filled", "canceled", "rejected", "not_placed"})
-OPEN_STATES = frozenset({"intent", "sent", "unknown", "live", "partially_filled"})
+from qlib_local.ledger.file import LedgerFile, now_ms
+from qlib_local.ledger.rows import OPEN_STATES, ORDER_COLS, OrderRow, bar_row, order_row
 
 
-class LedgerError(QlibError):
-    """A ledger file that cannot be used (another schema version, not a ledger)."""
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-@dataclass
-class OrderRow:
-    """One order as the ledger knows it; ``cl_ord_id`` is its identity on the exchange too."""
-
-    cl_ord_id: str
-    account: str
-    bar_ts: int
-    inst_id: str
-    side: str
-    pos_side: str
-    sz: float
-    reduce_only: bool
-    ord_type: str
-    td_mode: str
-    leg: str
-    attempt: int
-    state: str = "intent"
-    run_id: str | None = None
-    ord_id: str | None = None
-    acc_fill_sz: float = 0.0
-    avg_px: float | None = None
-    fee: float = 0.0
-    code: str | None = None
-    msg: str | None = None
-    created_at: int = 0
-    updated_at: int = 0
-    px: float | None = None  # a post-only child's limit price
-    parent: str = ""  # a child's planned parent order ("" for a parent)
-
-    @property
-    def final(self) -> bool:
-        return self.state in FINAL_STATES
-
-    @property
-    def signed_filled(self) -> float:
-        return self.acc_fill_sz if self.side == "buy" else -self.acc_fill_sz
-
-
-_ORDER_COLS = [f.name for f in fields(OrderRow)]
-
-
-class Ledger:
+class Ledger(LedgerFile):
     """Thread-safe access to one account's ledger file."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self.conn.row_factory = sqlite3.Row
-        try:
-            self.conn.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.DatabaseError as e:
-            raise LedgerError(f"{self.path}: not a ledger ({e})") from None
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute("PRAGMA busy_timeout=30000")
-        self._init_schema()
-
-    def _init_schema(self) -> None:
-        with self._lock:
-            fresh = self.conn.execute("SELECT name FROM sqlite_master WHERE name='meta'").fetchone() is None
-            row = None if fresh else self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = SCHEMA_VERSION if row is None else int(row[0])
-            if version > SCHEMA_VERSION:
-                raise LedgerError(f"{self.path}: schema version {version}, this code reads {SCHEMA_VERSION}")
-            if version < SCHEMA_VERSION:
-                self._migrate(version)
-            self.conn.executescript(SCHEMA)
-            if row is None:
-                self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-
-    def _migrate(self, version: int) -> None:
-        """Bring a ledger of an older ``version`` up to date, all steps in one transaction (the
-        version is read again under the write lock: another process may have just done it)."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = int(self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
-            for v in range(version + 1, SCHEMA_VERSION + 1):
-                for sql in MIGRATIONS[v]:
-                    self.conn.execute(sql)
-            self.conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            self.conn.close()
-
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write: all of it lands or none (BEGIN IMMEDIATE takes the write lock up front)."""
-        with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-
-    def query(self, sql: str, params: tuple = ()) -> pd.DataFrame:
-        with self._lock:
-            cur = self.conn.execute(sql, params)
-            cols = [d[0] for d in cur.description]
-            return pd.DataFrame([tuple(r) for r in cur.fetchall()], columns=cols)
 
     # ------------------------------------------------------------------ runs
     def start_run(self, run_id: str, account: str, bar_ts: int | None, mode: str, notebook: str | None,
@@ -198,14 +79,14 @@ class Ledger:
     def bar_state(self, account: str, bar_ts: int) -> dict[str, Any] | None:
         with self._lock:
             r = self.conn.execute("SELECT * FROM bar_state WHERE account=? AND bar_ts=?", (account, bar_ts)).fetchone()
-        return _bar_row(r)
+        return bar_row(r)
 
     def last_bar_state(self, account: str, before: int | None = None) -> dict[str, Any] | None:
         sql = "SELECT * FROM bar_state WHERE account=?" + (" AND bar_ts<?" if before is not None else "")
         params: tuple = (account,) if before is None else (account, before)
         with self._lock:
             r = self.conn.execute(sql + " ORDER BY bar_ts DESC LIMIT 1", params).fetchone()
-        return _bar_row(r)
+        return bar_row(r)
 
     # ------------------------------------------------------------------ orders
     def add_orders(self, rows: list[OrderRow]) -> None:
@@ -217,8 +98,8 @@ class Ledger:
                 r.updated_at = t
                 d = asdict(r)
                 d["reduce_only"] = int(r.reduce_only)
-                c.execute(f"INSERT OR IGNORE INTO orders ({','.join(_ORDER_COLS)}) VALUES ({','.join('?' * len(_ORDER_COLS))})",
-                          [d[k] for k in _ORDER_COLS])
+                c.execute(f"INSERT OR IGNORE INTO orders ({','.join(ORDER_COLS)}) VALUES ({','.join('?' * len(ORDER_COLS))})",
+                          [d[k] for k in ORDER_COLS])
 
     def update_order(self, cl_ord_id: str, **changes: Any) -> None:
         self.update_orders([(cl_ord_id, changes)])
@@ -230,7 +111,7 @@ class Ledger:
         with self.tx() as c:
             for cl, changes in updates:
                 changes = {**changes, "updated_at": t}
-                bad = set(changes) - set(_ORDER_COLS)
+                bad = set(changes) - set(ORDER_COLS)
                 if bad:
                     raise ValueError(f"unknown order fields {bad}")
                 sets = ", ".join(f"{k}=?" for k in changes)
@@ -239,7 +120,7 @@ class Ledger:
     def order(self, cl_ord_id: str) -> OrderRow | None:
         with self._lock:
             r = self.conn.execute("SELECT * FROM orders WHERE cl_ord_id=?", (cl_ord_id,)).fetchone()
-        return _order(r) if r else None
+        return order_row(r) if r else None
 
     def orders(self, account: str, bar_ts: int | None = None, states: frozenset[str] | set[str] | None = None) -> list[OrderRow]:
         sql, params = "SELECT * FROM orders WHERE account=?", [account]
@@ -247,7 +128,7 @@ class Ledger:
             sql += " AND bar_ts=?"
             params.append(bar_ts)
         with self._lock:
-            rows = [_order(r) for r in self.conn.execute(sql + " ORDER BY created_at, cl_ord_id", params)]
+            rows = [order_row(r) for r in self.conn.execute(sql + " ORDER BY created_at, cl_ord_id", params)]
         return [r for r in rows if states is None or r.state in states]
 
     def open_orders(self, account: str) -> list[OrderRow]:
@@ -379,31 +260,3 @@ class Ledger:
         with self.tx() as c:
             c.execute("INSERT OR REPLACE INTO leverage VALUES (?,?,?,?,?,?)",
                       (account, inst_id, mgn_mode, pos_side, lever, now_ms()))
-
-    def dump_text(self) -> str:
-        """Every row of every table as text (tests grep it for secrets)."""
-        out = []
-        with self._lock:
-            tables = [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-            for t in tables:
-                for row in self.conn.execute(f"SELECT * FROM {t}"):
-                    out.append(f"{t}: {tuple(row)}")
-        return "\n".join(out)
-
-
-def _order(r: sqlite3.Row) -> OrderRow:
-    d = dict(r)
-    d["reduce_only"] = bool(d["reduce_only"])
-    return OrderRow(**d)
-
-
-def _bar_row(r: sqlite3.Row | None) -> dict[str, Any] | None:
-    if r is None:
-        return None
-    d = dict(r)
-    for k in ("due", "prices", "state", "stale"):
-        d[k] = json.loads(d[k])
-    t = json.loads(d["targets"])
-    d["targets"] = pd.DataFrame(t["data"], index=pd.Index(t["index"], name="strategy"),
-                                columns=pd.Index(t["columns"], name="instrument"), dtype=float)
-    return d

@@ -7,7 +7,8 @@ notifies with the cause and re-raises (the notebook shows it, the CLI exits non-
 a run with nothing safe to do (too late, all data stale) ends as ``skipped``.
 
 This module holds the plumbing (lock, ledger, connection, clocks, data); the steps that move
-money, each behind a guard, are in :mod:`qlib_local.live.trading`.
+money, each behind a guard, are in :mod:`qlib_local.live.trading` (compute, plan),
+:mod:`qlib_local.live.rounds` (execute) and :mod:`qlib_local.live.record` (record).
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ from qlib_local.live.lock import AccountLock
 from qlib_local.live.maker import ClockFactory
 from qlib_local.live.planning import Plan, leverage_wanted
 from qlib_local.live.reconcile import ReconcileReport, reconcile
+from qlib_local.live.record import RecordStep
 from qlib_local.live.retry import RetryPolicy
-from qlib_local.live.trading import TradingSteps, step
+from qlib_local.live.rounds import ExecuteStep
+from qlib_local.live.trading import step
 from qlib_local.live.types import Balance, PositionInfo, net_exposure
 from qlib_local.live.venue import Venue
 from qlib_local.marketdata.needs import base_by_instrument
@@ -46,7 +49,7 @@ from qlib_local.venues.registry import open_venue
 log = logging.getLogger(__name__)
 
 
-class LiveSession(TradingSteps):
+class LiveSession(ExecuteStep, RecordStep):
     """State of one run; the public methods are the notebook's cells."""
 
     def __init__(self, acct: AccountConfig, secrets: AccountSecrets, at: str | int | None = None,

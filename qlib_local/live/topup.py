@@ -27,7 +27,7 @@ from typing import Protocol
 import pandas as pd
 
 from qlib_local.ledger import Ledger
-from qlib_local.ledger.db import now_ms
+from qlib_local.ledger.file import now_ms
 from qlib_local.live.errors import Ambiguous, VenueError
 from qlib_local.live.topup_config import TopupConfig
 from qlib_local.live.venue import IdRule

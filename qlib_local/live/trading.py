@@ -1,17 +1,21 @@
-"""The steps of a live run that move money: compute, plan, execute, record.
+"""The steps of a live run that decide what to trade: compute and plan, and the state every
+trading step shares.
 
-A mixin of :class:`~qlib_local.live.session.LiveSession` (which holds the plumbing: lock,
-ledger, connection, clocks, data), kept apart because each of these steps applies a guard
-from :mod:`qlib_local.live.guards`:
+:class:`TradingSteps` is the base of :class:`~qlib_local.live.session.LiveSession` (which holds
+the plumbing: lock, ledger, connection, clocks, data); the steps that send orders and judge the
+run are its subclasses :class:`~qlib_local.live.rounds.ExecuteStep` and
+:class:`~qlib_local.live.record.RecordStep`. Each step applies a guard from
+:mod:`qlib_local.live.guards`:
 
 - ``compute`` checks each instrument's model price against the exchange's last and mark
   before the model's step; one outside its band is stepped as a stale one (no price, no
   intent), so the committed model state holds no target computed from a bad price;
 - ``plan`` refuses opening orders over the account's size cap;
-- ``execute`` adopts only the exchange's orders that are the ones planned, then trades what
-  the exchange still does not hold, in bounded rounds under fresh attempt ids;
-- ``record`` says ``ok`` only when the exchange holds every target, except for instruments
-  the run names as not traded.
+- ``execute`` (:mod:`qlib_local.live.rounds`) adopts only the exchange's orders that are the
+  ones planned, then trades what the exchange still does not hold, in bounded rounds under
+  fresh attempt ids;
+- ``record`` (:mod:`qlib_local.live.record`) says ``ok`` only when the exchange holds every
+  target, except for instruments the run names as not traded.
 """
 
 from __future__ import annotations
@@ -28,23 +32,19 @@ from qlib_local.ledger import Ledger
 from qlib_local.live import guards
 from qlib_local.live import wallets as W
 from qlib_local.live.accounts import AccountConfig
-from qlib_local.live.book import Book, StepResult, attribute_equity
+from qlib_local.live.book import Book, StepResult
 from qlib_local.live.data import DataStatus
 from qlib_local.live.errors import LiveError
 from qlib_local.live.execution import ExecPolicy, ExecReport, Executor
-from qlib_local.live.funding import FUNDING_LOOKBACK_MS, record_funding
-from qlib_local.live.maker import ClockFactory, MakerFirst, VenueClock
+from qlib_local.live.maker import ClockFactory
 from qlib_local.live.planning import Plan, Skip, plan_orders
-from qlib_local.live.styles import group_orders, instrument_styles
-from qlib_local.live.twap import run_twap
+from qlib_local.live.styles import instrument_styles
 from qlib_local.live.types import Balance, PositionInfo
 from qlib_local.live.venue import Venue
 from qlib_local.research import ModelState
 from qlib_local.specs import InstrumentSpec
 from qlib_local.store import KlineStore
 from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, from_ms
-
-MAX_ROUNDS = 3  # execute: the plan, then at most two more for what the exchange still does not hold
 
 
 def step(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -68,7 +68,7 @@ def step(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class TradingSteps:
-    """compute -> plan -> execute -> record; the state lives on the session (set in its ``__init__``)."""
+    """compute -> plan (execute, record: the subclasses); the state lives on the session (set in its ``__init__``)."""
 
     acct: AccountConfig
     run_id: str
@@ -269,153 +269,15 @@ class TradingSteps:
         return plan
 
     def executor(self) -> Executor:
+        """The idempotent order sender of this run (reconcile and execute both use it)."""
         assert self.venue is not None and self.ledger is not None
         return Executor(self.venue, self.ledger, self.acct.name, self.run_id, self.acct.pos_mode, self.policy,
                         alert=self.alert)
 
-    @step
-    def execute(self) -> ExecReport:
-        """Send, resolve, poll, record fills (see :mod:`qlib_local.live.execution`); then, while the
-        exchange's positions (once they show this round's fills) still miss targets, plan and send
-        the remainder under fresh attempt ids, at most ``MAX_ROUNDS`` rounds in all."""
-        assert self.plan_ is not None and self.bar_ms is not None and self.venue is not None
-        self.marks["send"] = time.monotonic()
-        ex, bar, since = self.executor(), self.bar_ms, self.bar_ms - 60_000
-        self.report = rep = self._first_round(ex, bar, since)
-        if rep.ack_times:
-            self.marks["all_acked"] = max(rep.ack_times.values())
-        basis, last = self.positions_before, rep
-        for n in range(2, MAX_ROUNDS + 1):
-            if not rep.ok or not last.requests:
-                break
-            self._name_rejected()
-            positions = self._positions_showing(basis, last)
-            if positions is None:
-                break
-            plan = self._plan_round(positions)
-            if not plan.orders:
-                break
-            self.event("warning", "another_round", f"round {n}: the exchange's positions still miss the targets; "
-                                                   f"sending {len(plan.orders)} more order(s)")
-            basis, last = positions, ex.execute(bar, plan.orders, since)
-            rep.merge(last)
-        if rep.earlier:
-            text = (f"{len(rep.earlier)} order(s) of this bar were placed before this run (a lost or fresh ledger?): "
-                    "adopted, their fills not counted as this run's")
-            self.event("warning", "adopted_earlier", text)
-            self.alert("adopted_earlier", text)
-        return rep
-
-    def _first_round(self, ex: Executor, bar: int, since: int) -> ExecReport:
-        """The plan in its orders' styles (each instrument's by :mod:`qlib_local.live.styles`): the
-        market ones at once, then the maker_first ones together, each on its own policy; any further
-        round is market: it only completes what the exchange still does not hold."""
-        assert self.plan_ is not None and self.book is not None and self.venue is not None
-        groups = group_orders(self.plan_.orders, self.order_style, self.book.cfg.styles,
-                              EXCHANGE_TIMEFRAMES[self.book.base_tf])
-        rep = ex.execute(bar, groups.market, since)
-        if groups.maker:
-            clock = self.exchange_clock(self.venue) if self.exchange_clock else VenueClock(self.venue)
-            maker = MakerFirst(ex, clock, next(iter(groups.maker)), {i: sp.lot_sz for i, sp in self.specs.items()})
-            rep.merge(maker.execute(bar, [o for os in groups.maker.values() for o in os], since,
-                                    {o.cl_ord_id: p for p, os in groups.maker.items() for o in os}))
-            for inst, sz in sorted(maker.left.items()):
-                why = f"{sz:g} contracts left unfilled at the maker deadline (fallback: leave)"
-                self.event("warning", "maker_left", f"{inst}: {why}")
-                self.untraded.setdefault(inst, why)
-        for twap_policy, orders in groups.twap.items():
-            rep.merge(run_twap(self, ex, bar, since, twap_policy, orders))
-        rep.rounds = min(rep.rounds, 1)
-        return rep
-
-    def _positions_showing(self, basis: list[PositionInfo], rep: ExecReport) -> list[PositionInfo] | None:
-        """The exchange's positions once they include ``rep``'s fills (None if they do not within ~2 s:
-        planning on positions that lag the fills would trade twice)."""
-        assert self.venue is not None
-        want = guards.expected_positions(basis, [st for cl, st in rep.statuses.items() if cl not in rep.earlier])
-        lots = {i: sp.lot_sz for i, sp in self.specs.items()}
-        for _ in range(10):
-            positions = self.venue.positions()
-            if guards.same_positions(want, positions, lots):
-                return positions
-            time.sleep(0.2)
-        self.event("error", "positions_lag", "the exchange's positions do not show this run's fills; no further round")
-        return None
-
     def _name_rejected(self) -> None:
+        """Name the instrument of each rejected order as not traded (no further round, no gap)."""
         assert self.ledger is not None
         for cl, a in (self.report.rejected.items() if self.report else []):
             row = self.ledger.order(cl)
             if row is not None:
                 self.untraded.setdefault(row.inst_id, f"order {cl} rejected: {a.text}")
-
-    @step
-    def record(self) -> None:
-        """Positions and equity after trading, per-strategy equity; the run's verdict: ok only when
-        the exchange holds every target, except for instruments the run names as not traded."""
-        assert self.venue is not None and self.ledger is not None and self.result is not None and self.bar_ms is not None
-        name, bar = self.acct.name, self.bar_ms
-        with ThreadPoolExecutor(3) as pool:
-            fb, fp = pool.submit(self._wallets), pool.submit(self.venue.positions)
-            ff = pool.submit(self.venue.funding, bar - FUNDING_LOOKBACK_MS, ())
-            fm = pool.submit(self.venue.mark_prices) if self.multi_coin else None
-            self.wallets_after, self.positions_after = fb.result(), fp.result()
-            bills = sorted(ff.result(), key=lambda b: (b.ts, b.bill_id))
-            marks = fm.result() if fm is not None else self.mark_px
-        self.balance_after = self._valued(self.wallets_after, marks)
-        self.ledger.record_positions(name, bar, [(p.inst_id, p.pos_side, p.contracts, p.avg_px)
-                                                 for p in self.positions_after], "after")
-        self.ledger.record_equity(name, bar, "after", self.balance_after.total_eq, self.balance_after.avail_eq)
-        self.funding_new = record_funding(self.ledger, name, bar, bills)
-        self.strategy_equity = self._strategy_equity()
-        if self.strategy_equity:
-            self.ledger.record_strategy_equity(name, bar, self.strategy_equity)
-        rep = self.report
-        problems = []
-        if rep is not None:
-            problems += [f"{len(rep.rejected)} order(s) rejected"] if rep.rejected else []
-            problems += [f"{len(rep.unknown)} order(s) with unknown outcome"] if rep.unknown else []
-            problems += rep.errors
-        if rep is not None and (rep.unknown or rep.not_placed or rep.errors):
-            raise LiveError("; ".join(problems))
-        self._name_rejected()
-        gaps = guards.position_gaps(self.result.net.to_dict(), self.positions_after, self.acct.pos_mode,
-                                    {i: sp.lot_sz for i, sp in self.specs.items()}, self.untraded)
-        if gaps:
-            raise LiveError(f"the exchange's positions miss the targets after {rep.rounds if rep else 0} round(s): "
-                            + "; ".join(f"{i} holds {h:g}, target {t:g}" for i, (h, t) in gaps.items()))
-        problems += [f"not traded: {i} ({why})" for i, why in sorted(self.untraded.items())]
-        self.ledger.finish_run(self.run_id, "ok", "; ".join(problems) or None)
-        self.status = "ok"
-
-    def _strategy_equity(self) -> dict[str, float]:
-        assert self.ledger is not None and self.result is not None and self.book is not None and self.bar_ms is not None
-        prev = self.ledger.last_bar_state(self.acct.name, before=self.bar_ms)
-        sids = self.book.model.strategies
-        if self.multi_coin:  # each strategy's part of every coin wallet, valued at the marks
-            return W.strategy_equity_usd(self.ledger, self.acct.name, self.bar_ms, prev, self.book.model, self.result,
-                                         self.wallets_before, self._fees_paid, self.coin_usd)
-        if prev is None:
-            eq0 = self.balance_before.total_eq if self.balance_before else 0.0
-            return {s: eq0 * self.book.cfg.strategy(s).position for s in sids}
-        prev_eq = self.ledger.strategy_equity(self.acct.name, prev["bar_ts"])
-        prev_equity = dict(zip(prev_eq["strategy"], prev_eq["equity"], strict=True))
-        ct = pd.Series({i: self.book.specs[i].ct_val if i in self.book.specs else 1.0 for i in self.book.instruments})
-        paid = self._fees_paid()
-        inverse = pd.Series({i: self.book.specs[i].inverse if i in self.book.specs else False
-                             for i in self.book.instruments})
-        fund = self.ledger.strategy_funding(self.acct.name, self.bar_ms)
-        funding = pd.Series(dict(zip(fund["strategy"], fund["amount"], strict=True)), dtype=float)
-        return attribute_equity(prev_equity, prev["targets"], self.result.targets,
-                                pd.Series(prev["prices"], dtype=float).reindex(self.book.instruments),
-                                self.result.prices.reindex(self.book.instruments), ct, paid, inverse, funding)
-
-    def _fees_paid(self) -> pd.Series:
-        """Fees of this bar's orders per instrument (negative: paid), in each one's settlement currency."""
-        assert self.ledger is not None
-        fees = self.ledger.query(  # an order's fee, or its fills' where the venue's order carries none (Binance)
-            "SELECT o.inst_id, SUM(CASE WHEN o.fee != 0 THEN o.fee ELSE COALESCE((SELECT SUM(f.fee) FROM fills f "
-            "WHERE f.cl_ord_id = o.cl_ord_id AND f.account = o.account), 0) END) AS fee "
-            "FROM orders o WHERE o.account=? AND o.bar_ts=? GROUP BY o.inst_id",
-            (self.acct.name, self.bar_ms))
-        return pd.Series(dict(zip(fees["inst_id"], -fees["fee"], strict=True)), dtype=float)

@@ -306,7 +306,7 @@ def twap_policy(ex: Execution, base_ms: int) -> TwapPolicy:
 
 def run_twap(s: TradingSteps, ex: Executor, bar: int, since: int, policy: TwapPolicy,
              orders: list[OrderRequest]) -> ExecReport:
-    """One group of the plan in the twap style (``TradingSteps._first_round``): slices on the exchange's
+    """One group of the plan in the twap style (``ExecuteStep._first_round``): slices on the exchange's
     clock; what a maker slice left (``fallback: leave``) is named as not traded."""
     assert s.venue is not None
     clock = s.exchange_clock(s.venue) if s.exchange_clock else VenueClock(s.venue)

@@ -45,7 +45,7 @@ def load_strategies(
     instrument never stored yet is judged by its real contract (linear or inverse, its coin); give
     it with a listing of both kinds, or ``universe: all`` cannot tell them apart.
     """
-    from qlib_local.research.config import load_config
+    from qlib_local.research.config_load import load_config
     from qlib_local.specs import load_specs
 
     store, specs_of = None, None

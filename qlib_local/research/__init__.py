@@ -12,7 +12,8 @@ Live-facing API (see docs/research.md)::
 """
 
 from qlib_local.research.strategy import EventStrategy, Strategy, TimingStrategy  # noqa: I001 (plugins import these first)
-from qlib_local.research.config import ConfigError, Fees, ResearchConfig, StrategyConfig, load_config, parse_config
+from qlib_local.research.config import ConfigError, Fees, ResearchConfig, StrategyConfig
+from qlib_local.research.config_load import load_config, parse_config
 from qlib_local.research.data import MarketData, load_market_data, load_strategy_bars
 from qlib_local.research.factors import Bars, FactorContext, FactorRegistry
 from qlib_local.research.intents import compute_intents, latest_intents, strategy_intent

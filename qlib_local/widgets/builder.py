@@ -195,7 +195,7 @@ class ConfigBuilder:
     def preview(self, start: str | None = None, end: str | None = None):
         """Quick backtest of the current form on the store; draws equity, returns the result."""
         from qlib_local.backtest import run_backtest
-        from qlib_local.research.config import parse_config
+        from qlib_local.research.config_load import parse_config
         from qlib_local.widgets.plots import equity_figure
 
         if self.store is None:

@@ -16,7 +16,8 @@ from typing import Any
 
 from qlib_local.config_values import number
 from qlib_local.errors import QlibError
-from qlib_local.research.config import RANGES, REBALANCE_MODES, parse_config
+from qlib_local.research.config import RANGES, REBALANCE_MODES
+from qlib_local.research.config_load import parse_config
 from qlib_local.research.execution import Execution, check_resting, parse_execution
 from qlib_local.research.factors import FactorRegistry
 from qlib_local.research.plugins import PluginError
