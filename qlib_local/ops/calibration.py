@@ -58,6 +58,7 @@ ACCOUNT = "calib"
 BINANCE = ("binanceusdm",)  # venues whose local exchange is the Binance front end
 VENUES = ("okx", *BINANCE)
 RANGE_QUANTILE = 0.99  # the bar range (share of the close) the depth mapping must hold for
+LATENCY_MS = 1_000  # a run starts this long after its close; an order waited for reaches the exchange this late
 
 
 @dataclass(frozen=True)
@@ -171,17 +172,22 @@ def demo_strategies(insts: list[str], exchange: str = "okx", rule_type: str = "1
 
 
 class DrivenClock:
-    """The local exchange's stepped clock, moved forward to each moment the maker style waits for."""
+    """The local exchange's stepped clock, moved forward to each moment the maker and twap styles wait
+    for; a moment on the open of one of the exchange's bars (``bar_ms``) is reached :data:`LATENCY_MS`
+    late, as live's orders reach a venue. A twap slice is due at ``close + k x window / slices``: a
+    whole number of bars on, an order placed at the very instant the bar opened would rest through
+    that whole bar, its low included, on the local exchange, where the backtest (as live, whose order
+    comes after the bar opened) counts that bar by its close only."""
 
-    def __init__(self, exchange: LocalExchange):
-        self.exchange = exchange
+    def __init__(self, exchange: LocalExchange, bar_ms: int):
+        self.exchange, self.bar_ms = exchange, bar_ms
 
     def now_ms(self) -> int:
         return self.exchange.clock.now_ms()
 
     def wait_until(self, t_ms: int) -> None:
         if t_ms > self.now_ms():
-            self.exchange.clock.set(t_ms)
+            self.exchange.clock.set(t_ms + (LATENCY_MS if t_ms % self.bar_ms == 0 else 0))
 
 
 # --------------------------------------------------------------------------- the two sides
@@ -283,14 +289,14 @@ def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int
     with paper_exchange(root, cfg.exchange, start_ms, book, fees, float(strategies.get("initial_equity", 10_000)), work) as (
             ex, path, keys):
         acct = load_account(path, ACCOUNT)
-        clock = DrivenClock(ex)
+        clock = DrivenClock(ex, replay_bar_ms(store, cfg.exchange, res.model.instruments))
         for k in range(n_bars):
             at = start_ms + k * bar_ms
-            if ex.clock.now_ms() > at + 1_000:  # the last run's makers rested past this close (deadline_bars > 1)
+            if ex.clock.now_ms() > at + LATENCY_MS:  # the last run's makers rested past this close (deadline_bars > 1)
                 if res.model.due(from_ms(at)):
                     raise RuntimeError(f"paper run at {from_ms(at)}: makers of an earlier close still rest")
                 continue  # no strategy is due: nothing to decide here
-            ex.clock.set(at + 1_000)  # one second after the close
+            ex.clock.set(at + LATENCY_MS)
             s = LiveSession(acct, keys, at=at, repo=work, pace=False, exchange_clock=lambda venue: clock)
             if s.run() != "ok":
                 raise RuntimeError(f"paper run at {from_ms(at)} failed: {s.error}")
