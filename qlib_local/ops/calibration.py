@@ -155,17 +155,18 @@ def write_replay(root: Path, data: SynthConfig, exchange: str = "okx") -> list[s
     return list(out)
 
 
-def demo_strategies(insts: list[str], exchange: str = "okx", rule_type: str = "1H") -> dict[str, Any]:
+def demo_strategies(insts: list[str], exchange: str = "okx", rule_type: str = "1H", offset: str = "0h") -> dict[str, Any]:
     """A timing strategy on two swaps and an event one rolling two tranches over all, hourly (or every
-    ``rule_type``: a twap window longer than a base bar needs decisions that far apart)."""
+    ``rule_type`` at ``offset``: a twap window longer than a base bar needs decisions that far apart;
+    4H at offset 1h keeps 1H base bars, 4H at offset 0 runs on 4H ones)."""
     return {
         "exchange": exchange, "initial_equity": 10_000,
         "fees": {"taker": 0.0005, "maker": 0.0002, "slippage": 0.0},
         "strategies": [
             {"strategy_name": "SmaCross_5_10", "kind": "timing", "instruments": insts[:2], "rule_type": rule_type,
-             "offset": "0h", "position": 0.5, "leverage": 2, "volatility_ratio": 1.0},
+             "offset": offset, "position": 0.5, "leverage": 2, "volatility_ratio": 1.0},
             {"strategy_name": "RankOnly", "kind": "event", "universe": insts, "rule_type": rule_type,
-             "position": 0.4, "leverage": 1, "hold_period": 2, "max_cap_num": 2, "symbol_num_limit": 2,
+             "offset": offset, "position": 0.4, "leverage": 1, "hold_period": 2, "max_cap_num": 2, "symbol_num_limit": 2,
              "rank_factor": "QuoteVolumeMean_3", "side": "long"},
         ],
     }

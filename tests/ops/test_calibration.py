@@ -154,10 +154,7 @@ def test_an_account_with_a_wallet_per_coin_is_refused(tmp_path):
 def four_hourly(insts: list[str], execution: dict, exchange: str = "okx", offset: str = "0h") -> dict:
     """The demo strategies on a 4H rule: at offset 0 the base bar is 4H (an exchange bar), at offset 1h
     it stays 1H (a decision every fourth hourly close, room for a window of up to 4 hourly bars)."""
-    raw = strategies(insts, execution, exchange)
-    for s in raw["strategies"]:
-        s["rule_type"], s["offset"] = "4H", offset
-    return raw
+    return {**demo_strategies(insts, exchange, "4H", offset), "execution": execution}
 
 
 HOUR = 3_600_000
@@ -191,12 +188,12 @@ def test_maker_first_with_a_three_bar_deadline_on_4h_decisions_agrees_within_the
     assert r.within(), f"backtest {r.backtest_bps:.2f} bps vs paper {r.paper_bps:.2f} bps (ratio {r.ratio:.3f})"
 
 
-@pytest.mark.parametrize("slice_style", ["market", "maker_first"])
-def test_twap_over_three_base_bars_agrees_within_the_tolerance(venue_replay, tmp_path, slice_style):
-    """4 slices over a 3-bar window (slices at 0, 0.75, 1.5, 2.25 hourly bars: bars t, t, t+1, t+2) on
-    4H decisions at offset 1h: each slice at its own bar's price, a maker slice resting to the next."""
+@pytest.mark.parametrize(("slice_style", "window"), [("market", 3), ("maker_first", 4)])
+def test_twap_over_several_base_bars_agrees_within_the_tolerance(venue_replay, tmp_path, slice_style, window):
+    """4 slices over a 3- or 4-bar window on 4H decisions at offset 1h, each at its own bar's price (3:
+    bars t, t, t+1, t+2; 4: one a bar, each due on a bar's open), a maker slice resting to the next."""
     root, insts, exchange = venue_replay
-    twap = {"style": "twap", "spread": 0.05, "twap_slices": 4, "twap_window_bars": 3,
+    twap = {"style": "twap", "spread": 0.05, "twap_slices": 4, "twap_window_bars": window,
             "twap_slice_style": slice_style, "reprice_s": 600}
     r = calibrate(root, four_hourly(insts, twap, exchange, "1h"), START + HOUR, 4 * N_4H, tmp_path / "w")
     assert r.backtest_notional > 20_000 and r.paper_notional == pytest.approx(r.backtest_notional, rel=0.05)
