@@ -14,7 +14,11 @@ exchange in paper mode, the exchange's book set to the backtest's ``execution`` 
 The two must agree within :data:`TOLERANCE` (``paper / backtest``). A ``maker_first`` deadline of
 more than one base bar needs strategies deciding less often than that (e.g. a 3H rule on 1H base
 bars, ``deadline_bars: 2``): the config refuses a deadline past the next decision, as live needs. The mapping of the models,
-and why the backtest stays on the conservative side where they differ, is in :func:`book_for`.
+and why the backtest stays on the conservative side where they differ, is in :func:`book_for`; the
+book quotes from the backtest's base bar (4H for a 4H rule at offset 0, however fine the replay's
+bars). ``maker_first`` and ``twap`` are calibrated on base bars as fine as the replay's (a 4H rule at
+offset 1h): on coarser ones paper re-prices, fills and slices on bars inside the backtest's bar,
+which the backtest cannot see (docs/benchmarks.md, *4H decisions*).
 This module lives in ops (not live/, which must not import the local exchange).
 """
 
