@@ -10,6 +10,9 @@ Run: ``.venv/bin/python -m bench.bench_execution``.
    cannot trade yet prints "live style not available". twap is calibrated with its window inside
    one hourly decision (4 slices 15 exchange minutes apart): a live twap run holds the account
    for its window, so a window longer than the decision cadence would overlap the next run.
+   The ``4H`` rows decide every fourth hour over the same 48 hours: at offset 0 on 4H base bars
+   (the backtest's spread a share of a 4H bar's range, the book quoting from the same 4H bar),
+   at offset 1h on 1H base bars (maker deadlines and twap windows of 2 to 4 hourly bars).
 2. Speed: the event strategy of ``bench_research`` (300 instruments x 2 years of 1H), warm, under
    the default fills, ``market`` with spread and impact, ``maker_first`` and ``twap`` (market and
    maker_first slices), in the same run, interleaved.
@@ -33,6 +36,8 @@ from qlib_local.timeframes import to_ms
 
 START = "2025-01-10T00:00:00Z"
 N_BARS = 48
+HOUR = 3_600_000
+MAKER = {"spread": 0.05, "reprice_s": 600}
 STYLES = {
     "market spread 0.05": {"style": "market", "spread": 0.05},
     "maker_first spread 0.05, deadline 1 bar": {"style": "maker_first", "spread": 0.05, "reprice_s": 600},
@@ -40,6 +45,17 @@ STYLES = {
     "twap 4 slices in 1 bar, market": {"style": "twap", "spread": 0.05, "twap_slices": 4, "twap_window_bars": 1},
     "twap 4 slices in 1 bar, maker_first": {"style": "twap", "spread": 0.05, "twap_slices": 4, "twap_window_bars": 1,
                                             "twap_slice_style": "maker_first", "reprice_s": 600},
+}
+FOUR_HOURLY = {  # name -> (offset, execution): the demo strategies on a 4H rule
+    "4H@0h market spread 0.05": ("0h", {"style": "market", "spread": 0.05}),
+    "4H@0h maker_first, deadline 1 (4H) bar": ("0h", {"style": "maker_first", **MAKER}),
+    "4H@0h twap 4 slices in 1 (4H) bar, market": ("0h", {"style": "twap", "spread": 0.05, "twap_window_bars": 1}),
+    "4H@0h twap 4 slices in 1 (4H) bar, maker_first": ("0h", {"style": "twap", "twap_window_bars": 1,
+                                                               "twap_slice_style": "maker_first", **MAKER}),
+    "4H@1h maker_first, deadline 3 bars": ("1h", {"style": "maker_first", "deadline_bars": 3, **MAKER}),
+    **{f"4H@1h twap 4 slices over {w} bars, {sl}": ("1h", {"style": "twap", "twap_window_bars": w, "twap_slices": 4,
+                                                           "twap_slice_style": sl, **MAKER})
+       for w in (2, 3, 4) for sl in ("market", "maker_first")},
 }
 SPEED = {
     "default fills": None,
@@ -55,20 +71,24 @@ SPEED = {
 def calibration(tmp: Path) -> None:
     print(f"calibration: 2 strategies on 4 swaps, {N_BARS} hourly closes from {START}, "
           f"tolerance |paper/backtest - 1| <= {TOLERANCE:.0%}")
-    print(f"{'venue':12s} {'style':44s} {'backtest bps':>13s} {'paper bps':>10s} {'ratio':>7s}  verdict")
+    print(f"{'venue':12s} {'style':48s} {'backtest bps':>13s} {'paper bps':>10s} {'ratio':>7s}  verdict")
+    rows = [(name, ex, "1H", "0h") for name, ex in STYLES.items()]
+    rows += [(name, ex, "4H", offset) for name, (offset, ex) in FOUR_HOURLY.items()]
     for exchange in VENUES:
         root = tmp / exchange / "replay"
         insts = write_replay(root, SynthConfig(instruments=4, timeframe="1H", days=25, seed=11), exchange)
-        for k, (name, ex) in enumerate(STYLES.items()):
-            head = f"{exchange:12s} {name:44s}"
+        for k, (name, ex, rule, offset) in enumerate(rows):
+            head = f"{exchange:12s} {name:48s}"
             try:
                 parse_execution(ex, ConfigError)
             except ConfigError:
                 print(f"{head} {'-':>13s} {'-':>10s} {'-':>7s}  not in the execution schema yet")
                 continue
             t = time.perf_counter()
-            r = calibrate(root, {**demo_strategies(insts, exchange), "execution": ex}, to_ms(START), N_BARS,
-                          tmp / exchange / f"w{k}")
+            shift = int(offset.rstrip("h")) * HOUR  # the first decision close at the offset
+            n = N_BARS if rule == "1H" or offset != "0h" else N_BARS // 4  # calibrate steps on the base bar
+            r = calibrate(root, {**demo_strategies(insts, exchange, rule, offset), "execution": ex},
+                          to_ms(START) + shift, n, tmp / exchange / f"w{k}")
             if r.paper_bps is None:
                 print(f"{head} {r.backtest_bps:13.2f} {'-':>10s} {'-':>7s}  live style not available")
                 continue

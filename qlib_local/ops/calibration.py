@@ -14,7 +14,11 @@ exchange in paper mode, the exchange's book set to the backtest's ``execution`` 
 The two must agree within :data:`TOLERANCE` (``paper / backtest``). A ``maker_first`` deadline of
 more than one base bar needs strategies deciding less often than that (e.g. a 3H rule on 1H base
 bars, ``deadline_bars: 2``): the config refuses a deadline past the next decision, as live needs. The mapping of the models,
-and why the backtest stays on the conservative side where they differ, is in :func:`book_for`.
+and why the backtest stays on the conservative side where they differ, is in :func:`book_for`; the
+book quotes from the backtest's base bar (4H for a 4H rule at offset 0, however fine the replay's
+bars). ``maker_first`` and ``twap`` are calibrated on base bars as fine as the replay's (a 4H rule at
+offset 1h): on coarser ones paper re-prices, fills and slices on bars inside the backtest's bar,
+which the backtest cannot see (docs/benchmarks.md, *4H decisions*).
 This module lives in ops (not live/, which must not import the local exchange).
 """
 
@@ -40,6 +44,7 @@ from qlib_local.live.session import LiveSession
 from qlib_local.perp.contracts import unit_notional, unit_value
 from qlib_local.research import load_config
 from qlib_local.research.config import ResearchConfig
+from qlib_local.research.data import common_base
 from qlib_local.research.execution import Execution
 from qlib_local.research.kernels import FLOW_FEE
 from qlib_local.sim import LocalExchange
@@ -49,7 +54,7 @@ from qlib_local.sim.matching import FeeModel
 from qlib_local.specs import InstrumentSpec, load_specs, save_specs
 from qlib_local.store import KlineStore
 from qlib_local.synth import SynthConfig, generate
-from qlib_local.timeframes import from_ms
+from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, from_ms, parse_timeframe
 
 TOLERANCE = 0.05  # |paper bps / backtest bps - 1| at most this, per style (impact 0; see book_for)
 LIVE_STYLES = ("market", "maker_first", "twap")  # styles the live path trades today
@@ -57,6 +62,7 @@ ACCOUNT = "calib"
 BINANCE = ("binanceusdm",)  # venues whose local exchange is the Binance front end
 VENUES = ("okx", *BINANCE)
 RANGE_QUANTILE = 0.99  # the bar range (share of the close) the depth mapping must hold for
+LATENCY_MS = 1_000  # a run starts this long after its close; an order waited for reaches the exchange this late
 
 
 @dataclass(frozen=True)
@@ -93,11 +99,20 @@ def range_share(store: KlineStore, exchange: str, insts: list[str], timeframe: s
     return float(np.quantile(x, quantile)) if len(x) else 0.0
 
 
-def book_for(execution: Execution, range_frac: float, min_tick_frac: float = 0.0) -> BookModel:
+def replay_bar_ms(store: KlineStore, exchange: str, insts: Any) -> int:
+    """The longest of the instruments' finest stored bars: the base bar the local exchange quotes from."""
+    return max(parse_timeframe(store.timeframes(exchange, i)[0]) for i in insts)
+
+
+def book_for(execution: Execution, range_frac: float, min_tick_frac: float = 0.0, bar_ms: int = 0) -> BookModel:
     """The local exchange's book that charges what the backtest's ``execution`` models, at most.
 
     * ``spread`` IS the book's ``spread_k`` (the same half-spread ``max(tick, spread x range)``
       of the last closed bar; the book rounds it up to the tick, so paper pays at most a tick more);
+    * "the bar" is the backtest's base bar: ``bar_ms`` (the book's ``range_ms``) when that is
+      longer than the replay's stored bars (a 4H rule at offset 0 runs on 4H base bars, whose
+      range is about twice a 1H bar's: quoting from the exchange's 1H bars, paper paid about half
+      the backtest's spread); 0 or the replay's own bar length: the exchange's base bar;
     * ``impact`` (square root: ``impact x sqrt(share)`` of the price) has no level walk that equals
       it at every size. The walk's average price beyond the half-spread, for an order of ``share``
       of the bar's volume with levels ``step = max(tick, half-spread)`` apart holding
@@ -113,7 +128,7 @@ def book_for(execution: Execution, range_frac: float, min_tick_frac: float = 0.0
     if execution.impact > 0:
         step = max(min_tick_frac, execution.spread * range_frac)
         depth = min(1.0, step / (2.0 * execution.impact)) if step > 0 else 1.0
-    return BookModel(spread_k=execution.spread, depth_share=depth, through_ticks=1)
+    return BookModel(spread_k=execution.spread, depth_share=depth, through_ticks=1, range_ms=bar_ms)
 
 
 # --------------------------------------------------------------------------- the replay
@@ -144,34 +159,40 @@ def write_replay(root: Path, data: SynthConfig, exchange: str = "okx") -> list[s
     return list(out)
 
 
-def demo_strategies(insts: list[str], exchange: str = "okx", rule_type: str = "1H") -> dict[str, Any]:
+def demo_strategies(insts: list[str], exchange: str = "okx", rule_type: str = "1H", offset: str = "0h") -> dict[str, Any]:
     """A timing strategy on two swaps and an event one rolling two tranches over all, hourly (or every
-    ``rule_type``: a twap window longer than a base bar needs decisions that far apart)."""
+    ``rule_type`` at ``offset``: a twap window longer than a base bar needs decisions that far apart;
+    4H at offset 1h keeps 1H base bars, 4H at offset 0 runs on 4H ones)."""
     return {
         "exchange": exchange, "initial_equity": 10_000,
         "fees": {"taker": 0.0005, "maker": 0.0002, "slippage": 0.0},
         "strategies": [
             {"strategy_name": "SmaCross_5_10", "kind": "timing", "instruments": insts[:2], "rule_type": rule_type,
-             "offset": "0h", "position": 0.5, "leverage": 2, "volatility_ratio": 1.0},
+             "offset": offset, "position": 0.5, "leverage": 2, "volatility_ratio": 1.0},
             {"strategy_name": "RankOnly", "kind": "event", "universe": insts, "rule_type": rule_type,
-             "position": 0.4, "leverage": 1, "hold_period": 2, "max_cap_num": 2, "symbol_num_limit": 2,
+             "offset": offset, "position": 0.4, "leverage": 1, "hold_period": 2, "max_cap_num": 2, "symbol_num_limit": 2,
              "rank_factor": "QuoteVolumeMean_3", "side": "long"},
         ],
     }
 
 
 class DrivenClock:
-    """The local exchange's stepped clock, moved forward to each moment the maker style waits for."""
+    """The local exchange's stepped clock, moved forward to each moment the maker and twap styles wait
+    for; a moment on the open of one of the exchange's bars (``bar_ms``) is reached :data:`LATENCY_MS`
+    late, as live's orders reach a venue. A twap slice is due at ``close + k x window / slices``: a
+    whole number of bars on, an order placed at the very instant the bar opened would rest through
+    that whole bar, its low included, on the local exchange, where the backtest (as live, whose order
+    comes after the bar opened) counts that bar by its close only."""
 
-    def __init__(self, exchange: LocalExchange):
-        self.exchange = exchange
+    def __init__(self, exchange: LocalExchange, bar_ms: int):
+        self.exchange, self.bar_ms = exchange, bar_ms
 
     def now_ms(self) -> int:
         return self.exchange.clock.now_ms()
 
     def wait_until(self, t_ms: int) -> None:
         if t_ms > self.now_ms():
-            self.exchange.clock.set(t_ms)
+            self.exchange.clock.set(t_ms + (LATENCY_MS if t_ms % self.bar_ms == 0 else 0))
 
 
 # --------------------------------------------------------------------------- the two sides
@@ -236,9 +257,10 @@ def paper_exchange(root: Path, exchange: str, start_ms: int, book: BookModel, fe
 
 
 def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int, work: Path,
-              book: BookModel | None = None, bar_ms: int = 3_600_000) -> StyleCost:
+              book: BookModel | None = None, bar_ms: int | None = None) -> StyleCost:
     """Cost of the strategies' ``execution`` style from the backtest and from paper runs at the
-    ``n_bars`` closes from ``start_ms``; ``book`` overrides :func:`book_for` (to test a wrong mapping)."""
+    ``n_bars`` closes ``bar_ms`` apart from ``start_ms`` (default: the config's base bar, the step
+    the backtest decides on); ``book`` overrides :func:`book_for` (to test a wrong mapping)."""
     work.mkdir(parents=True, exist_ok=True)
     strategies_path = work / "strategies.yaml"
     strategies_path.write_text(yaml.safe_dump(copy.deepcopy(strategies)))
@@ -251,29 +273,35 @@ def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int
         raise ValueError(f"calibration measures an account of one wallet; {cfg.path} has a wallet per coin "
                          f"({', '.join(c for c, _ in cfg.initial_wallets)}): calibrate one coin's swaps at a time")
     ex_cfg = cfg.styles[0]
+    base_ms = EXCHANGE_TIMEFRAMES[common_base(cfg)]
+    bar_ms = base_ms if bar_ms is None else bar_ms
+    if not (isinstance(bar_ms, int) and bar_ms > 0 and bar_ms % base_ms == 0):
+        raise ValueError(f"bar_ms must be a positive multiple of the config's base bar ({base_ms} ms), got {bar_ms!r}")
     end_ms = start_ms + (n_bars - 1) * bar_ms
     tail = ex_cfg.deadline_bars + (ex_cfg.twap_window_bars if ex_cfg.style == "twap" else 0)  # bars a fill may take
-    bt_cost, bt_value, res = backtest_cost(cfg, store, start_ms - bar_ms, end_ms, end_ms + tail * bar_ms)
+    bt_cost, bt_value, res = backtest_cost(cfg, store, start_ms - base_ms, end_ms, end_ms + tail * base_ms)
     bt_bps = 1e4 * bt_cost / bt_value if bt_value else math.nan
     if ex_cfg.style not in LIVE_STYLES:
         return StyleCost(ex_cfg.style, bt_bps, None, bt_value, 0.0)
     specs = load_specs(root, cfg.exchange)
     if book is None:
+        bt_bar = EXCHANGE_TIMEFRAMES[res.data.base_tf]  # the bar the backtest's spread is a share of
         tick_frac = max(sp.tick_sz / float(res.data.close[i].dropna().min()) for i, sp in specs.items()
                         if i in res.model.instruments)
-        book = book_for(ex_cfg, range_share(store, cfg.exchange, list(res.model.instruments), "1H"), tick_frac)
+        book = book_for(ex_cfg, range_share(store, cfg.exchange, list(res.model.instruments), res.data.base_tf),
+                        tick_frac, bt_bar if bt_bar > replay_bar_ms(store, cfg.exchange, res.model.instruments) else 0)
     fees = FeeModel(maker=cfg.fees.maker, taker=cfg.fees.taker, slippage_bps=cfg.fees.slippage * 1e4)
     with paper_exchange(root, cfg.exchange, start_ms, book, fees, float(strategies.get("initial_equity", 10_000)), work) as (
             ex, path, keys):
         acct = load_account(path, ACCOUNT)
-        clock = DrivenClock(ex)
+        clock = DrivenClock(ex, replay_bar_ms(store, cfg.exchange, res.model.instruments))
         for k in range(n_bars):
             at = start_ms + k * bar_ms
-            if ex.clock.now_ms() > at + 1_000:  # the last run's makers rested past this close (deadline_bars > 1)
+            if ex.clock.now_ms() > at + LATENCY_MS:  # the last run's makers rested past this close (deadline_bars > 1)
                 if res.model.due(from_ms(at)):
                     raise RuntimeError(f"paper run at {from_ms(at)}: makers of an earlier close still rest")
                 continue  # no strategy is due: nothing to decide here
-            ex.clock.set(at + 1_000)  # one second after the close
+            ex.clock.set(at + LATENCY_MS)
             s = LiveSession(acct, keys, at=at, repo=work, pace=False, exchange_clock=lambda venue: clock)
             if s.run() != "ok":
                 raise RuntimeError(f"paper run at {from_ms(at)} failed: {s.error}")
