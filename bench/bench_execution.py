@@ -56,6 +56,11 @@ FOUR_HOURLY = {  # name -> (offset, execution): the demo strategies on a 4H rule
     **{f"4H@1h twap 4 slices over {w} bars, {sl}": ("1h", {"style": "twap", "twap_window_bars": w, "twap_slices": 4,
                                                            "twap_slice_style": sl, **MAKER})
        for w in (2, 3, 4) for sl in ("market", "maker_first")},
+    # offset 0 with base_bar 1H: the hours inside the 4H bar seen, as at offset 1h
+    "4H@0h base_bar 1H, maker_first, deadline 4 bars": ("0h", {"style": "maker_first", "deadline_bars": 4, **MAKER}),
+    **{f"4H@0h base_bar 1H, twap 4 slices over 4 bars, {sl}": ("0h", {"style": "twap", "twap_window_bars": 4,
+                                                                      "twap_slices": 4, "twap_slice_style": sl, **MAKER})
+       for sl in ("market", "maker_first")},
 }
 SPEED = {
     "default fills": None,
@@ -86,9 +91,10 @@ def calibration(tmp: Path) -> None:
                 continue
             t = time.perf_counter()
             shift = int(offset.rstrip("h")) * HOUR  # the first decision close at the offset
-            n = N_BARS if rule == "1H" or offset != "0h" else N_BARS // 4  # calibrate steps on the base bar
-            r = calibrate(root, {**demo_strategies(insts, exchange, rule, offset), "execution": ex},
-                          to_ms(START) + shift, n, tmp / exchange / f"w{k}")
+            fine = "base_bar 1H" in name
+            n = N_BARS if rule == "1H" or offset != "0h" or fine else N_BARS // 4  # calibrate steps on the base bar
+            raw = {**demo_strategies(insts, exchange, rule, offset), "execution": ex, **({"base_bar": "1H"} if fine else {})}
+            r = calibrate(root, raw, to_ms(START) + shift, n, tmp / exchange / f"w{k}")
             if r.paper_bps is None:
                 print(f"{head} {r.backtest_bps:13.2f} {'-':>10s} {'-':>7s}  live style not available")
                 continue

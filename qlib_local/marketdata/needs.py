@@ -71,6 +71,8 @@ def base_by_instrument(cfg: ResearchConfig) -> dict[str, str]:
         base = base_timeframe(s.rule_type, s.offset)
         for inst in s.instruments:
             bases.setdefault(inst, []).append(base)
+            if cfg.base_bar:  # the account's bar for its fills: every instrument it trades needs it
+                bases[inst].append(cfg.base_bar)
     return {inst: finest_timeframe(tfs) for inst, tfs in bases.items()}
 
 

@@ -33,7 +33,7 @@ EVENT_FIELDS = COMMON | {
     "rank_factor", "ascending", "side", "blacklist",
 }
 TOP_FIELDS = {"strategies", "blacklist", "fees", "initial_equity", "exchange", "plugins", "funding", "margin",
-              "mark_prices", "rebalance", "min_trade", "execution"}
+              "mark_prices", "rebalance", "min_trade", "execution", "base_bar"}
 FUNDING_MODES = ("auto", "on", "off")  # stored funding: where present (warn) | required | ignored
 REBALANCE_MODES = ("keep", "resize")  # a held position: keep its contracts | re-size it from current equity
 # Each kind's behaviour before ``rebalance`` existed, so configs without it trade exactly as before.
@@ -119,6 +119,10 @@ class ResearchConfig:
     # inverse swaps of several coins: each coin's starting wallet, sorted by coin (``initial_equity:
     # {BTC: 1, ETH: 10}``); initial_equity is then NaN: the account's value is in USD at the coins' prices
     initial_wallets: tuple[tuple[str, float], ...] = ()
+    # the bar the backtest steps on and live counts deadline/twap bars in; empty: the coarsest exchange
+    # timeframe dividing every rule and offset. Finer lets the fill models see the prices between
+    # decisions that a maker or a twap slice trades at (research.data.common_base)
+    base_bar: str = ""
 
     @property
     def multi_coin(self) -> bool:

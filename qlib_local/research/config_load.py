@@ -39,6 +39,7 @@ from qlib_local.research.strategy import StrategyRegistry
 from qlib_local.research.wallets import check_wallets, initial_equity, settlement_coins
 from qlib_local.specs import load_specs, spec_for
 from qlib_local.timeframes import (
+    EXCHANGE_TIMEFRAMES,
     TimeframeError,
     check_offset,
     normalize_timeframe,
@@ -116,6 +117,7 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
     margin = boolean("margin", raw.get("margin", True), ConfigError)
     mark_prices = boolean("mark_prices", raw.get("mark_prices", False), ConfigError)
     execution = parse_execution(raw.get("execution"), ConfigError)
+    base_bar = _base_bar(raw.get("base_bar"))
     blacklist = _names("blacklist", raw.get("blacklist"))
     account_rebalance = _rebalance("rebalance", raw.get("rebalance"))
     account_min_trade = _num("", "min_trade", raw.get("min_trade", 0.0))
@@ -134,8 +136,13 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
         raise ConfigError(f"strategies: duplicate strategy id(s) {', '.join(dup)}; give each an 'id'")
+    base_ms = EXCHANGE_TIMEFRAMES[base_bar] if base_bar else 0
+    for i, s in enumerate(strategies):
+        if base_ms and (s.rule_ms % base_ms or s.offset_ms % base_ms):
+            raise ConfigError(f"base_bar: {base_bar} does not divide strategies[{i}] ({s.id})'s rule {s.rule_type} "
+                              f"and offset {s.offset}; choose a bar that divides every rule and offset")
     check_resting([(f"strategies[{i}] ({s.id}).execution", s.execution or execution) for i, s in enumerate(strategies)],
-                  [(s.rule_ms, s.offset_ms) for s in strategies], ConfigError)
+                  [(s.rule_ms, s.offset_ms) for s in strategies], ConfigError, base_ms)
     total = sum(s.position for s in strategies)
     if total > 1 + 1e-9:
         raise ConfigError(f"position: the strategies' positions sum to {total:g}, more than 1")
@@ -147,7 +154,21 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
     return ResearchConfig(
         tuple(strategies), exchange, equity, fees, blacklist,
         Path(plugins) if plugins else None, path, factor_reg, funding, margin, mark_prices, execution, wallets,
+        base_bar,
     )
+
+
+def _base_bar(value: Any) -> str:
+    """``base_bar``: absent/empty for the default, else an exchange timeframe (``15m``, ``1H``...)."""
+    if value is None or value == "":
+        return ""
+    try:
+        name = normalize_timeframe(value) if isinstance(value, str) else ""
+    except TimeframeError:
+        name = ""
+    if name not in EXCHANGE_TIMEFRAMES:
+        raise ConfigError(f"base_bar: must be an exchange timeframe ({', '.join(EXCHANGE_TIMEFRAMES)}), got {value!r}")
+    return name
 
 
 def _strategy(

@@ -17,6 +17,7 @@ import pandas as pd
 
 from qlib_local.errors import DataError
 from qlib_local.research.config import ResearchConfig
+from qlib_local.research.execution import coarse_base_note
 from qlib_local.research.factors import FIELDS, Bars
 from qlib_local.specs import InstrumentSpec, load_specs, spec_for
 from qlib_local.store.funding import mark_exchange
@@ -67,9 +68,10 @@ class MarketData:
 
 def common_base(cfg: ResearchConfig, funding_ms: int = 0) -> str:
     """The coarsest exchange timeframe dividing every strategy's rule and offset (and the
-    funding interval when funding is modelled, so every settlement falls on a close)."""
+    funding interval when funding is modelled, so every settlement falls on a close), and the
+    config's ``base_bar`` when it sets one."""
     g = reduce(gcd, [s.rule_ms for s in cfg.strategies] + [s.offset_ms for s in cfg.strategies if s.offset_ms]
-               + ([funding_ms] if funding_ms else []))
+               + ([funding_ms] if funding_ms else []) + ([EXCHANGE_TIMEFRAMES[cfg.base_bar]] if cfg.base_bar else []))
     for name, ms in reversed(EXCHANGE_TIMEFRAMES.items()):
         if g % ms == 0:
             return name
@@ -203,6 +205,12 @@ def load_market_data(cfg: ResearchConfig, store, start=None, end=None,
         out.index.name = "close_time"
         return out
 
+    if any(ex.style != "market" for ex in cfg.styles):  # makers and slices trade between the base closes
+        finer = [tf for i in insts for tf in store.timeframes(cfg.exchange, i)[:1]
+                 if EXCHANGE_TIMEFRAMES[base] % parse_timeframe(tf) == 0]
+        note = coarse_base_note(cfg.styles, base, min(finer, key=parse_timeframe) if finer else "")
+        if note:
+            log.warning("execution: %s", note)
     full = on_closes(base_close, True)
     funding_frame = funding_matrix(full.index, rates, list(insts)) if rates else None
     notes = []

@@ -137,11 +137,12 @@ def decision_gap_ms(rules: list[tuple[int, int]]) -> int:
     return gap
 
 
-def check_resting(where_ex: list[tuple[str, Execution]], rules: list[tuple[int, int]], error: type[QlibError]) -> None:
+def check_resting(where_ex: list[tuple[str, Execution]], rules: list[tuple[int, int]], error: type[QlibError],
+                  base_bar_ms: int = 0) -> None:
     """Refuse a style whose orders would still be working at the account's next decision close:
     that run would find the lock held and be skipped as late. Base bars are live's (the coarsest
-    exchange timeframe dividing every rule and offset)."""
-    g = reduce(gcd, [r for r, _ in rules] + [o for _, o in rules if o])
+    exchange timeframe dividing every rule and offset, and the config's ``base_bar`` when set)."""
+    g = reduce(gcd, [r for r, _ in rules] + [o for _, o in rules if o] + ([base_bar_ms] if base_bar_ms else []))
     bases = [ms for ms in EXCHANGE_TIMEFRAMES.values() if g % ms == 0]
     if not bases:
         return  # no base bar at all: the data layer refuses the config with its own error
@@ -152,3 +153,15 @@ def check_resting(where_ex: list[tuple[str, Execution]], rules: list[tuple[int, 
             what = "twap_window_bars" if ex.style == "twap" else "the maker deadline (deadline_s or deadline_bars)"
             raise error(f"{where}: {what} keeps orders working {hold / 60_000:g} min after the close, past the "
                         f"account's next decision close {gap / 60_000:g} min later; shorten it")
+
+
+def coarse_base_note(styles: tuple[Execution, ...], base: str, finer: str) -> str:
+    """Why a backtest may charge less than live pays: its makers and twap slices are seen only at
+    the closes of ``base`` bars, while the store holds ``finer`` ones live trades between ("" when
+    every style is market, or nothing finer is stored)."""
+    kinds = sorted({ex.style for ex in styles if ex.style != "market"})
+    if not kinds or not finer or finer == base:
+        return ""
+    return (f"{' and '.join(kinds)} orders rest and trade inside {base} base bars, which the backtest sees only "
+            f"at their closes; the store holds {finer} bars: set base_bar: {finer} to price them at the bars "
+            "they trade in")

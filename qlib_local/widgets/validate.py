@@ -24,6 +24,7 @@ from qlib_local.research.plugins import PluginError
 from qlib_local.research.strategy import StrategyRegistry
 from qlib_local.research.wallets import initial_equity
 from qlib_local.timeframes import (
+    EXCHANGE_TIMEFRAMES,
     TimeframeError,
     check_offset,
     normalize_timeframe,
@@ -182,10 +183,15 @@ def execution_errors(state: ConfigState) -> Errors:
         rules = [(parse_timeframe(normalize_timeframe(s.rule_type)), parse_offset(s.offset)) for s in state.strategies]
     except TimeframeError:
         return err  # beside the rule or offset already
+    bar = state.extra.get("base_bar")  # carried through; a bad one is the loader's error in the summary
+    try:
+        base_ms = EXCHANGE_TIMEFRAMES.get(normalize_timeframe(bar), 0) if isinstance(bar, str) and bar else 0
+    except TimeframeError:
+        base_ms = 0
     for i, (s, ex) in enumerate(zip(state.strategies, resolved, strict=True)):
         if ex is not None and rules:
             try:
-                check_resting([(f"strategies[{i}] ({s.label}).execution", ex)], rules, QlibError)
+                check_resting([(f"strategies[{i}] ({s.label}).execution", ex)], rules, QlibError, base_ms)
             except QlibError as e:
                 err[(i, "execution")] = str(e)
     return err

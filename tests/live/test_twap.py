@@ -79,6 +79,31 @@ def test_market_slices_go_out_at_their_times_under_ids_derived_from_the_parent(a
     assert c["shortfall_bps"].notna().all() and (c["fee"] > 0).all()
 
 
+def test_a_finer_base_bar_spreads_the_window_over_its_bars(accounts_file, exchange):
+    """Both strategies on 4H with ``base_bar: 1H``: a 4-bar window is 4 hours (on their own 4H bars it
+    would be 16, refused at load), so the slices go out at each hour of the decision's 4H bar."""
+    path = accounts_file()
+    strategies = path.parent / "strategies.yaml"
+    raw = yaml.safe_load(strategies.read_text())
+    for st in raw["strategies"]:
+        st.update(rule_type="4H", offset="0h")
+    strategies.write_text(yaml.safe_dump({**raw, "base_bar": "1H"}))
+    with_execution(path, {**TWAP, "twap_window_bars": 4})
+    exchange.clock.set(bar(0) + 1_000)
+    s, clock = session(path, exchange, bar(0))
+    assert s.run() == "ok", s.error
+    assert clock.waits == [bar(1), bar(2), bar(3)]  # slice k at hour k, nothing else
+    led = Ledger(path.parent / "ledger" / "alice.sqlite")
+    parents, kids = twap_family(led, bar(0))
+    assert parents
+    fills = led.fills(ACCOUNT)
+    for pid, p in parents.items():
+        assert p.state == "filled" and sum(k.acc_fill_sz for k in kids[pid]) == pytest.approx(p.sz)
+        for k in kids[pid]:
+            ts = fills.loc[fills["cl_ord_id"] == k.cl_ord_id, "ts"]
+            assert len(ts) and (ts == max(bar(slice_of(k.cl_ord_id)), bar(0) + 1_000)).all()
+
+
 def test_under_the_threshold_an_order_goes_as_one_market_order(accounts_file, exchange):
     path = accounts_file()
     with_execution(path, {**TWAP, "twap_min_notional": 1e9})

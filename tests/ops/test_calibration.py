@@ -203,3 +203,18 @@ def test_twap_over_several_base_bars_agrees_within_the_tolerance(venue_replay, t
     end = START + HOUR + (4 * N_4H - 1) * HOUR
     cost, value, _ = backtest_cost(load_config(one_bar, KlineStore(root)), KlineStore(root), START, end, end + 2 * HOUR)
     assert abs(1e4 * cost / value - r.backtest_bps) > 0.5
+
+
+@pytest.mark.parametrize("execution", [
+    {"style": "maker_first", "spread": 0.05, "reprice_s": 600, "deadline_bars": 4},
+    {"style": "twap", "spread": 0.05, "twap_slices": 4, "twap_window_bars": 4, "twap_slice_style": "maker_first",
+     "reprice_s": 600},
+], ids=["maker_first", "twap"])
+def test_a_finer_base_bar_calibrates_4h_decisions_at_offset_0(venue_replay, tmp_path, execution):
+    """4H decisions at offset 0 on their own 4H bars: the backtest cannot see the hours a maker rests
+    or a slice trades in (measured 1.18x and 2.4x off). With ``base_bar: 1H`` it does, and agrees."""
+    root, insts, exchange = venue_replay
+    raw = {**four_hourly(insts, execution, exchange), "base_bar": "1H"}
+    r = calibrate(root, raw, START, 4 * N_4H, tmp_path / "w")
+    assert r.backtest_notional > 20_000 and r.paper_notional == pytest.approx(r.backtest_notional, rel=0.05)
+    assert r.within(), f"backtest {r.backtest_bps:.2f} bps vs paper {r.paper_bps:.2f} bps (ratio {r.ratio:.3f})"
