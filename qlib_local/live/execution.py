@@ -19,6 +19,9 @@ Rules that keep real money safe:
   first sent, and one the exchange knows is treated as a duplicate answer.
 
 Only domain kinds decide here; the venue's codes and messages are kept for the ledger and alerts.
+Asking about orders already sent (lookup, resolve, poll, fills) is the base class's,
+:class:`~qlib_local.live.tracking.OrderTracker`; the policy and report types are
+:mod:`qlib_local.live.exec_types`.
 """
 
 from __future__ import annotations
@@ -28,109 +31,31 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from qlib_local.ledger import Ledger, OrderRow
+from qlib_local.ledger import Ledger
 from qlib_local.live.clordid import MAX_ATTEMPTS, cl_ord_id
-from qlib_local.live.errors import LiveError, VenueError
+from qlib_local.live.errors import VenueError
+from qlib_local.live.exec_types import ExecPolicy, ExecReport, order_row, status_to_changes
 from qlib_local.live.guards import same_order
-from qlib_local.live.retry import RetryPolicy
+from qlib_local.live.tracking import OrderTracker
 from qlib_local.live.types import RETRY_KINDS, Ack, Kind, OrderRequest, OrderStatus
 from qlib_local.live.venue import Venue
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ExecPolicy:
-    retry: RetryPolicy = RetryPolicy(attempts=8, base_s=0.1, cap_s=1.0, budget_s=15.0)
-    poll_timeout_s: float = 10.0
-    poll_interval_s: float = 0.2
-    workers: int = 8
-
-
-@dataclass
-class ExecReport:
-    acks: dict[str, Ack] = field(default_factory=dict)
-    statuses: dict[str, OrderStatus] = field(default_factory=dict)
-    rejected: dict[str, Ack] = field(default_factory=dict)
-    not_placed: list[str] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    ack_times: dict[str, float] = field(default_factory=dict)  # monotonic time of each ack
-    new_fills: int = 0
-    requests: dict[str, OrderRequest] = field(default_factory=dict)  # every order sent, by clOrdId
-    earlier: list[str] = field(default_factory=list)  # adopted orders placed before this run (not its fills)
-    taken: list[str] = field(default_factory=list)  # our ids the exchange had for a different order
-    would_take: list[str] = field(default_factory=list)  # post-only orders refused as they would have taken
-    rounds: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.unknown and not self.errors and not self.not_placed
-
-    def merge(self, other: ExecReport) -> None:
-        """Add a later round's outcome to this one."""
-        for name in ("acks", "statuses", "rejected", "ack_times", "requests"):
-            getattr(self, name).update(getattr(other, name))
-        for name in ("not_placed", "unknown", "errors", "earlier", "taken", "would_take"):
-            getattr(self, name).extend(getattr(other, name))
-        self.new_fills += other.new_fills
-        self.rounds += other.rounds
-
-
-def status_to_changes(s: OrderStatus) -> dict:
-    return {"state": s.state, "ord_id": s.ord_id, "acc_fill_sz": s.acc_fill_sz, "avg_px": s.avg_px, "fee": s.fee}
-
-
-def order_row(o: OrderRequest, account: str, bar_ts: int, run_id: str) -> OrderRow:
-    return OrderRow(cl_ord_id=o.cl_ord_id, account=account, bar_ts=bar_ts, inst_id=o.inst_id, side=o.side,
-                    pos_side=o.pos_side, sz=o.sz, reduce_only=o.reduce_only, ord_type=o.ord_type, td_mode=o.td_mode,
-                    leg=o.leg, attempt=o.attempt, run_id=run_id, px=o.px, parent=o.parent)
-
-
-class Executor:
+class Executor(OrderTracker):
     """Sends one bar's orders for one account and records everything in the ledger."""
 
     def __init__(self, venue: Venue, ledger: Ledger, account: str, run_id: str, pos_mode: str,
                  policy: ExecPolicy | None = None, alert: Callable[[str, str], None] | None = None):
-        self.venue, self.ledger, self.account, self.run_id = venue, ledger, account, run_id
+        super().__init__(venue, ledger, account, run_id, policy, alert)
         self.pos_mode = pos_mode
-        self.policy = policy or ExecPolicy()
-        self.alert = alert or (lambda kind, msg: None)
         self.sent: set[str] = set()  # clOrdIds this executor has put in a request
-        self.not_ours: set[str] = set()  # our ids whose order on the exchange this run did not place
         self.absent: set[str] = set()  # ids the exchange said it does not know (looked up before sending)
         self._sent_lock = threading.Lock()
         self.bar_ts = 0
-
-    # ------------------------------------------------------------------ resolve
-    def lookup(self, o: OrderRow | OrderRequest) -> OrderStatus | None | VenueError:
-        try:
-            return self.venue.order(o.inst_id, o.cl_ord_id)
-        except (VenueError, LiveError) as e:
-            return e if isinstance(e, VenueError) else VenueError(str(e))
-
-    def resolve(self, rows: list[OrderRow], absent_state: str = "not_placed") -> dict[str, str]:
-        """Ask the exchange about each order; record what it says. Returns clOrdId -> state."""
-        out: dict[str, str] = {}
-        if not rows:
-            return out
-        with ThreadPoolExecutor(min(self.policy.workers, len(rows))) as pool:
-            answers = list(pool.map(self.lookup, rows))
-        updates = []
-        for row, ans in zip(rows, answers, strict=True):
-            if isinstance(ans, VenueError):
-                updates.append((row.cl_ord_id, {"state": "unknown", "msg": str(ans)}))
-                out[row.cl_ord_id] = "unknown"
-            elif ans is None:
-                updates.append((row.cl_ord_id, {"state": absent_state}))
-                out[row.cl_ord_id] = absent_state
-            else:
-                updates.append((row.cl_ord_id, status_to_changes(ans)))
-                out[row.cl_ord_id] = ans.state
-        self.ledger.update_orders(updates)
-        return out
 
     # ------------------------------------------------------------------ send
     def execute(self, bar_ts: int, orders: list[OrderRequest], since_ms: int) -> ExecReport:
@@ -359,55 +284,6 @@ class Executor:
         rep.errors.append(msg)
         self.ledger.event(self.account, self.run_id, "error", "place_failed", msg)
 
-    # ------------------------------------------------------------------ poll and fills
-    def poll(self, orders: list[OrderRequest], rep: ExecReport) -> None:
-        """Until every accepted order is final or the poll timeout; then cancel what still rests."""
-        live = [o for o in orders if o.cl_ord_id in rep.acks]
-        deadline = time.monotonic() + self.policy.poll_timeout_s
-        while live:
-            with ThreadPoolExecutor(min(self.policy.workers, len(live))) as pool:
-                answers = list(pool.map(self.lookup, live))
-            still, updates = [], []
-            for o, st in zip(live, answers, strict=True):
-                if isinstance(st, OrderStatus):
-                    rep.statuses[o.cl_ord_id] = st
-                    updates.append((o.cl_ord_id, status_to_changes(st)))
-                    if not st.final:
-                        still.append(o)
-                else:
-                    still.append(o)
-            self.ledger.update_orders(updates)
-            live = still
-            if not live or time.monotonic() >= deadline:
-                break
-            time.sleep(self.policy.poll_interval_s)
-        for o in live:
-            try:
-                self.venue.cancel(o.inst_id, o.cl_ord_id)
-            except VenueError as e:
-                rep.errors.append(f"cancel {o.cl_ord_id}: {e}")
-            st = self.lookup(o)
-            if isinstance(st, OrderStatus):
-                rep.statuses[o.cl_ord_id] = st
-                self.ledger.update_order(o.cl_ord_id, **status_to_changes(st))
-                if st.acc_fill_sz and st.acc_fill_sz < st.sz:
-                    text = f"{o.inst_id}: partially filled {st.acc_fill_sz:g} of {st.sz:g}, rest canceled"
-                    self.ledger.event(self.account, self.run_id, "warning", "partial_fill", text)
-                    self.alert("partial_fill", text)
-            else:
-                rep.unknown.append(o.cl_ord_id)
-                self.ledger.update_order(o.cl_ord_id, state="unknown")
-
-    def record_fills(self, since_ms: int, rep: ExecReport) -> None:
-        run = [o for o in self.ledger.orders(self.account) if o.run_id == self.run_id]
-        try:
-            fills = self.venue.fills(since_ms, {o.inst_id for o in run} | {o.inst_id for o in rep.requests.values()})
-        except (VenueError, LiveError) as e:
-            rep.errors.append(f"fills: {e}")
-            return
-        mine = {o.cl_ord_id for o in run} - self.not_ours
-        rep.new_fills = self.ledger.add_fills(self.account, [f.as_row() for f in fills if f.cl_ord_id in mine])
-        self.ledger.add_fills(self.account, [f.as_row() for f in fills if f.cl_ord_id in self.not_ours])  # not this run's
 
 def _raw(a: Ack) -> str:
     """The venue's own code and message of an answer (for the ledger's ``msg``)."""

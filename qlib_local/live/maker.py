@@ -29,7 +29,8 @@ from typing import Protocol
 
 from qlib_local.live.clordid import MAX_ROUNDS, child_id
 from qlib_local.live.errors import LiveError, VenueError
-from qlib_local.live.execution import ExecReport, Executor, order_row, status_to_changes
+from qlib_local.live.exec_types import ExecReport, order_row, status_to_changes
+from qlib_local.live.execution import Executor
 from qlib_local.live.types import OrderRequest, OrderStatus
 from qlib_local.research.execution import Execution
 

@@ -20,7 +20,8 @@ import pandas as pd
 
 from qlib_local.ledger import Ledger, OrderRow
 from qlib_local.live.clordid import bar_of, parent_of, prefix
-from qlib_local.live.execution import Executor, status_to_changes
+from qlib_local.live.exec_types import status_to_changes
+from qlib_local.live.tracking import OrderTracker
 from qlib_local.live.types import OrderStatus, PositionInfo
 from qlib_local.live.venue import Venue
 
@@ -66,7 +67,7 @@ def position_diffs(ledger_pos: pd.DataFrame, exchange: list[PositionInfo]) -> pd
     return pd.DataFrame(rows, columns=["inst_id", "pos_side", "ledger", "exchange"])
 
 
-def reconcile(venue: Venue, ledger: Ledger, executor: Executor, account: str, run_id: str, bar_ts: int,
+def reconcile(venue: Venue, ledger: Ledger, executor: OrderTracker, account: str, run_id: str, bar_ts: int,
               since_ms: int) -> ReconcileReport:
     rep = ReconcileReport()
     open_rows = ledger.open_orders(account)

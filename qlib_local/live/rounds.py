@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 
 from qlib_local.live import guards
-from qlib_local.live.execution import ExecReport, Executor
+from qlib_local.live.exec_types import ExecReport
+from qlib_local.live.execution import Executor
 from qlib_local.live.maker import MakerFirst, VenueClock
 from qlib_local.live.styles import group_orders
 from qlib_local.live.trading import TradingSteps, step

@@ -29,7 +29,7 @@ from qlib_local.live.accounts import AccountConfig, AccountSecrets, account_path
 from qlib_local.live.book import Book, StepResult
 from qlib_local.live.closes import EARLY_S
 from qlib_local.live.data import DataStatus, fetcher, wait_for_data
-from qlib_local.live.execution import ExecPolicy, ExecReport
+from qlib_local.live.exec_types import ExecPolicy, ExecReport
 from qlib_local.live.lock import AccountLock
 from qlib_local.live.maker import ClockFactory
 from qlib_local.live.planning import Plan, leverage_wanted

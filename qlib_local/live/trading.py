@@ -35,7 +35,8 @@ from qlib_local.live.accounts import AccountConfig
 from qlib_local.live.book import Book, StepResult
 from qlib_local.live.data import DataStatus
 from qlib_local.live.errors import LiveError
-from qlib_local.live.execution import ExecPolicy, ExecReport, Executor
+from qlib_local.live.exec_types import ExecPolicy, ExecReport
+from qlib_local.live.execution import Executor
 from qlib_local.live.maker import ClockFactory
 from qlib_local.live.planning import Plan, Skip, plan_orders
 from qlib_local.live.styles import instrument_styles

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from qlib_local.live.clordid import CHILD_LENGTH, LENGTH, child_id
-from qlib_local.live.execution import ExecReport, Executor, order_row
+from qlib_local.live.exec_types import ExecReport, order_row
+from qlib_local.live.execution import Executor
 from qlib_local.live.maker import PARENT_TYPE as MAKER_PARENT
 from qlib_local.live.maker import ExchangeClock, MakerFirst, MakerPolicy, VenueClock, Work, maker_policy
 from qlib_local.live.types import OrderRequest

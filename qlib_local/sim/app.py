@@ -22,7 +22,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from qlib_local.sim.auth import authenticate
-from qlib_local.sim.endpoints import ENDPOINTS, Ctx, Result, State
+from qlib_local.sim.context import Ctx, Result, State
+from qlib_local.sim.endpoints import ENDPOINTS
 from qlib_local.sim.params import parse_body
 from qlib_local.sim.protocol import OkxError, envelope
 

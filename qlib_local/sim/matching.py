@@ -1,5 +1,6 @@
-"""Order matching and account bookkeeping: the exchange's domain core, free of HTTP.
+"""Order matching: the exchange's domain core, free of HTTP.
 
+The ``Engine`` holds the accounts and places, cancels and looks up their orders under one lock.
 Liquidity comes from the book model (``qlib_local.sim.book``): market orders walk it from
 the last price plus a configurable slippage (taker), limit orders that cross take the levels
 up to their price (taker) and rest the rest; a post-only order that would cross is canceled
@@ -8,6 +9,9 @@ fills at its price (maker) when a later base bar trades through it, at most one 
 per bar. Only bars that opened after an order was placed can fill it. The default book (no
 spread, unlimited depth) is the old model, except that a resting price must be traded
 through by a tick, not merely touched.
+
+What a fill does to an account is :mod:`qlib_local.sim.booking`; when a resting order fills,
+and the clock's funding and liquidations, :mod:`qlib_local.sim.events` (``sync`` applies them).
 """
 
 from __future__ import annotations
@@ -19,36 +23,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from qlib_local.perp import pnl, unit_notional
-from qlib_local.sim import settlement
-from qlib_local.sim.accounts import (
-    BILL_TRADE,
-    LONG,
-    LONG_SHORT_MODE,
-    NET,
-    NET_MODE,
-    SHORT,
-    Account,
-    Fill,
-    Order,
-    Position,
-    trade_sub_type,
-)
+from qlib_local.sim.accounts import LONG_SHORT_MODE, NET_MODE, Account, Order
 from qlib_local.sim.book import BookModel
-from qlib_local.sim.margin import (
-    CcyBalance,
-    average_entry,
-    ccy_balance,
-    currencies,
-    order_margin,
-    priced_ccys,
-)
+from qlib_local.sim.booking import FeePayer, book_fill, closable, opening_qty
+from qlib_local.sim.events import next_event
+from qlib_local.sim.margin import CcyBalance, ccy_balance, currencies, order_margin, priced_ccys
 from qlib_local.sim.market import MAX_LMT_SZ, MAX_MKT_SZ, MarketData
 from qlib_local.sim.params import CL_ORD_ID_RE, OrderRequest, order_request
 from qlib_local.sim.protocol import OkxError, ParamError, is_multiple, num
-from qlib_local.sim.settlement import PHASE_FILL, PHASE_FUNDING, PHASE_LIQUIDATION, PHASE_OPEN, Key
+from qlib_local.sim.settlement import PHASE_OPEN, Key
 
 __all__ = ["CcyBalance", "Engine", "FeeModel", "ParamError"]
 IMMEDIATE = {"fok", "ioc", "optimal_limit_ioc"}
@@ -85,10 +68,10 @@ class Engine:
         self._ids = itertools.count(1)
         self.cursor: Key | None = None if start is None else (start, PHASE_OPEN)  # events done up to here
         # Venue hooks (a protocol front end sets them): the client order id rule, and who pays
-        # a trade's fee in which currency: (account, instrument, fee in settle ccy, ts) -> (ccy, amount).
+        # a trade's fee in which currency (``booking.FeePayer``).
         self.cl_ord_id_re = CL_ORD_ID_RE
         self.cl_ord_id_open_only = False  # Binance: a client id is refused again only while its order is open
-        self.fee_payer: Callable[[Account, str, float, int], tuple[str, float]] | None = None
+        self.fee_payer: FeePayer | None = None
 
     def _next_id(self) -> str:
         return str(600_000_000_000_000_000 + next(self._ids))
@@ -181,12 +164,12 @@ class Engine:
             if o.px is not None and not is_multiple(o.px, spec.tick_sz):
                 raise OkxError("51000", "px")  # OKX answers an off-tick price per order
             side, sz, px = o.side, o.sz, o.px
-            closing = self._closable(acct, o.inst_id, side, o.pos_side, o.reduce_only)
+            closing = closable(acct, o.inst_id, side, o.pos_side, o.reduce_only)
             if (o.reduce_only or closing is not None) and not closing:
                 raise OkxError("51169")
             last = self.last(o.inst_id, now)
             est_px = px if px is not None else last
-            opening = self._opening_qty(acct, o.inst_id, side, o.pos_side, sz, o.reduce_only)
+            opening = opening_qty(acct, o.inst_id, side, o.pos_side, sz, o.reduce_only)
             lever = acct.lever(o.inst_id)
             margin, fee = order_margin(self.market, o.inst_id, opening, sz, est_px, lever, self.fees.taker)
             if not margin + fee <= self.balance(acct, spec.settle_ccy, now).avail + 1e-9:  # also refuses a NaN need
@@ -221,7 +204,7 @@ class Engine:
                 order.state = "canceled"  # what did not fill at once (OKX: canceled, accFillSz kept)
             else:
                 left = sz - order.acc_fill_sz
-                opening = self._opening_qty(acct, o.inst_id, side, o.pos_side, left, o.reduce_only)
+                opening = opening_qty(acct, o.inst_id, side, o.pos_side, left, o.reduce_only)
                 order.frozen = order_margin(self.market, o.inst_id, opening, left, px, lever, 0.0)[0]
             return order
 
@@ -238,105 +221,10 @@ class Engine:
         best = self.book.best(self.market, inst_id, side, self.last(inst_id, now), now)
         return (side == "buy" and px >= best) or (side == "sell" and px <= best)
 
-    def _closable(self, acct: Account, inst_id: str, side: str, pos_side: str, reduce_only: bool) -> float | None:
-        """Contracts an order may close; None when the order opens (so needs no position)."""
-        if pos_side == NET:
-            if not reduce_only:
-                return None
-            p = acct.positions.get((inst_id, NET))
-            held = p.pos if p else 0.0
-            return abs(held) if (held > 0 and side == "sell") or (held < 0 and side == "buy") else 0.0
-        closes = (pos_side == LONG and side == "sell") or (pos_side == SHORT and side == "buy")
-        if not closes:
-            return None if not reduce_only else 0.0
-        p = acct.positions.get((inst_id, pos_side))
-        return p.pos if p else 0.0
-
-    def _opening_qty(self, acct: Account, inst_id: str, side: str, pos_side: str, sz: float,
-                     reduce_only: bool) -> float:
-        """The part of an order that adds exposure, which is what needs margin."""
-        if reduce_only:
-            return 0.0
-        if pos_side == NET:
-            p = acct.positions.get((inst_id, NET))
-            held = p.pos if p else 0.0
-            q = sz if side == "buy" else -sz
-            return max(0.0, abs(held + q) - abs(held))
-        closes = (pos_side == LONG and side == "sell") or (pos_side == SHORT and side == "buy")
-        return 0.0 if closes else sz
-
     def _fill(self, acct: Account, order: Order, qty: float, px: float, exec_type: str, ts: int) -> None:
-        spec = self.market.spec(order.inst_id)
-        closable = self._closable(acct, order.inst_id, order.side, order.pos_side, order.reduce_only)
-        if closable is not None:
-            qty = min(qty, closable)
-        if qty <= 0:
-            order.state, order.u_time, order.frozen = "canceled", ts, 0.0
-            return
         rate = self.fees.maker if exec_type == "M" else self.fees.taker
-        fee = qty * unit_notional(px, spec.ct_val, spec.ct_type_code) * rate
-        fee_ccy, fee_paid = spec.settle_ccy, fee
-        if self.fee_payer is not None:
-            fee_ccy, fee_paid = self.fee_payer(acct, order.inst_id, fee, ts)
-        if fee_ccy != spec.settle_ccy:  # paid in another currency (Binance's BNB): none in the settle ccy
-            fee = 0.0
-        p, realized = self._apply_position(acct, order, qty, px, ts)
-        p.fee -= fee
-        order.avg_px = (order.avg_px * order.acc_fill_sz + px * qty) / (order.acc_fill_sz + qty)
-        order.acc_fill_sz += qty
-        order.fill_px, order.fill_sz, order.fill_time = px, qty, ts
-        order.fee -= fee
-        order.pnl += realized
-        left_before = order.sz - order.acc_fill_sz + qty
-        order.state = "filled" if order.acc_fill_sz >= order.sz - 1e-12 else "partially_filled"
-        order.u_time = ts
-        order.frozen = 0.0 if order.state == "filled" else order.frozen * (left_before - qty) / left_before
-        trade_id, bill_id = self._next_id(), self._next_id()
-        sub = trade_sub_type(order.side, order.pos_side)
-        acct.book(bill_id, ts, spec.settle_ccy, BILL_TRADE, sub, realized - fee, inst_id=order.inst_id, pnl=realized,
-                  fee=-fee, sz=qty, px=px, ord_id=order.ord_id, cl_ord_id=order.cl_ord_id, trade_id=trade_id,
-                  exec_type=exec_type, tag=order.tag)
-        if fee_ccy != spec.settle_ccy:
-            acct.book(self._next_id(), ts, fee_ccy, BILL_TRADE, sub, -fee_paid, inst_id=order.inst_id,
-                      fee=-fee_paid, ord_id=order.ord_id, cl_ord_id=order.cl_ord_id, trade_id=trade_id,
-                      exec_type=exec_type, tag=order.tag)
-        acct.fills.append(Fill(
-            trade_id=trade_id, bill_id=bill_id, ord_id=order.ord_id, cl_ord_id=order.cl_ord_id,
-            tag=order.tag, inst_id=order.inst_id, side=order.side, pos_side=order.pos_side,
-            fill_px=px, fill_sz=qty, fee=-fee_paid, pnl=realized, exec_type=exec_type, ts=ts, sub_type=sub,
-            ccy=fee_ccy,
-        ))
-
-    def _apply_position(self, acct: Account, order: Order, qty: float, px: float, ts: int) -> tuple[Position, float]:
-        """Update the position; returns it and the realized PnL (average-cost accounting)."""
-        spec = self.market.spec(order.inst_id)
-        key = (order.inst_id, order.pos_side)
-        p = acct.positions.get(key)
-        if p is None:
-            p = acct.positions[key] = Position(order.inst_id, order.pos_side, pos_id=self._next_id())
-        if p.pos == 0:
-            p.reopen(ts)
-        if order.pos_side == NET:
-            signed, q = p.pos, (qty if order.side == "buy" else -qty)
-        else:
-            opening = (order.pos_side == LONG) == (order.side == "buy")
-            signed, q = p.pos, (qty if opening else -qty)
-        realized = 0.0
-        direction = -1.0 if order.pos_side == SHORT else 1.0
-        if signed == 0 or (signed > 0) == (q > 0):
-            p.avg_px = average_entry(p.avg_px, abs(signed), px, abs(q), spec.ct_val, spec.ct_type_code)
-            p.pos = signed + q
-        else:
-            closed = min(abs(q), abs(signed)) * (1.0 if signed > 0 else -1.0) * direction
-            realized = pnl(closed, p.avg_px, px, spec.ct_val, spec.ct_type_code)
-            p.pos = signed + q
-            if abs(p.pos) < 1e-12:
-                p.pos = 0.0
-            elif (p.pos > 0) != (signed > 0):
-                p.avg_px = px  # flipped through zero: the rest opens at this price
-        p.realized_pnl += realized
-        p.u_time = ts
-        return p, realized
+        book_fill(self.market.spec(order.inst_id), acct, order, qty, px, exec_type, ts, rate, self.fee_payer,
+                  self._next_id)
 
     def cancel(self, acct: Account, inst_id: str, ord_id: str, cl_ord_id: str, now: int) -> Order:
         with self.lock:
@@ -371,7 +259,8 @@ class Engine:
         with self.lock:
             if self.cursor is None:
                 self.cursor = (now, PHASE_OPEN)
-            while (event := self._next_event(now)) is not None:
+            while (event := next_event(self.market, self.book, self.accounts.values(), self.cursor, now,
+                                       self._rest_fill, self._next_id)) is not None:
                 key, apply = event
                 self.cursor = max(self.cursor, key)
                 apply()
@@ -382,58 +271,6 @@ class Engine:
                         ts, _, _ = self.market.closed_bars(order.inst_id, order.checked_to, now)
                         if len(ts):
                             order.checked_to = int(ts[-1]) + self.market.series(order.inst_id).base_ms
-
-    def _next_event(self, now: int) -> tuple[Key, Callable[[], None]] | None:
-        """The earliest pending event up to ``now`` and how to apply it."""
-        assert self.cursor is not None
-        best: tuple[Key, Callable[[], None]] | None = None
-        for acct in self.accounts.values():
-            for order in acct.pending():
-                if order.px is not None and order.checked_to <= now:
-                    hit = self._resting_hit(order, now)
-                    if hit is not None and (best is None or hit[0] < best[0]):
-                        key, fill_ts, qty = hit
-                        best = key, (lambda a=acct, o=order, t=fill_ts, q=qty: self._rest_fill(a, o, q, t))
-        funding = settlement.next_funding(self.market, self.accounts.values(), self.cursor, now)
-        if funding is not None and (best is None or (funding, PHASE_FUNDING) < best[0]):
-            best = (funding, PHASE_FUNDING), (lambda t=funding: settlement.settle_funding(
-                self.market, self.accounts.values(), t, self._next_id))
-        horizon = now if best is None else min(now, best[0][0])
-        for acct in self.accounts.values():
-            for ccy in {self.market.spec(p.inst_id).settle_ccy for p in acct.open_positions()}:
-                b = settlement.find_breach(self.market, acct, ccy, self.cursor, horizon)
-                if b is not None and (best is None or (b.ts, PHASE_LIQUIDATION) < best[0]):
-                    horizon = b.ts
-                    best = (b.ts, PHASE_LIQUIDATION), (lambda br=b: settlement.liquidate(self.market, br,
-                                                                                          self._next_id))
-        return best
-
-    def _resting_hit(self, order: Order, now: int) -> tuple[Key, int, float] | None:
-        """When and how much of a resting limit order fills, if by ``now``: (event key, fill
-        time, contracts).
-
-        The first base bar trading through the price (``BookModel.through``) fills at most one
-        level's depth of it at the bar's close (stamped with the bar's open, as before); the
-        forming bar's open through the price fills it at that open, with the last closed bar's depth."""
-        px = order.px
-        assert px is not None
-        s = self.market.series(order.inst_id)
-        tick = self.market.spec(order.inst_id).tick_sz
-        left = order.sz - order.acc_fill_sz
-        ts, hi, lo = self.market.closed_bars(order.inst_id, order.checked_to, now)
-        idx = self.book.through(order.side, px, tick, hi, lo).nonzero()[0]
-        if len(idx):
-            t = int(ts[idx[0]])
-            i = int(s.ts.searchsorted(t, "left"))
-            return (t + s.base_ms, PHASE_FILL), t, min(left, self.book.bar_depth(self.market, order.inst_id, i))
-        checked = int(ts[-1]) + s.base_ms if len(ts) else order.checked_to
-        last = self.market.price(order.inst_id, now)
-        j = int(s.ts.searchsorted(now, "right")) - 1
-        if j >= 0 and s.ts[j] >= checked and last is not None and self.book.through(
-                order.side, px, tick, np.array([last]), np.array([last]))[0]:
-            return (int(s.ts[j]), PHASE_OPEN), int(s.ts[j]), min(left, self.book.bar_depth(
-                self.market, order.inst_id, j - 1))
-        return None
 
     def _rest_fill(self, acct: Account, order: Order, qty: float, ts: int) -> None:
         """A resting order's maker fill; the bar it filled in is spent (one level per bar)."""

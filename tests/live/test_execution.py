@@ -12,7 +12,8 @@ import pytest
 from tests_support import GUARD_S, Background, until
 
 from qlib_local.ledger import Ledger
-from qlib_local.live.execution import ExecPolicy, Executor
+from qlib_local.live.exec_types import ExecPolicy
+from qlib_local.live.execution import Executor
 from qlib_local.live.planning import plan_orders
 from qlib_local.live.retry import RetryPolicy
 from qlib_local.live.types import Kind, PositionInfo

@@ -14,7 +14,8 @@ import pytest
 from qlib_local.ledger import Ledger
 from qlib_local.live import report
 from qlib_local.live.clordid import cl_ord_id
-from qlib_local.live.execution import ExecPolicy, Executor
+from qlib_local.live.exec_types import ExecPolicy
+from qlib_local.live.execution import Executor
 from qlib_local.live.planning import plan_orders
 from qlib_local.live.retry import RetryPolicy
 from qlib_local.live.session import LiveSession

@@ -26,7 +26,8 @@ from qlib_local.ledger import Ledger
 from qlib_local.live.accounts import AccountConfig, AccountSecrets, Secret
 from qlib_local.live.clordid import cl_ord_id
 from qlib_local.live.errors import Ambiguous, AuthError, ClockSkew, RateLimited, RetriesExhausted, Unavailable
-from qlib_local.live.execution import ExecPolicy, Executor
+from qlib_local.live.exec_types import ExecPolicy
+from qlib_local.live.execution import Executor
 from qlib_local.live.retry import RetryPolicy
 from qlib_local.live.types import Kind, OrderRequest
 from qlib_local.venues.binance.adapter import BinanceVenue, client, local_urls
