@@ -16,14 +16,15 @@ import ipywidgets as w
 
 from qlib_local.errors import QlibError
 from qlib_local.research.execution import Execution
+from qlib_local.timeframes import EXCHANGE_TIMEFRAMES
 from qlib_local.widgets.editor import StrategyEditor, set_error
 from qlib_local.widgets.execution_editor import AccountExecutionEditor, as_written
 from qlib_local.widgets.rebalance_editor import AccountRebalanceEditor
 from qlib_local.widgets.state import ConfigState, StrategyState, load_state, save_state
-from qlib_local.widgets.validate import Errors, Registries, config_errors
+from qlib_local.widgets.validate import Errors, Registries, auto_base_bar, config_errors
 from qlib_local.widgets.wallet_editor import WalletEditor
 
-OWN_LABEL = ("initial_equity", "execution", "rebalance")  # account errors shown beside their inputs, not in the summary
+OWN_LABEL = ("initial_equity", "execution", "rebalance", "base_bar")  # account errors shown beside their inputs, not in the summary
 
 
 class ConfigBuilder:
@@ -42,7 +43,12 @@ class ConfigBuilder:
         self._account = Execution()  # the account's block as written: what strategies inherit
         self.account_rebalance = AccountRebalanceEditor(self._account_rebalance_changed)
         self.blacklist = w.TagsInput(allow_duplicates=False)
-        for x in (self.exchange, self.blacklist):
+        # "" is auto (nothing written); its label names what auto resolves to for the current rules
+        self.base_bar = w.Dropdown(options=base_bar_options(""), value="", description="base bar",
+                                   style={"description_width": "130px"})
+        self.base_bar.add_class("qlib-base-bar")
+        self.base_bar_error = w.HTML()
+        for x in (self.exchange, self.blacklist, self.base_bar):
             x.observe(lambda _: self.refresh(), names="value")
         self.accordion = w.Accordion()
         self.add_timing = w.Button(description="+ timing strategy", icon="plus")
@@ -67,6 +73,7 @@ class ConfigBuilder:
         self.widget = w.VBox([
             w.HTML("<b>Account-wide</b>"), self.exchange, self.wallets.widget,
             w.HBox([w.Label("blacklist (all strategies)", layout=w.Layout(width="180px")), self.blacklist]),
+            w.HBox([self.base_bar, self.base_bar_error]),
             w.HTML("<b>Execution</b> (the account's; each strategy inherits it or overrides fields)"),
             self.account_execution.widget,
             w.HTML("<b>Rebalancing a held position</b> (the account's; each strategy inherits it or sets its own)"),
@@ -91,7 +98,7 @@ class ConfigBuilder:
         equity, wallets = self.wallets.read()
         return ConfigState([e.read() for e in self.editors], self.exchange.value.strip() or "okx",
                            equity, list(self.blacklist.value), dict(self._extra), wallets,
-                           self.account_execution.read(), *self.account_rebalance.read())
+                           self.account_execution.read(), *self.account_rebalance.read(), base_bar=self.base_bar.value)
 
     def set_state(self, state: ConfigState) -> None:
         self._extra = dict(state.extra)
@@ -100,6 +107,7 @@ class ConfigBuilder:
             self.exchange.value = state.exchange
             self.wallets.write(state.initial_equity, state.wallets)
             self.blacklist.value = list(state.blacklist)
+            self.base_bar.value = state.base_bar
             self.account_execution.write(state.execution)
             self._account = as_written(state.execution)
             self.account_rebalance.write(state.rebalance, state.min_trade)
@@ -152,6 +160,7 @@ class ConfigBuilder:
         if getattr(self, "_loading", False):
             return self.errors
         state = self.state()
+        self._label_auto(auto_base_bar(state))
         self.errors = config_errors(state, self.regs, self.store)
         for i, e in enumerate(self.editors):
             e.show_errors(i, self.errors)
@@ -165,7 +174,20 @@ class ConfigBuilder:
         set_error(self.wallets.error, self.errors.get((-1, "initial_equity")))
         set_error(self.account_execution.error, self.errors.get((-1, "execution")))
         set_error(self.account_rebalance.error, self.errors.get((-1, "rebalance")))
+        set_error(self.base_bar_error, self.errors.get((-1, "base_bar")))
         return self.errors
+
+    def _label_auto(self, auto: str) -> None:
+        """Relabel "auto" for the current rules; the chosen value stays (relabelling is no edit)."""
+        options = base_bar_options(auto)
+        if tuple(options) != tuple(self.base_bar.options):
+            loading, self._loading = getattr(self, "_loading", False), True
+            try:
+                value = self.base_bar.value
+                self.base_bar.options = options
+                self.base_bar.value = value
+            finally:
+                self._loading = loading
 
     # -- actions ---------------------------------------------------------------------------------
 
@@ -214,3 +236,8 @@ class ConfigBuilder:
 
             display(equity_figure(res.equity, "Preview: account and per-strategy equity"))
         return res
+
+
+def base_bar_options(auto: str) -> list[tuple[str, str]]:
+    """The dropdown's (label, value) pairs: auto (writes nothing), then every exchange timeframe."""
+    return [(f"auto ({auto})" if auto else "auto", ""), *((name, name) for name in EXCHANGE_TIMEFRAMES)]

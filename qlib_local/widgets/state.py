@@ -5,8 +5,8 @@ and live layers read, and loading that file gives back equal state (a round trip
 makes "edit in widgets, run from cron" trustworthy). Top-level fields the builder does
 not edit (``fees``, ``plugins``, ``funding``, ...)
 are carried through untouched. ``execution`` blocks (the account's, each strategy's overrides),
-``rebalance``/``min_trade`` (the account's, each strategy's own) and a wallet per coin
-(``initial_equity: {BTC: 1}``) are edited.
+``rebalance``/``min_trade`` (the account's, each strategy's own), ``base_bar`` and a wallet per
+coin (``initial_equity: {BTC: 1}``) are edited.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from qlib_local.errors import QlibError
 from qlib_local.research.config import DEFAULT_REBALANCE, REBALANCE_MODES
 from qlib_local.research.execution import BOUNDS, FALLBACKS, FIELDS, SLICE_STYLES, STYLES
 from qlib_local.research.plugins import parse_name
+from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, TimeframeError, normalize_timeframe
 from qlib_local.yamlfile import read_yaml
 
 
@@ -125,6 +126,7 @@ class ConfigState:
     execution: dict[str, Any] | None = None  # the account's block as written; None: the defaults
     rebalance: str | None = None  # the account's, as written; None: each kind's default
     min_trade: float | None = None  # the account's, as written; None: 0
+    base_bar: str = ""  # an exchange timeframe; empty: auto (the coarsest dividing every rule and offset)
 
     @classmethod
     def from_raw(cls, raw: Any) -> ConfigState:
@@ -136,14 +138,18 @@ class ConfigState:
             wallets = [(str(k), _amount(f"initial_equity.{k}", v)) for k, v in equity.items()]
             equity = wallets[0][1] if wallets else 10_000.0
         extra = {k: copy.deepcopy(v) for k, v in raw.items()
-                 if k not in ("strategies", "exchange", "blacklist", "initial_equity", "execution", *REBALANCE)}
+                 if k not in ("strategies", "exchange", "blacklist", "initial_equity", "execution", "base_bar",
+                              *REBALANCE)}
         return cls([StrategyState.from_raw(e) for e in raw["strategies"]], str(raw.get("exchange", "okx")),
                    _amount("initial_equity", equity), list(raw.get("blacklist") or []), extra, wallets,
-                   editable_execution(raw.get("execution"), "execution"), *editable_rebalance(raw, ""))
+                   editable_execution(raw.get("execution"), "execution"), *editable_rebalance(raw, ""),
+                   base_bar=editable_base_bar(raw.get("base_bar")))
 
     def to_raw(self) -> dict[str, Any]:
         equity: Any = self.initial_equity if self.wallets is None else dict(self.wallets)
         out: dict[str, Any] = {"exchange": self.exchange, "initial_equity": equity}
+        if self.base_bar:
+            out["base_bar"] = self.base_bar
         if self.execution is not None:
             out["execution"] = dict(self.execution)
         out.update(rebalance_raw(self.rebalance, self.min_trade))
@@ -192,6 +198,20 @@ def editable_rebalance(raw: dict[str, Any], where: str) -> tuple[str | None, flo
     if mode is not None and mode not in REBALANCE_MODES:
         raise StateError(f"{at}rebalance: must be one of {', '.join(REBALANCE_MODES)}, got {mode!r}")
     return mode, _amount(f"{at}min_trade", raw["min_trade"]) if "min_trade" in raw else None
+
+
+def editable_base_bar(raw: Any) -> str:
+    """``base_bar`` as the dropdown holds it: empty (auto) or an exchange timeframe by its canonical
+    name (``1h`` reads as ``1H``, the loader's reading); another value no dropdown holds is refused."""
+    if raw is None or raw == "":
+        return ""
+    try:
+        name = normalize_timeframe(raw) if isinstance(raw, str) else ""
+    except TimeframeError:
+        name = ""
+    if name not in EXCHANGE_TIMEFRAMES:
+        raise StateError(f"base_bar: must be an exchange timeframe ({', '.join(EXCHANGE_TIMEFRAMES)}), got {raw!r}")
+    return name
 
 
 def rebalance_raw(rebalance: str | None, min_trade: float | None) -> dict[str, Any]:

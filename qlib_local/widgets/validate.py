@@ -11,6 +11,8 @@ import copy
 import inspect
 import re
 from dataclasses import dataclass
+from functools import reduce
+from math import gcd
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,7 @@ RANK_KINDS = ("rank", "timeseries", "cross_section")
 PLACEHOLDER_UNIVERSE = ["BTC-USDT-SWAP"]
 # the account's fields the loader's messages start with -> the error label beside their inputs
 ACCOUNT_PREFIXES = (("initial_equity", "initial_equity"), ("execution", "execution"), ("rebalance", "rebalance"),
-                    ("min_trade", "rebalance"))
+                    ("min_trade", "rebalance"), ("base_bar", "base_bar"))
 COIN_RE = re.compile(r"[A-Z0-9]{1,20}")  # as the venues name a settlement coin: BTC, ETH, 1000PEPE
 
 
@@ -179,15 +181,12 @@ def execution_errors(state: ConfigState) -> Errors:
             err[(i, "execution")] = str(e)
             own = None
         resolved.append(own)
-    try:
-        rules = [(parse_timeframe(normalize_timeframe(s.rule_type)), parse_offset(s.offset)) for s in state.strategies]
-    except TimeframeError:
+    rules = _rules(state)
+    if rules is None:
         return err  # beside the rule or offset already
-    bar = state.extra.get("base_bar")  # carried through; a bad one is the loader's error in the summary
-    try:
-        base_ms = EXCHANGE_TIMEFRAMES.get(normalize_timeframe(bar), 0) if isinstance(bar, str) and bar else 0
-    except TimeframeError:
-        base_ms = 0
+    base_ms = _bar_ms(state.base_bar)
+    if base_ms and any(r % base_ms or o % base_ms for r, o in rules):
+        return err  # the loader refuses that base bar before it checks resting (its message beside the dropdown)
     for i, (s, ex) in enumerate(zip(state.strategies, resolved, strict=True)):
         if ex is not None and rules:
             try:
@@ -195,6 +194,32 @@ def execution_errors(state: ConfigState) -> Errors:
             except QlibError as e:
                 err[(i, "execution")] = str(e)
     return err
+
+
+def _rules(state: ConfigState) -> list[tuple[int, int]] | None:
+    """Each strategy's (rule, offset) in ms; None while one does not parse (its error is beside it)."""
+    try:
+        return [(parse_timeframe(normalize_timeframe(s.rule_type)), parse_offset(s.offset)) for s in state.strategies]
+    except TimeframeError:
+        return None
+
+
+def _bar_ms(bar: str) -> int:
+    """The base bar's length as the loader reads it; 0 for auto, or a name it refuses (its message)."""
+    try:
+        return EXCHANGE_TIMEFRAMES.get(normalize_timeframe(bar), 0) if isinstance(bar, str) and bar else 0
+    except TimeframeError:
+        return 0
+
+
+def auto_base_bar(state: ConfigState) -> str:
+    """What an unset ``base_bar`` resolves to: the coarsest exchange timeframe dividing every rule and
+    offset (as live and ``check_resting`` take it); empty while a rule or offset does not parse or none divides."""
+    rules = _rules(state)
+    if not rules:
+        return ""
+    g = reduce(gcd, [r for r, _ in rules] + [o for _, o in rules if o])
+    return next((name for name, ms in reversed(EXCHANGE_TIMEFRAMES.items()) if g % ms == 0), "")
 
 
 def rebalance_errors(state: ConfigState) -> Errors:
