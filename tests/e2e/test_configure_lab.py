@@ -119,6 +119,10 @@ def test_change_a_value_and_save_in_jupyterlab(tmp_path, lab):
             min_trade = page.locator(".qlib-account-min-trade input")  # the account's, inherited by both
             min_trade.fill("0.02")
             min_trade.press("Tab")
+            base_bar = page.locator(".qlib-base-bar select")
+            auto = base_bar.locator("option").first.inner_text().replace("\xa0", " ")  # ipywidgets' nbsp
+            assert auto == "auto (1H)"  # what auto resolves to: the 1H strategy's bars
+            base_bar.select_option("15m")
             page.locator("button.qlib-save").click()
             status = page.locator(".qlib-status")
             status.filter(has_text="saved").wait_for(timeout=GUARD_MS)
@@ -128,4 +132,5 @@ def test_change_a_value_and_save_in_jupyterlab(tmp_path, lab):
     raw = yaml.safe_load(config.read_text())
     assert raw["strategies"][0]["leverage"] == 3.5
     assert raw["strategies"][1]["leverage"] == 1  # untouched
+    assert raw["base_bar"] == "15m"
     assert raw["min_trade"] == 0.02 and not any("min_trade" in st for st in raw["strategies"])  # inherited
