@@ -117,6 +117,8 @@ def test_a_finer_base_bar_shortens_a_twap_window_of_bars(example, tmp_path, hour
     assert "twap_window_bars keeps orders working 960 min after the close" in label and "240 min later" in label
     b.save_button.click()
     assert "not saved" in b.status.value and cfg4.read_text() == before
+    b.base_bar.value = "6H"  # does not divide 4H: the loader's refusal, not a window counted in a bar it refuses
+    assert list(b.errors) == [(-1, "base_bar")] and "base_bar: 6H does not divide" in b.base_bar_error.value
     b.base_bar.value = "1H"  # 4 x 1H: done by the next decision close
     assert b.errors == {} and b.editors[0].labels["execution"].value == ""
     out = b.save(tmp_path / "fine.yaml")
