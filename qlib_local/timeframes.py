@@ -8,6 +8,7 @@ floating-point drift and no timezone ambiguity.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -119,6 +120,15 @@ def check_offset(rule_ms: int, offset_ms: int, rule_text: str = "", offset_text:
         )
 
 
+def coarsest_dividing(spans_ms: Iterable[int]) -> str:
+    """The coarsest exchange timeframe dividing every span (rules, offsets, a funding interval; zeros
+    ignored): the base bar they all fall on; "" when none does."""
+    g = 0
+    for v in spans_ms:
+        g = math.gcd(g, int(v))
+    return next((name for name, ms in reversed(EXCHANGE_TIMEFRAMES.items()) if g and g % ms == 0), "")
+
+
 def base_timeframe(rule: str, offset: str | int = 0) -> str:
     """The coarsest exchange timeframe that divides both rule and offset.
 
@@ -128,9 +138,9 @@ def base_timeframe(rule: str, offset: str | int = 0) -> str:
     rule_ms = parse_timeframe(rule)
     offset_ms = parse_offset(offset)
     check_offset(rule_ms, offset_ms, str(rule), str(offset))
-    for name, ms in reversed(EXCHANGE_TIMEFRAMES.items()):
-        if rule_ms % ms == 0 and offset_ms % ms == 0:
-            return name
+    name = coarsest_dividing([rule_ms, offset_ms])
+    if name:
+        return name
     raise TimeframeError(
         f"no exchange timeframe divides rule {rule} with offset {offset}: "
         "rule and offset must be whole minutes"

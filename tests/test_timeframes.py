@@ -15,6 +15,7 @@ from qlib_local.timeframes import (
     bar_open_ms,
     base_timeframe,
     ccxt_timeframe,
+    coarsest_dividing,
     last_closed_bar_open,
     next_run_time,
     normalize_timeframe,
@@ -35,6 +36,17 @@ def rule_and_offset(draw: st.DrawFn) -> tuple[str, int]:
     rule_ms = parse_timeframe(rule)
     offset_min = draw(st.integers(min_value=0, max_value=rule_ms // MINUTE_MS - 1))
     return rule, offset_min * MINUTE_MS
+
+
+@given(st.lists(st.integers(min_value=0, max_value=30 * 86_400_000), min_size=1, max_size=6))
+def test_the_coarsest_dividing_timeframe_divides_all_and_none_coarser_does(spans: list[int]) -> None:
+    name = coarsest_dividing(spans)
+    if not any(spans):
+        assert name == ""
+        return
+    ok = [tf for tf, ms in EXCHANGE_TIMEFRAMES.items() if all(v % ms == 0 for v in spans)]
+    assert name == (max(ok, key=parse_timeframe) if ok else "")
+    assert coarsest_dividing([4 * 3_600_000, 0, 3_600_000]) == "1H" and coarsest_dividing([7 * MINUTE_MS]) == "1m"
 
 
 def test_examples_from_the_issue() -> None:

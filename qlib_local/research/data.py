@@ -21,7 +21,14 @@ from qlib_local.research.execution import coarse_base_note
 from qlib_local.research.factors import FIELDS, Bars
 from qlib_local.specs import InstrumentSpec, load_specs, spec_for
 from qlib_local.store.funding import mark_exchange
-from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, offset_name, parse_timeframe, timeframe_name, to_ms
+from qlib_local.timeframes import (
+    EXCHANGE_TIMEFRAMES,
+    coarsest_dividing,
+    offset_name,
+    parse_timeframe,
+    timeframe_name,
+    to_ms,
+)
 
 MAX_FUNDING_RATE = 0.1  # per settlement; venues cap far below (OKX/Binance: a few percent at most)
 NAMES_SHOWN = 5  # instruments named in a funding warning; the rest are counted
@@ -70,12 +77,11 @@ def common_base(cfg: ResearchConfig, funding_ms: int = 0) -> str:
     """The coarsest exchange timeframe dividing every strategy's rule and offset (and the
     funding interval when funding is modelled, so every settlement falls on a close), and the
     config's ``base_bar`` when it sets one."""
-    g = reduce(gcd, [s.rule_ms for s in cfg.strategies] + [s.offset_ms for s in cfg.strategies if s.offset_ms]
-               + ([funding_ms] if funding_ms else []) + ([EXCHANGE_TIMEFRAMES[cfg.base_bar]] if cfg.base_bar else []))
-    for name, ms in reversed(EXCHANGE_TIMEFRAMES.items()):
-        if g % ms == 0:
-            return name
-    raise DataError(f"no exchange timeframe divides every strategy's rule and offset (gcd {g} ms)")
+    spans = [s.rule_ms for s in cfg.strategies] + [s.offset_ms for s in cfg.strategies] + [funding_ms]
+    name = coarsest_dividing(spans + ([EXCHANGE_TIMEFRAMES[cfg.base_bar]] if cfg.base_bar else []))
+    if not name:
+        raise DataError(f"no exchange timeframe divides every strategy's rule and offset (gcd {reduce(gcd, spans)} ms)")
+    return name
 
 
 def _panel(cfg: ResearchConfig, store, cache: dict, insts: tuple[str, ...], rule: str, offset: str,

@@ -37,13 +37,12 @@ A strategy may carry its own ``execution`` block: the fields it sets override th
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import reduce
 from math import gcd
 from typing import Any
 
 from qlib_local.config_values import Bounds, number
 from qlib_local.errors import QlibError
-from qlib_local.timeframes import EXCHANGE_TIMEFRAMES
+from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, coarsest_dividing
 
 STYLES = ("market", "maker_first", "twap")
 SLICE_STYLES = ("market", "maker_first")  # what one twap slice is
@@ -142,11 +141,10 @@ def check_resting(where_ex: list[tuple[str, Execution]], rules: list[tuple[int, 
     """Refuse a style whose orders would still be working at the account's next decision close:
     that run would find the lock held and be skipped as late. Base bars are live's (the coarsest
     exchange timeframe dividing every rule and offset, and the config's ``base_bar`` when set)."""
-    g = reduce(gcd, [r for r, _ in rules] + [o for _, o in rules if o] + ([base_bar_ms] if base_bar_ms else []))
-    bases = [ms for ms in EXCHANGE_TIMEFRAMES.values() if g % ms == 0]
-    if not bases:
+    base = coarsest_dividing([r for r, _ in rules] + [o for _, o in rules] + [base_bar_ms])
+    if not base:
         return  # no base bar at all: the data layer refuses the config with its own error
-    base_ms, gap = max(bases), decision_gap_ms(rules)
+    base_ms, gap = EXCHANGE_TIMEFRAMES[base], decision_gap_ms(rules)
     for where, ex in where_ex:
         hold = resting_ms(ex, base_ms)
         if hold > gap:

@@ -11,8 +11,6 @@ import copy
 import inspect
 import re
 from dataclasses import dataclass
-from functools import reduce
-from math import gcd
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from qlib_local.timeframes import (
     EXCHANGE_TIMEFRAMES,
     TimeframeError,
     check_offset,
+    coarsest_dividing,
     normalize_timeframe,
     parse_offset,
     parse_timeframe,
@@ -218,8 +217,7 @@ def auto_base_bar(state: ConfigState) -> str:
     rules = _rules(state)
     if not rules:
         return ""
-    g = reduce(gcd, [r for r, _ in rules] + [o for _, o in rules if o])
-    return next((name for name, ms in reversed(EXCHANGE_TIMEFRAMES.items()) if g % ms == 0), "")
+    return coarsest_dividing([r for r, _ in rules] + [o for _, o in rules])
 
 
 def rebalance_errors(state: ConfigState) -> Errors:
