@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from qlib_local.config_values import Bounds, boolean, identifier, integer, number
+from qlib_local.errors import QlibError
 from qlib_local.research.config import (
     DEFAULT_REBALANCE,
     EVENT_FIELDS,
@@ -117,7 +118,7 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
     margin = boolean("margin", raw.get("margin", True), ConfigError)
     mark_prices = boolean("mark_prices", raw.get("mark_prices", False), ConfigError)
     execution = parse_execution(raw.get("execution"), ConfigError)
-    base_bar = _base_bar(raw.get("base_bar"))
+    base_bar = parse_base_bar(raw.get("base_bar"), ConfigError)
     blacklist = _names("blacklist", raw.get("blacklist"))
     account_rebalance = _rebalance("rebalance", raw.get("rebalance"))
     account_min_trade = _num("", "min_trade", raw.get("min_trade", 0.0))
@@ -158,8 +159,9 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
     )
 
 
-def _base_bar(value: Any) -> str:
-    """``base_bar``: absent/empty for the default, else an exchange timeframe (``15m``, ``1H``...)."""
+def parse_base_bar(value: Any, error: type[QlibError]) -> str:
+    """``base_bar``: absent/empty for the default, else an exchange timeframe by its canonical name
+    (``1h`` reads as ``1H``); the strategy builder reads it with this too."""
     if value is None or value == "":
         return ""
     try:
@@ -167,7 +169,7 @@ def _base_bar(value: Any) -> str:
     except TimeframeError:
         name = ""
     if name not in EXCHANGE_TIMEFRAMES:
-        raise ConfigError(f"base_bar: must be an exchange timeframe ({', '.join(EXCHANGE_TIMEFRAMES)}), got {value!r}")
+        raise error(f"base_bar: must be an exchange timeframe ({', '.join(EXCHANGE_TIMEFRAMES)}), got {value!r}")
     return name
 
 

@@ -20,9 +20,9 @@ import yaml
 
 from qlib_local.errors import QlibError
 from qlib_local.research.config import DEFAULT_REBALANCE, REBALANCE_MODES
+from qlib_local.research.config_load import parse_base_bar
 from qlib_local.research.execution import BOUNDS, FALLBACKS, FIELDS, SLICE_STYLES, STYLES
 from qlib_local.research.plugins import parse_name
-from qlib_local.timeframes import EXCHANGE_TIMEFRAMES, TimeframeError, normalize_timeframe
 from qlib_local.yamlfile import read_yaml
 
 
@@ -203,15 +203,7 @@ def editable_rebalance(raw: dict[str, Any], where: str) -> tuple[str | None, flo
 def editable_base_bar(raw: Any) -> str:
     """``base_bar`` as the dropdown holds it: empty (auto) or an exchange timeframe by its canonical
     name (``1h`` reads as ``1H``, the loader's reading); another value no dropdown holds is refused."""
-    if raw is None or raw == "":
-        return ""
-    try:
-        name = normalize_timeframe(raw) if isinstance(raw, str) else ""
-    except TimeframeError:
-        name = ""
-    if name not in EXCHANGE_TIMEFRAMES:
-        raise StateError(f"base_bar: must be an exchange timeframe ({', '.join(EXCHANGE_TIMEFRAMES)}), got {raw!r}")
-    return name
+    return parse_base_bar(raw, StateError)
 
 
 def rebalance_raw(rebalance: str | None, min_trade: float | None) -> dict[str, Any]:
