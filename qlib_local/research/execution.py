@@ -161,5 +161,4 @@ def coarse_base_note(styles: tuple[Execution, ...], base: str, finer: str) -> st
     if not kinds or not finer or finer == base:
         return ""
     return (f"{' and '.join(kinds)} orders rest and trade inside {base} base bars, which the backtest sees only "
-            f"at their closes; the store holds {finer} bars: set base_bar: {finer} to price them at the bars "
-            "they trade in")
+            f"at their closes; a finer base_bar (the store holds {finer} bars) prices them at the bars they trade in")

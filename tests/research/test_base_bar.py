@@ -103,7 +103,7 @@ def test_makers_on_coarse_base_bars_are_named_with_the_finer_bar_stored(hourly_s
     run_backtest(load_config(write_cfg(raw), hourly_store), hourly_store, start="2025-01-04")
     notes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("execution:")]
     assert notes == ["execution: twap orders rest and trade inside 4H base bars, which the backtest sees only at "
-                     "their closes; the store holds 1H bars: set base_bar: 1H to price them at the bars they trade in"]
+                     "their closes; a finer base_bar (the store holds 1H bars) prices them at the bars they trade in"]
     caplog.clear()
     run_backtest(load_config(write_cfg({**raw, "base_bar": "1H", "execution": {"style": "twap", "twap_window_bars": 4}},
                                        "f.yaml"), hourly_store), hourly_store, start="2025-01-04")
