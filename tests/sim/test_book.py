@@ -210,3 +210,23 @@ def test_book_model_refuses_bad_parameters():
                {"through_ticks": 1.5}, {"depth_share": float("inf")}):
         with pytest.raises(ValueError):
             BookModel(**kw)
+
+
+def test_a_longer_quoting_bar_aggregates_the_base_bars(book_root):
+    """``range_ms``: the book quotes from the last closed bar of that length, built from the base bars.
+    At 07:00:30 the last 1m bar (06:59) is flat: one tick of half-spread, one bar's 10 BTC a level; the
+    last 1H bar (06:00-07:00) spans 49,850-50,100.1 and traded 600 BTC."""
+    from qlib_local.timeframes import to_ms
+
+    market = LocalExchange(book_root, start=START, book=BOOK).engine.market
+    now = to_ms("2025-03-03T07:00:30Z")
+    assert BOOK.half_spread(market, OKX_ID, now) == pytest.approx(0.1)
+    assert BOOK.bar_depth(market, OKX_ID, BOOK._last_closed(market, OKX_ID, now)) == pytest.approx(100.0)
+    hourly = BookModel(spread_k=0.5, depth_share=0.1, range_ms=3_600_000)
+    assert hourly.half_spread(market, OKX_ID, now) == pytest.approx(125.1)  # ceil(0.5 x 250.1 / tick) ticks
+    assert hourly.bar_depth(market, OKX_ID, *hourly._quoted(market, OKX_ID, now)) == pytest.approx(6_000.0)
+    walk = hourly.walk(market, OKX_ID, "buy", 7_000.0, 50_000.0, now)
+    assert walk[0] == (pytest.approx(50_125.1), pytest.approx(6_000.0)) and walk[1][1] == pytest.approx(1_000.0)
+    for bad in (-1, 1.5, True, 8 * 86_400_000):
+        with pytest.raises(ValueError, match="range_ms"):
+            BookModel(range_ms=bad)
