@@ -80,11 +80,11 @@ class Work:
 
     parent: OrderRequest
     lot: float
+    policy: MakerPolicy  # its own reprice, deadline and fallback (strategies' styles may differ)
     filled: float = 0.0
     child: OrderRequest | None = None
     round: int = 0
     dead: bool = False  # a child was rejected or its outcome is unknown: no further child
-    policy: MakerPolicy | None = None  # its own (per-strategy styles); None: the MakerFirst's
     deadline: int = 0  # exchange ms: the last look, then the fallback
     next_look: int = 0  # exchange ms
 
@@ -136,7 +136,7 @@ class MakerFirst:
                 ended += ending
             placing = [w for w in due if now < w.deadline]  # no child is placed only to be cancelled
             for w in placing:
-                w.next_look = min(w.deadline, now + self._policy(w).reprice_ms)
+                w.next_look = min(w.deadline, now + w.policy.reprice_ms)
             if placing:
                 self._place(placing, rep)
             going = [w for w in going if w.remaining > 0 and now < w.deadline]
@@ -144,9 +144,6 @@ class MakerFirst:
         self._finish(work)
         ex.record_fills(since_ms, rep)
         return rep
-
-    def _policy(self, w: Work) -> MakerPolicy:
-        return w.policy if w.policy is not None else self.policy
 
     # ------------------------------------------------------------------ rounds
     def _place(self, work: list[Work], rep: ExecReport) -> None:
@@ -222,9 +219,9 @@ class MakerFirst:
         """At the deadline: what is left goes out as market children, or is left and named."""
         todo = [w for w in work if w.remaining > 0 and w.child is None]
         for w in todo:
-            if self._policy(w).fallback == "leave":
+            if w.policy.fallback == "leave":
                 self.left[w.parent.inst_id] = self.left.get(w.parent.inst_id, 0.0) + w.remaining
-        todo = [w for w in todo if self._policy(w).fallback != "leave"]
+        todo = [w for w in todo if w.policy.fallback != "leave"]
         orders = []
         for w in todo:
             w.child = self._child(w, "taker", None)

@@ -88,17 +88,25 @@ def execution_table(s: LiveSession) -> pd.DataFrame:
     for pid, head in heads.items():
         kids = members.get(pid, [])
         f = fills[fills["cl_ord_id"].isin({k.cl_ord_id for k in kids})]
-        qty = float(f["fill_sz"].sum())
-        avg = float((f["fill_px"] * f["fill_sz"]).sum() / qty) if qty > 0 else float("nan")
         ref = float(close.get(head.inst_id, float("nan")))
-        sign = 1.0 if head.side == "buy" else -1.0
+        qty, avg, shortfall = filled(f, head.side, ref)
         maker = float(f.loc[f["cl_ord_id"].isin(maker_ids), "fill_sz"].sum())
         out.append({"parent": pid, "instrument": head.inst_id, "side": head.side, "planned": head.sz, "filled": qty,
                     "style": head.ord_type if head.ord_type in PARENT_TYPES else "market",
-                    "children": len(kids), "avg_px": avg, "close": ref,
-                    "shortfall_bps": sign * (avg - ref) / ref * 1e4 if qty > 0 and ref > 0 else float("nan"),
+                    "children": len(kids), "avg_px": avg, "close": ref, "shortfall_bps": shortfall,
                     "fees": float(-f["fee"].sum()), "maker_share": maker / qty if qty > 0 else float("nan")})
     return pd.DataFrame(out, columns=cols)
+
+
+def filled(f: pd.DataFrame, side: str, ref: float) -> tuple[float, float, float]:
+    """(contracts filled, average fill price, implementation shortfall in bps against ``ref``, > 0 a
+    cost) of an order's fills ``f``; NaN price and shortfall when nothing filled."""
+    qty = float(f["fill_sz"].sum())
+    if qty <= 0:
+        return qty, float("nan"), float("nan")
+    avg = float((f["fill_px"] * f["fill_sz"]).sum() / qty)
+    sign = 1.0 if side == "buy" else -1.0
+    return qty, avg, sign * (avg - ref) / ref * 1e4 if ref > 0 else float("nan")
 
 
 def children_table(s: LiveSession) -> pd.DataFrame:
@@ -118,15 +126,11 @@ def children_table(s: LiveSession) -> pd.DataFrame:
     out = []
     for o in rows:
         f = fills[fills["cl_ord_id"] == o.cl_ord_id]
-        qty = float(f["fill_sz"].sum())
-        avg = float((f["fill_px"] * f["fill_sz"]).sum() / qty) if qty > 0 else float("nan")
-        ref = float(close.get(o.inst_id, float("nan")))
-        sign = 1.0 if o.side == "buy" else -1.0
+        qty, avg, shortfall = filled(f, o.side, float(close.get(o.inst_id, float("nan"))))
         out.append({"parent": o.parent, "slice": slice_of(o.cl_ord_id) if o.parent in twaps else None, "child": o.cl_ord_id,
                     "type": o.ord_type, "sz": o.sz, "filled": qty,
                     "filled_at": from_ms(int(f["ts"].min())) if qty > 0 else None, "avg_px": avg,
-                    "shortfall_bps": sign * (avg - ref) / ref * 1e4 if qty > 0 and ref > 0 else float("nan"),
-                    "fee": float(-f["fee"].sum()), "state": o.state})
+                    "shortfall_bps": shortfall, "fee": float(-f["fee"].sum()), "state": o.state})
     return pd.DataFrame(out, columns=cols)
 
 

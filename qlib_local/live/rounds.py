@@ -15,7 +15,7 @@ import time
 from qlib_local.live import guards
 from qlib_local.live.exec_types import ExecReport
 from qlib_local.live.execution import Executor
-from qlib_local.live.maker import MakerFirst, VenueClock
+from qlib_local.live.maker import MakerFirst
 from qlib_local.live.styles import group_orders
 from qlib_local.live.trading import TradingSteps, step
 from qlib_local.live.twap import run_twap
@@ -70,8 +70,7 @@ class ExecuteStep(TradingSteps):
                               EXCHANGE_TIMEFRAMES[self.book.base_tf])
         rep = ex.execute(bar, groups.market, since)
         if groups.maker:
-            clock = self.exchange_clock(self.venue) if self.exchange_clock else VenueClock(self.venue)
-            maker = MakerFirst(ex, clock, next(iter(groups.maker)), {i: sp.lot_sz for i, sp in self.specs.items()})
+            maker = MakerFirst(ex, self.style_clock(), next(iter(groups.maker)), {i: sp.lot_sz for i, sp in self.specs.items()})
             rep.merge(maker.execute(bar, [o for os in groups.maker.values() for o in os], since,
                                     {o.cl_ord_id: p for p, os in groups.maker.items() for o in os}))
             for inst, sz in sorted(maker.left.items()):

@@ -37,7 +37,7 @@ from qlib_local.live.data import DataStatus
 from qlib_local.live.errors import LiveError
 from qlib_local.live.exec_types import ExecPolicy, ExecReport
 from qlib_local.live.execution import Executor
-from qlib_local.live.maker import ClockFactory
+from qlib_local.live.maker import ClockFactory, ExchangeClock, VenueClock
 from qlib_local.live.planning import Plan, Skip, plan_orders
 from qlib_local.live.styles import instrument_styles
 from qlib_local.live.types import Balance, PositionInfo
@@ -119,6 +119,12 @@ class TradingSteps:
             raise LiveError(f"an account's strategies must trade instruments of one settlement currency; "
                             f"these settle in {', '.join(coins)}")
         return coins[0] if coins else ((self.venue.caps.settle_ccy if self.venue is not None else None) or "USDT")
+
+    def style_clock(self) -> ExchangeClock:
+        """The clock maker and twap orders wait on: the session's (a test's, moved by hand), else the
+        venue's server time, slept for."""
+        assert self.venue is not None
+        return self.exchange_clock(self.venue) if self.exchange_clock else VenueClock(self.venue)
 
     @property
     def multi_coin(self) -> bool:

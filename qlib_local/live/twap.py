@@ -35,7 +35,7 @@ from qlib_local.live.clordid import CHILD_LENGTH, LENGTH, child_id
 from qlib_local.live.exec_types import ExecReport, order_row
 from qlib_local.live.execution import Executor
 from qlib_local.live.maker import PARENT_TYPE as MAKER_PARENT
-from qlib_local.live.maker import ExchangeClock, MakerFirst, MakerPolicy, VenueClock, Work, maker_policy
+from qlib_local.live.maker import ExchangeClock, MakerFirst, MakerPolicy, Work, maker_policy
 from qlib_local.live.types import OrderRequest
 from qlib_local.research.execution import Execution
 from qlib_local.specs import InstrumentSpec
@@ -309,9 +309,7 @@ def run_twap(s: TradingSteps, ex: Executor, bar: int, since: int, policy: TwapPo
              orders: list[OrderRequest]) -> ExecReport:
     """One group of the plan in the twap style (``ExecuteStep._first_round``): slices on the exchange's
     clock; what a maker slice left (``fallback: leave``) is named as not traded."""
-    assert s.venue is not None
-    clock = s.exchange_clock(s.venue) if s.exchange_clock else VenueClock(s.venue)
-    twap = Twap(ex, clock, policy, s.specs, dict(s.last_px))
+    twap = Twap(ex, s.style_clock(), policy, s.specs, dict(s.last_px))
     rep = twap.execute(bar, orders, since)
     for inst, sz in sorted(twap.left.items()):
         why = f"{sz:g} contracts left unfilled at the twap's last slice (fallback: leave)"

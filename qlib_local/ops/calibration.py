@@ -284,17 +284,18 @@ def calibrate(root: Path, strategies: dict[str, Any], start_ms: int, n_bars: int
     if ex_cfg.style not in LIVE_STYLES:
         return StyleCost(ex_cfg.style, bt_bps, None, bt_value, 0.0)
     specs = load_specs(root, cfg.exchange)
+    replay_ms = replay_bar_ms(store, cfg.exchange, res.model.instruments)
     if book is None:
         bt_bar = EXCHANGE_TIMEFRAMES[res.data.base_tf]  # the bar the backtest's spread is a share of
         tick_frac = max(sp.tick_sz / float(res.data.close[i].dropna().min()) for i, sp in specs.items()
                         if i in res.model.instruments)
         book = book_for(ex_cfg, range_share(store, cfg.exchange, list(res.model.instruments), res.data.base_tf),
-                        tick_frac, bt_bar if bt_bar > replay_bar_ms(store, cfg.exchange, res.model.instruments) else 0)
+                        tick_frac, bt_bar if bt_bar > replay_ms else 0)
     fees = FeeModel(maker=cfg.fees.maker, taker=cfg.fees.taker, slippage_bps=cfg.fees.slippage * 1e4)
     with paper_exchange(root, cfg.exchange, start_ms, book, fees, float(strategies.get("initial_equity", 10_000)), work) as (
             ex, path, keys):
         acct = load_account(path, ACCOUNT)
-        clock = DrivenClock(ex, replay_bar_ms(store, cfg.exchange, res.model.instruments))
+        clock = DrivenClock(ex, replay_ms)
         for k in range(n_bars):
             at = start_ms + k * bar_ms
             if ex.clock.now_ms() > at + LATENCY_MS:  # the last run's makers rested past this close (deadline_bars > 1)

@@ -120,7 +120,7 @@ def parse_config(raw: Any, store: Any = None, plugins: str | Path | None = None,
     execution = parse_execution(raw.get("execution"), ConfigError)
     base_bar = parse_base_bar(raw.get("base_bar"), ConfigError)
     blacklist = _names("blacklist", raw.get("blacklist"))
-    account_rebalance = _rebalance("rebalance", raw.get("rebalance"))
+    account_rebalance = parse_rebalance("rebalance", raw.get("rebalance"), ConfigError)
     account_min_trade = _num("", "min_trade", raw.get("min_trade", 0.0))
     factor_reg, strat_reg = registries or load_registries(plugins)
     stored = store.instruments(exchange) if store is not None else None
@@ -271,7 +271,7 @@ def _strategy(
             if leverage > cap_lev:
                 raise ConfigError(f"{where}.leverage: {leverage:g} exceeds the maximum {cap_lev:g} of {inst}")
     _num(where, "leverage", leverage)
-    rebalance = _rebalance(f"{where}.rebalance", e.get("rebalance", account[0])) or DEFAULT_REBALANCE[kind]
+    rebalance = parse_rebalance(f"{where}.rebalance", e.get("rebalance", account[0]), ConfigError) or DEFAULT_REBALANCE[kind]
     min_trade = _num(where, "min_trade", e["min_trade"]) if "min_trade" in e else account[1]
     execution = (parse_execution(e["execution"], ConfigError, account_execution, f"{where}.execution")
                  if e.get("execution") is not None else None)
@@ -289,12 +289,12 @@ def _universe_all(stored: list[str], specs: dict) -> list[str]:
     return linear or list(stored)
 
 
-def _rebalance(where: str, value: Any) -> str | None:
-    """``keep`` or ``resize`` (None when not given)."""
+def parse_rebalance(where: str, value: Any, error: type[QlibError]) -> str | None:
+    """``keep`` or ``resize`` (None when not given); the strategy builder checks with this too."""
     if value is None:
         return None
     if value not in REBALANCE_MODES:
-        raise ConfigError(f"{where}: must be one of {', '.join(REBALANCE_MODES)}, got {value!r}")
+        raise error(f"{where}: must be one of {', '.join(REBALANCE_MODES)}, got {value!r}")
     return str(value)
 
 

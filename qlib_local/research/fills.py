@@ -113,7 +113,7 @@ def style_fill(style, spread, impact, maker, deadline, tick, liquidity, t, i, d,
 def twap_fill(execution, t, i, d, close, high, low, ct, ct_type, taker, slippage, held=0.0):
     """(cost against ``close[t]``, average fill price, fee rate) of a net order carried out as twap slices;
     ``held``: the position before it (a flip's closing share in its crossing slice is a market piece)."""
-    style, spread, impact, maker, deadline, tick, liquidity, twap = execution
+    deadline, twap = execution[4], execution[7]  # the rest of the tuple is each slice's (slice_cost)
     n, w, slice_style = int(twap[0]), int(twap[1]), int(twap[3])
     p = close[t, i]
     qty = abs(d)

@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 
 from qlib_local.errors import QlibError
-from qlib_local.research.config import DEFAULT_REBALANCE, REBALANCE_MODES
-from qlib_local.research.config_load import parse_base_bar
+from qlib_local.research.config import DEFAULT_REBALANCE
+from qlib_local.research.config_load import parse_base_bar, parse_rebalance
 from qlib_local.research.execution import BOUNDS, FALLBACKS, FIELDS, SLICE_STYLES, STYLES
 from qlib_local.research.plugins import parse_name
 from qlib_local.yamlfile import read_yaml
@@ -194,9 +194,7 @@ def editable_rebalance(raw: dict[str, Any], where: str) -> tuple[str | None, flo
     """``rebalance``/``min_trade`` as written, if the form can show them: a mode of the list (a
     dropdown holds no other), a number (its range is the validator's, flagged beside the input)."""
     at = f"{where}." if where else ""
-    mode = raw.get("rebalance")
-    if mode is not None and mode not in REBALANCE_MODES:
-        raise StateError(f"{at}rebalance: must be one of {', '.join(REBALANCE_MODES)}, got {mode!r}")
+    mode = parse_rebalance(f"{at}rebalance", raw.get("rebalance"), StateError)
     return mode, _amount(f"{at}min_trade", raw["min_trade"]) if "min_trade" in raw else None
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from qlib_local.config_values import number
 from qlib_local.errors import QlibError
-from qlib_local.research.config import RANGES, REBALANCE_MODES
-from qlib_local.research.config_load import parse_config
+from qlib_local.research.config import RANGES
+from qlib_local.research.config_load import parse_config, parse_rebalance
 from qlib_local.research.execution import Execution, check_resting, parse_execution
 from qlib_local.research.factors import FactorRegistry
 from qlib_local.research.plugins import PluginError
@@ -183,7 +183,7 @@ def execution_errors(state: ConfigState) -> Errors:
     rules = _rules(state)
     if rules is None:
         return err  # beside the rule or offset already
-    base_ms = _bar_ms(state.base_bar)
+    base_ms = EXCHANGE_TIMEFRAMES.get(state.base_bar, 0)  # canonical: the dropdown's, or read by parse_base_bar
     if base_ms and any(r % base_ms or o % base_ms for r, o in rules):
         return err  # the loader refuses that base bar before it checks resting (its message beside the dropdown)
     for i, (s, ex) in enumerate(zip(state.strategies, resolved, strict=True)):
@@ -203,14 +203,6 @@ def _rules(state: ConfigState) -> list[tuple[int, int]] | None:
         return None
 
 
-def _bar_ms(bar: str) -> int:
-    """The base bar's length as the loader reads it; 0 for auto, or a name it refuses (its message)."""
-    try:
-        return EXCHANGE_TIMEFRAMES.get(normalize_timeframe(bar), 0) if isinstance(bar, str) and bar else 0
-    except TimeframeError:
-        return 0
-
-
 def auto_base_bar(state: ConfigState) -> str:
     """What an unset ``base_bar`` resolves to: the coarsest exchange timeframe dividing every rule and
     offset (as live and ``check_resting`` take it); empty while a rule or offset does not parse or none divides."""
@@ -228,8 +220,7 @@ def rebalance_errors(state: ConfigState) -> Errors:
                                   for i, s in enumerate(state.strategies)]
     for i, at, s in blocks:
         try:
-            if s.rebalance is not None and s.rebalance not in REBALANCE_MODES:
-                raise QlibError(f"{at}rebalance: must be one of {', '.join(REBALANCE_MODES)}, got {s.rebalance!r}")
+            parse_rebalance(f"{at}rebalance", s.rebalance, QlibError)
             if s.min_trade is not None:
                 number(f"{at}min_trade", s.min_trade, RANGES["min_trade"], QlibError)
         except QlibError as e:
